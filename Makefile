@@ -1,0 +1,128 @@
+# postino: a drop-in sendmail that relays every message to one mailhub.
+#
+#   make            build ./postino
+#   make check      install missing Debian packages (as root), build, run
+#                   every test: unit (cmocka), end to end (pytest against a
+#                   private Postfix and a fault server), and both again
+#                   under ASan+UBSan, plus the man page lint
+#   make demo       a throwaway hub on loopback, one cron-like message
+#   make bench      figures beside ssmtp and msmtp (not a test)
+#   make install    PREFIX, DESTDIR, POSTINO_GROUP
+
+VERSION		 = 0.1.0
+PREFIX		?= /usr
+DESTDIR		?=
+SBINDIR		?= $(PREFIX)/sbin
+BINDIR		?= $(PREFIX)/bin
+LIBDIR		?= $(PREFIX)/lib
+MANDIR		?= $(PREFIX)/share/man
+CONFDIR		?= /etc/ssmtp
+QUEUEDIR	?= /var/spool/postino
+POSTINO_GROUP	?= mail
+
+BUILD		?= build
+CC		?= cc
+PKG_CONFIG	?= pkg-config
+PYTHON		 = /usr/bin/python3
+
+PKG_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags openssl libbsd-overlay 2>/dev/null)
+PKG_LIBS	:= $(shell $(PKG_CONFIG) --libs openssl libbsd-overlay 2>/dev/null)
+
+WARN		 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
+		   -Wstrict-prototypes -Wmissing-prototypes
+HARDEN		 = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+DEFS		 = -D_GNU_SOURCE -DPOSTINO_VERSION='"$(VERSION)"' \
+		   -DPOSTINO_CONFDIR='"$(CONFDIR)"' \
+		   -DPOSTINO_QUEUEDIR='"$(QUEUEDIR)"'
+OPT		?= -O2 -g
+CFLAGS_ALL	 = -std=c17 $(OPT) $(WARN) $(HARDEN) $(DEFS) $(PKG_CFLAGS) \
+		   -Isrc $(CFLAGS)
+LDFLAGS_ALL	 = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+
+# Every module but sendmail.c (which holds main()) links into unit tests.
+MODULES		 = log config addr message alias conn tls smtp
+MODULE_OBJS	 = $(MODULES:%=$(BUILD)/%.o)
+UNIT_TESTS	 = $(wildcard tests/unit/test_*.c)
+UNIT_BINS	 = $(UNIT_TESTS:tests/unit/%.c=$(BUILD)/unit/%)
+
+SAN_FLAGS	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+
+.PHONY: all clean check deps unit e2e asan lint demo bench install
+
+all: postino
+
+postino: $(BUILD)/postino
+	cp $(BUILD)/postino $@
+
+$(BUILD)/postino: $(MODULE_OBJS) $(BUILD)/sendmail.o
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/%.o: src/%.c src/postino.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(MODULE_OBJS) tests/unit/unit.h
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
+	    $(MODULE_OBJS) $(PKG_LIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do \
+	    echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t; done
+
+e2e: postino
+	POSTINO_BIN=$(CURDIR)/$(BUILD)/postino $(PYTHON) -m pytest -q \
+	    -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+# The same tests, built with ASan+UBSan in a separate build directory.
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" CFLAGS="$(SAN_FLAGS)" \
+	    LDFLAGS="$(SAN_FLAGS)" build/asan/postino unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    POSTINO_BIN=$(CURDIR)/build/asan/postino $(PYTHON) -m pytest -q \
+	    -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+lint:
+	mandoc -T lint -W warning man/*.[0-9]
+
+deps:
+	@sh tests/install-deps.sh
+
+check: deps
+	$(MAKE) all
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) e2e
+	$(MAKE) asan
+
+demo: postino
+	@sh tests/demo.sh
+
+bench: postino
+	@sh bench/bench.sh
+
+install: postino
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5
+	install -m 2755 postino $(DESTDIR)$(SBINDIR)/postino
+	-chgrp $(POSTINO_GROUP) $(DESTDIR)$(SBINDIR)/postino && \
+	    chmod 2755 $(DESTDIR)$(SBINDIR)/postino
+	ln -sf postino $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf postino $(DESTDIR)$(SBINDIR)/newaliases
+	ln -sf ../sbin/postino $(DESTDIR)$(LIBDIR)/sendmail
+	ln -sf ../sbin/postino $(DESTDIR)$(BINDIR)/mailq
+	ln -sf ../sbin/postino $(DESTDIR)$(BINDIR)/newaliases
+	install -m 0644 man/postino.8 $(DESTDIR)$(MANDIR)/man8/postino.8
+	ln -sf postino.8 $(DESTDIR)$(MANDIR)/man8/sendmail.8
+	ln -sf postino.8 $(DESTDIR)$(MANDIR)/man8/mailq.8
+	ln -sf postino.8 $(DESTDIR)$(MANDIR)/man8/newaliases.8
+	install -m 0644 man/ssmtp.conf.5 man/revaliases.5 \
+	    $(DESTDIR)$(MANDIR)/man5/
+	install -d -m 0770 $(DESTDIR)$(QUEUEDIR)
+	-chgrp $(POSTINO_GROUP) $(DESTDIR)$(QUEUEDIR)
+
+clean:
+	rm -rf build postino

@@ -1,0 +1,133 @@
+/*
+ * log.c: how outcomes are told. Error records that modules fill, the
+ * sanitiser that makes untrusted text (hub replies, header values) safe
+ * for a terminal or syslog, and the syslog lines themselves (facility
+ * mail), which only main() and the queue runner write.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "postino.h"
+
+int
+error_set(struct error *err, enum status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return status;
+	err->status = status;
+	va_start(ap, fmt);
+	(void)vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+void
+error_prefix(struct error *err, const char *fmt, ...)
+{
+	char prefix[ERR_MAX], old[ERR_MAX];
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	(void)strlcpy(old, err->text, sizeof(old));
+	(void)snprintf(err->text, sizeof(err->text), "%s: %s", prefix, old);
+}
+
+void
+error_clear(struct error *err)
+{
+	err->status = ST_OK;
+	err->hint = HINT_NONE;
+	err->text[0] = '\0';
+}
+
+char *
+log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t i, o = 0;
+
+	if (dstlen == 0)
+		return dst;
+	for (i = 0; i < srclen && o + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == '\t')
+			c = ' ';
+		else if (c < 0x20 || c >= 0x7f)
+			c = '?';
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+/*
+ * Where lines go: syslog, or an append-only file (LogFile=). Set once by
+ * main() before any line, like openlog(3)'s own hidden state; the only
+ * mutable file-scope state outside sendmail.c.
+ */
+static struct {
+	int	 fd;
+	char	 ident[64];
+} log_dest = { -1, "postino" };
+
+void
+log_open(const char *ident, const char *file)
+{
+	(void)strlcpy(log_dest.ident, ident, sizeof(log_dest.ident));
+	if (file != NULL && file[0] != '\0') {
+		log_dest.fd = open(file,
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+		if (log_dest.fd != -1)
+			return;
+	}
+	openlog(log_dest.ident, LOG_PID, LOG_MAIL);
+}
+
+static void
+log_to_file(int priority, const char *text)
+{
+	char line[2048], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	(void)localtime_r(&now, &tm);
+	(void)strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s %s[%ld]: %s%s\n", stamp,
+	    log_dest.ident, (long)getpid(),
+	    priority <= LOG_ERR ? "error: " :
+	    priority == LOG_WARNING ? "warning: " : "", text);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* One write(2) with O_APPEND: concurrent writers do not interleave. */
+	(void)write(log_dest.fd, line, (size_t)n);
+}
+
+void
+log_line(int priority, const char *fmt, ...)
+{
+	char text[1536];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (log_dest.fd != -1)
+		log_to_file(priority, text);
+	else
+		syslog(priority, "%s", text);
+}

@@ -1,0 +1,550 @@
+/*
+ * postino.h: the table of contents of postino.
+ *
+ * Shared structures, the outcome classes that cross module boundaries,
+ * limits, and the prototypes of every exported function, grouped by the
+ * file that owns them, in pipeline order:
+ *
+ *   sendmail.c  options, main(), the outcome table (exit codes, stderr)
+ *   config.c    ssmtp.conf and postino's own keys
+ *   addr.c      RFC 5322 address and address-list syntax
+ *   message.c   stdin -> spool file, header scan and rewrite, wire encoding
+ *   alias.c     revaliases, Root=, sender and recipient rewriting, route
+ *   smtp.c      the SMTP client protocol (EHLO, STARTTLS, AUTH, MAIL..DATA)
+ *   conn.c      connections: TCP connect, deadlines, buffered line reads
+ *   tls.c       OpenSSL: handshake, verification, pinning, client certs
+ *   log.c       error records, server-text sanitising, syslog lines
+ *
+ * Modules never print, exit or call syslog directly (log.c's syslog
+ * functions are called by main() only); they return a status and fill a
+ * caller-owned struct error.
+ */
+#ifndef POSTINO_H
+#define POSTINO_H
+
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifndef POSTINO_VERSION
+#define POSTINO_VERSION		"0.1.0"
+#endif
+#ifndef POSTINO_CONFDIR
+#define POSTINO_CONFDIR		"/etc/ssmtp"
+#endif
+#ifndef POSTINO_QUEUEDIR
+#define POSTINO_QUEUEDIR	"/var/spool/postino"
+#endif
+#define POSTINO_CONFFILE	POSTINO_CONFDIR "/ssmtp.conf"
+#define POSTINO_REVALIASES	POSTINO_CONFDIR "/revaliases"
+#define POSTINO_MAILNAME	"/etc/mailname"
+
+/* Limits. Every one is enforced; exceeding it is an error, never a crash. */
+#define ERR_MAX		512	/* text of an error record */
+#define ADDR_MAX	512	/* one address (RFC 5321 path limit is 256) */
+#define HOST_MAX	256	/* a host name or address literal */
+#define PORT_MAX	16	/* a port number or service name */
+#define SECRET_MAX	512	/* AuthUser / AuthPass */
+#define NAME_MAX_	256	/* a display name (-F, GECOS) */
+#define QID_LEN		10	/* our queue id: 10 upper-case hex digits */
+#define QID_MAX		(QID_LEN + 1)
+#define REPLY_LINE_MAX	1024	/* one line of an SMTP reply, CRLF included */
+#define REPLY_LINES_MAX	100	/* lines in one multi-line reply */
+#define REPLY_TEXT_MAX	1024	/* what we keep of a reply (sanitised) */
+#define HEADER_KEEP_MAX	65536	/* a header longer than this is passed through unrewritten */
+#define RCPT_MAX	10000	/* recipients of one message */
+#define ADDHEADER_MAX	16	/* AddHeader= lines */
+#define SMTP_LINE_MAX	998	/* RFC 5322 line limit, CRLF excluded */
+
+/*
+ * Outcome classes. They cross module boundaries; exit codes do not
+ * (sendmail.c maps them).
+ */
+enum status {
+	ST_OK = 0,
+	ST_TEMP,	/* try again later: network, timeout, 4xx, TLS, AUTH */
+	ST_PERM,	/* the hub refused for good (5xx) */
+	ST_USAGE,	/* the caller asked for something impossible */
+	ST_DATA,	/* malformed input: address syntax, CR/LF/NUL */
+	ST_CONFIG,	/* configuration unreadable or invalid */
+	ST_IOERR,	/* reading the message failed */
+	ST_CANTCREAT,	/* the spool file could not be created or written */
+	ST_OSERR,	/* fork, pipe, memory */
+	ST_SOFTWARE	/* a bug */
+};
+
+/* Why a temporary failure needs an administrator (DESIGN.md outcomes). */
+enum admin_hint {
+	HINT_NONE = 0,
+	HINT_TLS_VERIFY,	/* certificate refused: set TLS_CA_File or TLSFingerprint */
+	HINT_AUTH,		/* credentials refused */
+	HINT_TLS_POLICY		/* e.g. STARTTLS required but not offered */
+};
+
+struct error {
+	enum status	 status;
+	enum admin_hint	 hint;
+	char		 text[ERR_MAX];
+};
+
+/* -------------------------------------------------------------- log.c */
+
+/* Fill err (status and printf-style text); returns status for `return`. */
+int		 error_set(struct error *, enum status, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+/* Prefix err->text with more context: "context: old text". */
+void		 error_prefix(struct error *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 error_clear(struct error *);
+/*
+ * Copy untrusted text (server replies, header values) so that it is safe
+ * for a terminal or syslog: control bytes and 8-bit bytes become '?',
+ * truncated to dstlen - 1. Returns dst.
+ */
+char		*log_sanitize(char *dst, size_t dstlen, const char *src,
+		    size_t srclen);
+/*
+ * Log lines go to syslog (facility mail) or, when file is not empty
+ * (LogFile=), are appended to that file with a timestamp and the ident,
+ * for hosts and containers without a syslog daemon.
+ */
+void		 log_open(const char *ident, const char *file);
+void		 log_line(int priority, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/* ----------------------------------------------------------- config.c */
+
+enum tls_mode {
+	TLS_NONE = 0,
+	TLS_STARTTLS,	/* UseSTARTTLS=YES */
+	TLS_IMPLICIT	/* UseTLS=YES alone: TLS from connect (port 465) */
+};
+
+enum auth_method {
+	AUTH_BEST = 0,	/* the best the hub offers: CRAM-MD5 > PLAIN > LOGIN */
+	AUTH_PLAIN,
+	AUTH_LOGIN,
+	AUTH_CRAM_MD5
+};
+
+struct config {
+	char		 path[PATH_MAX];	/* the file that was read */
+	/* ssmtp keys (spec/anchors.md 1a) */
+	char		 root[ADDR_MAX];	/* Root= */
+	char		 hub_host[HOST_MAX];	/* MailHub= host part */
+	char		 hub_port[PORT_MAX];	/* MailHub= :port or RemotePort= */
+	char		 hostname[HOST_MAX];	/* HostName= (empty: unset) */
+	char		 rewrite_domain[HOST_MAX]; /* RewriteDomain= */
+	int		 from_line_override;	/* FromLineOverride= */
+	enum tls_mode	 tls;			/* UseTLS= / UseSTARTTLS= */
+	int		 use_tls_cert;		/* UseTLSCert= */
+	char		 tls_cert[PATH_MAX];	/* TLSCert= */
+	char		 tls_key[PATH_MAX];	/* TLSKey= (default: TLSCert) */
+	char		 tls_ca_file[PATH_MAX];	/* TLS_CA_File= */
+	char		 tls_ca_dir[PATH_MAX];	/* TLS_CA_Dir= */
+	char		 auth_user[SECRET_MAX];	/* AuthUser= */
+	char		 auth_pass[SECRET_MAX];	/* AuthPass= or AuthPassFile= */
+	enum auth_method auth_method;		/* AuthMethod= */
+	int		 use_old_auth;		/* UseOldAUTH= */
+	int		 debug;			/* Debug= */
+	char		*add_header[ADDHEADER_MAX]; /* AddHeader= */
+	size_t		 add_header_count;
+	/* postino keys */
+	char		 revaliases[PATH_MAX];	/* RevaliasesFile= */
+	char		 queue_dir[PATH_MAX];	/* QueueDir= */
+	int		 tls_verify;		/* TLSVerify= (default yes) */
+	unsigned char	 tls_pin[32];		/* TLSFingerprint= SHA-256 */
+	int		 tls_pin_set;
+	char		 auth_pass_file[PATH_MAX]; /* AuthPassFile= */
+	int		 auth_allow_plaintext;	/* AuthAllowPlaintext= */
+	int		 timeout;		/* Timeout= seconds per SMTP step */
+	char		 log_file[PATH_MAX];	/* LogFile= (empty: syslog) */
+	/* derived, not keys */
+	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
+};
+
+/* One warning found while reading a config ("file:line: unknown key K"). */
+typedef void	 config_warn_fn(void *arg, const char *text);
+
+void		 config_defaults(struct config *);
+/*
+ * Read path into cfg (defaults first), then resolve interactions
+ * (UseTLS/UseSTARTTLS, MailHub/RemotePort, TLSKey default, AuthPassFile)
+ * and validate. Diagnostics are "file:line: problem"; warnings (unknown
+ * keys) go to warn. ST_CONFIG on any error.
+ */
+int		 config_load(struct config *, const char *path,
+		    config_warn_fn *warn, void *warn_arg, struct error *);
+/* Parse text already in memory (the unit and fuzz tests' entry). */
+int		 config_parse_buffer(struct config *, const char *name,
+		    const char *buf, size_t len, config_warn_fn *warn,
+		    void *warn_arg, struct error *);
+/* Split "host", "host:port", "[v6]:port", "[v6]" into host and port. */
+int		 config_split_hub(const char *value, char *host, size_t hostlen,
+		    char *port, size_t portlen, struct error *);
+/* Duration: number with optional unit s, m, h, d. */
+int		 config_parse_duration(const char *value, long long *seconds,
+		    struct error *);
+/* Wipe secrets (explicit_bzero) and free AddHeader strings. */
+void		 config_free(struct config *);
+
+/* ------------------------------------------------------------- addr.c */
+
+/* A growable list of bare addresses (addr-spec, no display name). */
+struct addrlist {
+	char		**v;
+	size_t		  n;
+	size_t		  cap;
+};
+
+void		 addrlist_init(struct addrlist *);
+void		 addrlist_free(struct addrlist *);
+/* Append a copy of addr unless an equal one is there (local part exact,
+ * domain case-insensitive). ST_DATA past RCPT_MAX, ST_OSERR on ENOMEM. */
+int		 addrlist_add(struct addrlist *, const char *addr,
+		    struct error *);
+int		 addrlist_contains(const struct addrlist *, const char *addr);
+
+/*
+ * Parse an RFC 5322 address list ("a@x, Name <b@y>, "Doe, J" <c@z>,
+ * Group: d@w;", "undisclosed-recipients:;", bare words "root") and
+ * append each addr-spec to out. Empty text adds nothing. CR/LF/NUL,
+ * unbalanced quotes/angles -> ST_DATA.
+ */
+int		 addr_list_parse(const char *text, size_t len,
+		    struct addrlist *out, struct error *);
+/*
+ * Parse a single address as given to -f: "a@x", "<a@x>", "Name <a@x>",
+ * "" or "<>" (null sender: out = ""). ST_DATA on CR/LF/NUL or junk.
+ */
+int		 addr_parse_one(const char *text, char *out, size_t outlen,
+		    struct error *);
+/* Is addr safe for an SMTP path: no CR, LF, NUL, <, >, space or control
+ * bytes, length < ADDR_MAX? */
+int		 addr_is_safe(const char *addr);
+/* Does addr contain 8-bit bytes (needs SMTPUTF8)? */
+int		 addr_needs_utf8(const char *addr);
+/* Domain part (after the last '@') or NULL. */
+const char	*addr_domain(const char *addr);
+/*
+ * Rewrite a header value (an address list) so that every addr-spec
+ * without '@' gets "@domain"; everything else (names, comments, folding)
+ * is kept byte for byte. Returns a malloc'd string, or NULL with err set.
+ */
+char		*addr_list_qualify(const char *value, size_t len,
+		    const char *domain, struct error *);
+
+/* ---------------------------------------------------------- message.c */
+
+/* What the header scan asks for and how the header block is rewritten. */
+struct msgopts {
+	int		 ignore_dots;		/* -i / -oi: "." is data */
+	int		 extract_rcpts;		/* -t: collect To/Cc/Bcc */
+	const char	*domain;		/* qualifies header addresses */
+	const char	*hostname;		/* for Received: by */
+	const char	*default_from;		/* address for a missing From: */
+	const char	*full_name;		/* display name for it (may be "") */
+	const char	*qid;			/* our queue id */
+	uid_t		 uid;			/* for Received: */
+	time_t		 now;
+	const char	*const *add_headers;	/* AddHeader= lines */
+	size_t		 add_header_count;
+};
+
+struct message {
+	int		 fd;		/* spool file, unnamed (O_TMPFILE) */
+	off_t		 size;		/* bytes in the spool (CRLF form) */
+	int		 eight_bit;	/* 8-bit bytes seen anywhere */
+	int		 had_from;	/* the caller's message had From: */
+	char		 from_addr[ADDR_MAX]; /* first address of that From: */
+	int		 resent;	/* Resent-To/Cc/Bcc seen (-t uses only those) */
+	struct addrlist	 header_rcpts;	/* -t: To/Cc/Bcc or Resent-* */
+	size_t		 nul_bytes;	/* NUL bytes dropped */
+	size_t		 lines_split;	/* lines over 998 octets split */
+};
+
+/*
+ * Stream in_fd to EOF (or the lone "." line without -i) into an unnamed
+ * spool file in spool_dir, in wire form: CRLF line ends, not dot-stuffed.
+ * The spool holds: Received:, the caller's headers minus Bcc/Resent-Bcc/
+ * Return-Path/Content-Length with header addresses qualified, AddHeader
+ * lines, Date/Message-ID/From when missing, a blank line, the body.
+ * Memory stays bounded whatever the input. On any error no spool file
+ * remains. ST_IOERR for read errors, ST_CANTCREAT for spool errors.
+ */
+int		 message_read(int in_fd, const char *spool_dir,
+		    const struct msgopts *, struct message *, struct error *);
+void		 message_free(struct message *);
+/* RFC 5322 date of t in local time ("Sun, 22 Nov 2026 01:02:03 +0100"). */
+void		 message_date(time_t t, char *buf, size_t len);
+/* A fresh queue id: QID_LEN upper-case hex digits. */
+void		 message_new_qid(char qid[QID_MAX]);
+
+/*
+ * The one function that makes the wire form: it turns a stream of bytes
+ * into CRLF lines, optionally dot-stuffed, keeping state across calls so
+ * that a CR, LF or "." split between two buffers is handled. Used for
+ * stdin -> spool (normalise) and spool -> socket (dot-stuff).
+ */
+struct lineconv {
+	int		 dot_stuff;	/* double a leading '.' */
+	int		 at_line_start;
+	int		 pending_cr;	/* a CR was the last byte seen */
+	size_t		 line_len;	/* octets on the current output line */
+	size_t		 split_at;	/* split lines longer than this; 0: never */
+};
+void		 lineconv_init(struct lineconv *, int dot_stuff,
+		    size_t split_at);
+/*
+ * Convert in[0..inlen) and append to out (capacity outcap, which must be
+ * at least 3 * inlen + 4). Returns the number of bytes written.
+ */
+size_t		 lineconv_feed(struct lineconv *, const char *in, size_t inlen,
+		    char *out, size_t outcap);
+/* End of input: complete a last line without newline. Returns bytes. */
+size_t		 lineconv_finish(struct lineconv *, char *out, size_t outcap);
+
+/* ------------------------------------------------------------ alias.c */
+
+/* A revaliases match for the submitting login. */
+struct revalias {
+	int		 found;
+	char		 address[ADDR_MAX];
+	char		 hub_host[HOST_MAX];	/* empty: keep MailHub */
+	char		 hub_port[PORT_MAX];	/* empty: keep the port */
+};
+
+/* Where and how a message goes. */
+struct route {
+	char		 host[HOST_MAX];
+	char		 port[PORT_MAX];
+};
+
+/*
+ * Scan the revaliases file for login (exact, case-sensitive; last match
+ * wins; a later match without a hub keeps an earlier hub). A missing file
+ * is not an error.
+ */
+int		 alias_load_revaliases(const char *path, const char *login,
+		    struct revalias *, struct error *);
+int		 alias_parse_revaliases(const char *buf, size_t len,
+		    const char *login, struct revalias *, struct error *);
+/* The mail domain: RewriteDomain > HostName > /etc/mailname > gethostname. */
+void		 alias_domain(const struct config *, char *buf, size_t len);
+/* The EHLO / Received: name: HostName > gethostname(). */
+void		 alias_hostname(const struct config *, char *buf, size_t len);
+/* Append @domain to an address without '@' (in place). ST_DATA if too long. */
+int		 alias_qualify(char *addr, size_t len, const char *domain,
+		    struct error *);
+/*
+ * The envelope sender before the message is read (used for a generated
+ * From: too): revaliases > -f (fsender, NULL if not given) > login@domain.
+ * The result is qualified. "" is the null sender.
+ */
+int		 alias_default_sender(const struct config *,
+		    const struct revalias *, const char *fsender,
+		    const char *login, const char *domain, char *out,
+		    size_t outlen, struct error *);
+/*
+ * The final envelope sender once the message is read: with
+ * FromLineOverride=YES and a From: header, that address (qualified);
+ * otherwise default_sender.
+ */
+int		 alias_final_sender(const struct config *,
+		    const struct message *, const char *default_sender,
+		    const char *domain, char *out, size_t outlen,
+		    struct error *);
+/*
+ * Map one recipient: local names (no '@', @localhost, @hostname,
+ * @domain-less FQDN) go to Root= when they name root or a system account
+ * (uid < 1000) and Root= is set; everything without '@' is qualified.
+ */
+int		 alias_recipient(const struct config *, const char *rcpt,
+		    const char *domain, const char *hostname, char *out,
+		    size_t outlen, struct error *);
+/* Hub and port: revaliases hub > MailHub; revaliases port > config port. */
+void		 alias_route(const struct config *, const struct revalias *,
+		    struct route *);
+
+/* ------------------------------------------------------------- conn.c */
+
+struct conn;
+
+/* A back end: plain socket or TLS. Protocol code never asks which. */
+struct conn_ops {
+	/* Like read(2)/write(2): > 0 bytes, 0 EOF, -1 with errno (EAGAIN
+	 * means "would block", and *want_write says which direction to wait). */
+	ssize_t		(*read)(struct conn *, void *, size_t, int *want_write);
+	ssize_t		(*write)(struct conn *, const void *, size_t,
+			    int *want_write);
+	void		(*close)(struct conn *);
+	const char	*name;
+};
+
+enum transcript_dir { TR_SENT, TR_RECEIVED, TR_INFO };
+typedef void	 transcript_fn(void *arg, enum transcript_dir, const char *line,
+		    size_t len);
+
+struct conn {
+	int		 fd;
+	const struct conn_ops *ops;
+	void		*tls;		/* SSL * when the TLS back end is on */
+	void		*tls_ctx;	/* SSL_CTX * */
+	int		 timeout_ms;	/* per step */
+	struct timespec	 deadline;	/* absolute, CLOCK_MONOTONIC */
+	char		 rbuf[4096];
+	size_t		 rlen, roff;
+	char		 host[HOST_MAX];	/* as configured */
+	char		 addr[64];		/* numeric address connected to */
+	char		 port[PORT_MAX];
+	transcript_fn	*transcript;
+	void		*transcript_arg;
+	char		 tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+};
+
+/* The plain back end, exported so that tests can wrap it. */
+extern const struct conn_ops conn_plain_ops;
+
+void		 conn_init(struct conn *, int timeout_s);
+/*
+ * Resolve host:port and try every address in order (IPv6 and IPv4) with
+ * a non-blocking connect bounded by the timeout. TCP_NODELAY is set.
+ * EAI_AGAIN, refused, unreachable, timeout -> ST_TEMP; EAI_NONAME ->
+ * ST_TEMP too (a hub name that does not resolve is an admin problem that
+ * must not lose mail).
+ */
+int		 conn_open(struct conn *, const char *host, const char *port,
+		    struct error *);
+/* Attach an already connected fd (tests, socketpair). */
+void		 conn_attach(struct conn *, int fd, const struct conn_ops *);
+/* Start the deadline of one protocol step: now + timeout. */
+void		 conn_step(struct conn *);
+/*
+ * Read one line (up to LF) into buf without the CRLF; NUL-terminated.
+ * A line longer than len - 1 is an error (ST_TEMP, "reply line too
+ * long"); the deadline of the current step applies.
+ */
+int		 conn_read_line(struct conn *, char *buf, size_t len,
+		    size_t *outlen, struct error *);
+/* Write all of buf before the deadline. */
+int		 conn_write(struct conn *, const void *, size_t, struct error *);
+/* Bytes received but not yet consumed (STARTTLS injection check). */
+size_t		 conn_pending(const struct conn *);
+void		 conn_close(struct conn *);
+
+/* -------------------------------------------------------------- tls.c */
+
+struct tls_params {
+	const char	*servername;	/* SNI and host name check */
+	int		 verify;
+	const char	*ca_file;	/* "" or NULL: system default */
+	const char	*ca_dir;
+	const unsigned char *pin;	/* SHA-256 of SPKI or cert; NULL: none */
+	const char	*cert_file;	/* client certificate; NULL: none */
+	const char	*key_file;
+};
+
+/*
+ * Handshake over c's socket and switch c to the TLS back end. With
+ * verify on, the chain must verify against the trust store and the name
+ * must match, unless pin matches (a matching pin vouches alone). Failure
+ * is ST_TEMP with hint HINT_TLS_VERIFY and a text naming the key to set
+ * and the peer's SHA-256 fingerprint. OpenSSL is only touched here.
+ */
+int		 tls_start(struct conn *, const struct tls_params *,
+		    struct error *);
+/* SHA-256 hex of the peer's public key, for messages. */
+void		 tls_peer_fingerprint(const struct conn *, char *buf,
+		    size_t len);
+/* HMAC-MD5 for CRAM-MD5; out must hold 33 bytes (hex). */
+int		 tls_hmac_md5_hex(const char *key, size_t keylen,
+		    const unsigned char *msg, size_t msglen, char *out);
+/* Base64 helpers (OpenSSL EVP_Encode/DecodeBlock). Return -1 on error. */
+int		 tls_base64_encode(const unsigned char *in, size_t len,
+		    char *out, size_t outlen);
+int		 tls_base64_decode(const char *in, size_t len,
+		    unsigned char *out, size_t outlen);
+
+/* ------------------------------------------------------------- smtp.c */
+
+/* Where a transaction ended (for the outcome table and the log). */
+enum smtp_stage {
+	STAGE_CONNECT = 0, STAGE_GREETING, STAGE_EHLO, STAGE_STARTTLS,
+	STAGE_TLS, STAGE_AUTH, STAGE_MAIL, STAGE_RCPT, STAGE_DATA,
+	STAGE_DOT, STAGE_DONE
+};
+
+struct smtp_rcpt {
+	char		 addr[ADDR_MAX];
+	int		 code;			/* hub's reply code, 0: not sent */
+	char		 reply[REPLY_TEXT_MAX];	/* sanitised */
+	enum status	 status;		/* ST_OK / ST_TEMP / ST_PERM */
+};
+
+struct envelope {
+	char		 sender[ADDR_MAX];	/* "" for <> */
+	struct smtp_rcpt *rcpt;
+	size_t		 nrcpt;
+	int		 body_8bit;		/* -B8BITMIME or 8-bit bytes */
+	int		 smtputf8;		/* set by smtp.c when needed */
+	int		 spool_fd;		/* message in wire form */
+	off_t		 size;
+};
+
+/* What the hub said: enough for the outcome table and the log line. */
+struct smtp_result {
+	enum smtp_stage	 stage;		/* where it ended */
+	int		 code;		/* last reply code */
+	char		 reply[REPLY_TEXT_MAX];	/* last reply, sanitised */
+	size_t		 accepted;	/* recipients with 2xx to RCPT */
+	int		 dot_sent;	/* final "." written: a lost reply means
+					 * a possible duplicate */
+	char		 hub_qid[64];	/* "queued as X" from the final reply */
+	char		 relay[HOST_MAX + 80]; /* "host[addr]:port" */
+	char		 tls[128];	/* TLS description or "" */
+};
+
+struct smtp_params {
+	const struct config *cfg;
+	const struct route *route;
+	const char	*helo;		/* EHLO argument */
+	transcript_fn	*transcript;	/* -v / Debug=; AUTH lines redacted */
+	void		*transcript_arg;
+};
+
+struct smtp;	/* a session; opaque outside smtp.c */
+
+/*
+ * Open a session: connect, greeting, EHLO (HELO fallback), STARTTLS or
+ * implicit TLS, AUTH. On failure result says where and *out is NULL.
+ */
+int		 smtp_open(struct smtp **out, const struct smtp_params *,
+		    struct smtp_result *, struct error *);
+/*
+ * One transaction: MAIL, RCPT (pipelined when offered), DATA, the body
+ * read from env->spool_fd from offset 0, dot-stuffed, the final dot.
+ * Fills env->rcpt[].code/status. ST_OK when at least one recipient took
+ * the message (partial rejection is the caller's to report).
+ */
+int		 smtp_send(struct smtp *, struct envelope *,
+		    struct smtp_result *, struct error *);
+/* RSET between transactions (queue runner). */
+int		 smtp_reset(struct smtp *, struct error *);
+/* QUIT (best effort) and free. */
+void		 smtp_close(struct smtp *);
+/*
+ * The strict reply reader, exported for tests: three digits, the same
+ * code on every line, '-' or ' ' after it, at most REPLY_LINES_MAX lines
+ * of REPLY_LINE_MAX. *code gets the code; text (sanitised, lines joined
+ * with " / ") goes to text. Malformed -> ST_TEMP.
+ */
+int		 smtp_read_reply(struct conn *, int *code, char *text,
+		    size_t textlen, struct error *);
+/* Parse "queued as X" (Postfix, and "ok: X" forms) from a final reply. */
+void		 smtp_parse_qid(const char *reply, char *qid, size_t len);
+
+#endif /* POSTINO_H */
