@@ -39,7 +39,9 @@ error_prefix(struct error *err, const char *fmt, ...)
 	(void)vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	(void)strlcpy(old, err->text, sizeof(old));
-	(void)snprintf(err->text, sizeof(err->text), "%s: %s", prefix, old);
+	(void)strlcpy(err->text, prefix, sizeof(err->text));
+	(void)strlcat(err->text, ": ", sizeof(err->text));
+	(void)strlcat(err->text, old, sizeof(err->text));
 }
 
 void
