@@ -424,6 +424,12 @@ void		 conn_attach(struct conn *, int fd, const struct conn_ops *);
 /* Start the deadline of one protocol step: now + timeout. */
 void		 conn_step(struct conn *);
 /*
+ * Wait with poll(2) until the socket is readable (want_write 0) or
+ * writable, before the step deadline (ST_TEMP "timed out" after it).
+ * For back ends: tls.c drives its handshake with it.
+ */
+int		 conn_wait(struct conn *, int want_write, struct error *);
+/*
  * Read one line (up to LF) into buf without the CRLF; NUL-terminated.
  * A line longer than len - 1 is an error (ST_TEMP, "reply line too
  * long"); the deadline of the current step applies.
@@ -546,5 +552,94 @@ int		 smtp_read_reply(struct conn *, int *code, char *text,
 		    size_t textlen, struct error *);
 /* Parse "queued as X" (Postfix, and "ok: X" forms) from a final reply. */
 void		 smtp_parse_qid(const char *reply, char *qid, size_t len);
+
+/* ------------------------------------------------------------ queue.c */
+
+/*
+ * The fallback queue (format in queue.c's first comment and postino(8)):
+ *   QueueDir/data/QID     the message, wire form, never changed
+ *   QueueDir/queue/QID    the control file: envelope and state, text
+ *   QueueDir/failed/QID   control files of messages never retried
+ * An entry exists once its control file is in queue/ (or failed/).
+ * The data file is the entry's lock (flock), held while it is delivered.
+ */
+enum rcpt_state {
+	RS_PENDING = 0,	/* not delivered yet */
+	RS_SENT,	/* the hub accepted it: never sent again */
+	RS_FAILED	/* refused for good, or expired */
+};
+
+struct queue_rcpt {
+	char		 addr[ADDR_MAX];
+	enum rcpt_state	 state;
+	char		 reply[REPLY_TEXT_MAX];	/* last reply or error */
+};
+
+struct queue_entry {
+	char		 qid[QID_MAX];
+	time_t		 queued;	/* first committed */
+	time_t		 next_retry;
+	unsigned int	 attempts;
+	uid_t		 uid;		/* submitter */
+	char		 sender[ADDR_MAX];	/* "" is <> */
+	off_t		 size;
+	int		 body_8bit;
+	int		 hold;		/* postino queue hold */
+	int		 possible_dup;	/* a reply after the final dot was lost */
+	struct route	 route;
+	char		 last_error[REPLY_TEXT_MAX];
+	struct queue_rcpt *rcpt;
+	size_t		 nrcpt;
+	size_t		 rcpt_cap;
+	int		 data_fd;	/* open and flock()ed while in use */
+};
+
+void		 queue_entry_init(struct queue_entry *);
+void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
+int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,
+		    enum rcpt_state, struct error *);
+/* Create data/, queue/, failed/ when missing (mode 0770). */
+int		 queue_prepare(const char *dir, struct error *);
+/*
+ * Commit: link the unnamed spool file as data/QID (fsync first), write
+ * the control file to a temporary name, fsync, rename into queue/ (or
+ * failed/ when failed is set), fsync the directories. After ST_OK the
+ * message survives a crash. On error nothing half-written remains
+ * (ST_CANTCREAT).
+ */
+int		 queue_commit(const char *dir, const struct queue_entry *,
+		    int spool_fd, int failed, struct error *);
+/*
+ * Open and lock an entry for delivery: flock(data, LOCK_EX|LOCK_NB),
+ * then read the control file. ST_TEMP "busy" when another process holds
+ * it; ST_DATA when the entry is malformed or unsafe (not a regular file,
+ * links, owner); ST_PERM "gone" when it vanished meanwhile.
+ */
+int		 queue_lock_entry(const char *dir, const char *qid,
+		    struct queue_entry *, struct error *);
+/* Read an entry without locking (listing). busy is set when locked. */
+int		 queue_peek_entry(const char *dir, const char *area,
+		    const char *qid, struct queue_entry *, int *busy,
+		    struct error *);
+/* Rewrite the control file atomically (tmp, fsync, rename, dir fsync). */
+int		 queue_update(const char *dir, const struct queue_entry *,
+		    struct error *);
+/* Delivered: unlink the control file, then the data, under the lock. */
+int		 queue_remove(const char *dir, struct queue_entry *,
+		    struct error *);
+/* Move to failed/ (never retried, still listed). */
+int		 queue_move_failed(const char *dir, struct queue_entry *,
+		    struct error *);
+/* Ids in an area ("queue" or "failed"), sorted; caller frees. */
+int		 queue_list_ids(const char *dir, const char *area,
+		    char (**ids)[QID_MAX], size_t *n, struct error *);
+/* Remove orphans: data without control, stale temporary files. */
+void		 queue_sweep(const char *dir);
+/* The control file's text form and its parser (unit and fuzz tests). */
+char		*queue_format(const struct queue_entry *, size_t *len);
+int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
+		    struct error *);
+/* Is qid our format (QID_LEN upper-case hex)? Guards every path built. */
+int		 queue_valid_qid(const char *qid);
 
 #endif /* POSTINO_H */

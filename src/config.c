@@ -1,0 +1,911 @@
+/*
+ * config.c: ssmtp.conf. The keyword table (every ssmtp key with ssmtp's
+ * meaning, plus postino's own keys), the line parser, the interactions
+ * resolved once the whole file is read (UseTLS/UseSTARTTLS, TLSKey,
+ * AuthPass/AuthPassFile) and the value checks.
+ *
+ * Where ssmtp's parser lost mail or leaked secrets we differ on purpose
+ * (DESIGN.md "Compatibility", ssmtp.conf(5) "DIFFERENCES FROM SSMTP"):
+ * spaces around '=' are allowed, '#' is a comment only at the start of
+ * a line, the value runs to the end of the line, the last line is read
+ * even without a newline, and a bad boolean is an error instead of a
+ * silent NO. Secrets (AuthUser, AuthPass) never appear in diagnostics.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "postino.h"
+
+#define CONFIG_FILE_MAX	(1024 * 1024)	/* configs are small */
+#define VALUE_MAX	8192		/* one value, the longest is a path */
+#define KEY_MAX		64
+#define TIMEOUT_MIN	1
+#define TIMEOUT_MAX	3600
+
+/* Where we are in the file, and what the interactions need to know. */
+struct parse {
+	struct config	*cfg;
+	const char	*name;
+	size_t		 line;
+	config_warn_fn	*warn;
+	void		*warn_arg;
+	int		 use_tls;	/* -1: not in the file */
+	int		 use_starttls;
+	size_t		 use_tls_line;
+	size_t		 use_tls_cert_line;
+	size_t		 pass_line;	/* last non-empty AuthPass= */
+	size_t		 pass_file_line; /* last non-empty AuthPassFile= */
+};
+
+struct keyword;
+typedef int	 key_fn(struct parse *, const struct keyword *, const char *,
+		    struct error *);
+
+/* Flags of a keyword. */
+#define KF_NONEMPTY	0x01	/* an empty value is an error */
+#define KF_SECRET	0x02	/* never echo the value */
+
+struct keyword {
+	const char	*name;		/* canonical spelling, for messages */
+	key_fn		*set;
+	size_t		 off;		/* offsetof(struct config, field) */
+	size_t		 size;		/* sizeof that field */
+	int		 flags;
+};
+
+static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
+    key_port, key_domain, key_use_tls, key_use_starttls, key_use_tls_cert,
+    key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
+    key_fingerprint, key_timeout;
+
+#define FIELD(f)	offsetof(struct config, f), \
+			sizeof(((struct config *)0)->f)
+
+static const struct keyword keywords[] = {
+	/* ssmtp (spec/anchors.md 1a) */
+	{ "Root",		key_string,	FIELD(root),		0 },
+	{ "MailHub",		key_mailhub,	0, 0,			0 },
+	{ "RemotePort",		key_port,	0, 0,			0 },
+	{ "HostName",		key_domain,	FIELD(hostname),	0 },
+	{ "RewriteDomain",	key_domain,	FIELD(rewrite_domain),	0 },
+	{ "FromLineOverride",	key_bool,	FIELD(from_line_override), 0 },
+	{ "UseTLS",		key_use_tls,	0, 0,			0 },
+	{ "UseSTARTTLS",	key_use_starttls, 0, 0,			0 },
+	{ "UseTLSCert",		key_use_tls_cert, FIELD(use_tls_cert),	0 },
+	{ "TLSCert",		key_path,	FIELD(tls_cert),	0 },
+	{ "TLSKey",		key_path,	FIELD(tls_key),		0 },
+	{ "TLS_CA_File",	key_path,	FIELD(tls_ca_file),	0 },
+	{ "TLS_CA_Dir",		key_path,	FIELD(tls_ca_dir),	0 },
+	{ "AuthUser",		key_secret,	FIELD(auth_user),  KF_SECRET },
+	{ "AuthPass",		key_auth_pass,	FIELD(auth_pass),  KF_SECRET },
+	{ "AuthMethod",		key_auth_method, 0, 0,			0 },
+	{ "UseOldAUTH",		key_bool,	FIELD(use_old_auth),	0 },
+	{ "Debug",		key_bool,	FIELD(debug),		0 },
+	{ "AddHeader",		key_add_header,	0, 0,			0 },
+	/* postino */
+	{ "RevaliasesFile",	key_path,	FIELD(revaliases),	0 },
+	{ "QueueDir",		key_path,	FIELD(queue_dir), KF_NONEMPTY },
+	{ "TLSVerify",		key_bool,	FIELD(tls_verify),	0 },
+	{ "TLSFingerprint",	key_fingerprint, 0, 0,			0 },
+	{ "AuthPassFile",	key_auth_pass_file, FIELD(auth_pass_file), 0 },
+	{ "AuthAllowPlaintext",	key_bool,	FIELD(auth_allow_plaintext), 0 },
+	{ "Timeout",		key_timeout,	0, 0,			0 },
+	{ "LogFile",		key_path,	FIELD(log_file),	0 },
+};
+
+static char *
+field_str(struct parse *p, const struct keyword *kw)
+{
+	return (char *)p->cfg + kw->off;
+}
+
+static int *
+field_int(struct parse *p, const struct keyword *kw)
+{
+	return (int *)(void *)((char *)p->cfg + kw->off);
+}
+
+/* "file:line: " in front of every diagnostic. */
+static int
+perr(struct parse *p, struct error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+perr(struct parse *p, struct error *err, const char *fmt, ...)
+{
+	char text[ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return error_set(err, ST_CONFIG, "%s:%zu: %s", p->name, p->line,
+	    text);
+}
+
+static void
+pwarn(struct parse *p, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+pwarn(struct parse *p, size_t line, const char *fmt, ...)
+{
+	char text[ERR_MAX], full[ERR_MAX + 2 * PATH_MAX];
+	va_list ap;
+
+	if (p->warn == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	(void)snprintf(full, sizeof(full), "%s:%zu: %s", p->name, line, text);
+	p->warn(p->warn_arg, full);
+}
+
+/* A value quoted in a message: control bytes made visible, bounded. */
+static const char *
+shown(char *buf, size_t len, const char *value)
+{
+	return log_sanitize(buf, len, value, strlen(value));
+}
+
+static int
+copy_value(struct parse *p, const struct keyword *kw, char *dst,
+    size_t dstlen, const char *value, struct error *err)
+{
+	if (strlcpy(dst, value, dstlen) >= dstlen) {
+		dst[0] = '\0';
+		return perr(p, err, "%s: value too long (at most %zu bytes)",
+		    kw->name, dstlen - 1);
+	}
+	return ST_OK;
+}
+
+static int
+key_string(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	return copy_value(p, kw, field_str(p, kw), kw->size, value, err);
+}
+
+static int
+key_secret(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char *dst = field_str(p, kw);
+
+	/* Wipe first: a failed copy must not leave half a secret behind. */
+	explicit_bzero(dst, kw->size);
+	return copy_value(p, kw, dst, kw->size, value, err);
+}
+
+static int
+key_auth_pass(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	p->pass_line = value[0] != '\0' ? p->line : 0;
+	return key_secret(p, kw, value, err);
+}
+
+static int
+key_path(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char show[PATH_MAX];
+
+	if (value[0] == '\0' && (kw->flags & KF_NONEMPTY))
+		return perr(p, err, "%s: a path is required", kw->name);
+	if (value[0] != '\0' && value[0] != '/')
+		return perr(p, err, "%s: path must be absolute, got '%s'",
+		    kw->name, shown(show, sizeof(show), value));
+	return copy_value(p, kw, field_str(p, kw), kw->size, value, err);
+}
+
+static int
+key_auth_pass_file(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	p->pass_file_line = value[0] != '\0' ? p->line : 0;
+	return key_path(p, kw, value, err);
+}
+
+static int
+parse_bool(const char *value, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* A typo must not silently turn TLS or verification off: refuse it. */
+static int
+get_bool(struct parse *p, const struct keyword *kw, const char *value,
+    int *out, struct error *err)
+{
+	char show[64];
+
+	if (parse_bool(value, out) == -1)
+		return perr(p, err, "%s: expected YES or NO, got '%s'",
+		    kw->name, shown(show, sizeof(show), value));
+	return ST_OK;
+}
+
+static int
+key_bool(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	return get_bool(p, kw, value, field_int(p, kw), err);
+}
+
+static int
+key_use_tls(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	p->use_tls_line = p->line;
+	return get_bool(p, kw, value, &p->use_tls, err);
+}
+
+static int
+key_use_starttls(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	return get_bool(p, kw, value, &p->use_starttls, err);
+}
+
+static int
+key_use_tls_cert(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	p->use_tls_cert_line = p->line;
+	return key_bool(p, kw, value, err);
+}
+
+/* A port number 1..65535 or a service name (letters only). */
+static int
+port_ok(const char *port)
+{
+	const char *s;
+	const char *errstr;
+
+	if (port[0] == '\0')
+		return 0;
+	if (isdigit((unsigned char)port[0])) {
+		(void)strtonum(port, 1, 65535, &errstr);
+		return errstr == NULL;
+	}
+	for (s = port; *s != '\0'; s++)
+		if (!isalpha((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+static int
+set_port(char *dst, size_t dstlen, const char *port, struct error *err)
+{
+	char show[64];
+
+	if (!port_ok(port) || strlen(port) >= dstlen)
+		return error_set(err, ST_CONFIG, "bad port '%s' (a number "
+		    "1-65535 or a service name)",
+		    shown(show, sizeof(show), port));
+	(void)strlcpy(dst, port, dstlen);
+	return ST_OK;
+}
+
+static int
+copy_host(char *host, size_t hostlen, const char *s, size_t len,
+    struct error *err)
+{
+	size_t i;
+
+	if (len == 0)
+		return error_set(err, ST_CONFIG, "empty host");
+	if (len >= hostlen)
+		return error_set(err, ST_CONFIG, "host name too long");
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= ' ' || c == 0x7f || c == '[' || c == ']' ||
+		    c == '/' || c == '@')
+			return error_set(err, ST_CONFIG,
+			    "bad character in host name");
+	}
+	memcpy(host, s, len);
+	host[len] = '\0';
+	return ST_OK;
+}
+
+int
+config_split_hub(const char *value, char *host, size_t hostlen, char *port,
+    size_t portlen, struct error *err)
+{
+	const char *colon, *end, *portstr = "";
+	size_t hlen;
+	int rc;
+
+	if (hostlen == 0 || portlen == 0)
+		return error_set(err, ST_SOFTWARE, "config_split_hub: no room");
+	host[0] = port[0] = '\0';
+	if (value[0] == '[') {
+		/* An address literal: the port can only follow the ']'. */
+		if ((end = strchr(value, ']')) == NULL)
+			return error_set(err, ST_CONFIG, "missing ']'");
+		if (end[1] == ':')
+			portstr = end + 2;
+		else if (end[1] != '\0')
+			return error_set(err, ST_CONFIG,
+			    "junk after ']' (expected ':port')");
+		rc = copy_host(host, hostlen, value + 1,
+		    (size_t)(end - value - 1), err);
+		if (rc == ST_OK && end[1] == ':')
+			rc = set_port(port, portlen, portstr, err);
+		return rc;
+	}
+	colon = strchr(value, ':');
+	if (colon != NULL && strchr(colon + 1, ':') != NULL)
+		colon = NULL;	/* a bare IPv6 address: all host, no port */
+	hlen = colon != NULL ? (size_t)(colon - value) : strlen(value);
+	if ((rc = copy_host(host, hostlen, value, hlen, err)) != ST_OK)
+		return rc;
+	if (colon != NULL)
+		return set_port(port, portlen, colon + 1, err);
+	return ST_OK;
+}
+
+static int
+key_mailhub(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char host[HOST_MAX], port[PORT_MAX];
+	int rc;
+
+	rc = config_split_hub(value, host, sizeof(host), port, sizeof(port),
+	    err);
+	if (rc != ST_OK) {
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+		return rc;
+	}
+	(void)strlcpy(p->cfg->hub_host, host, sizeof(p->cfg->hub_host));
+	/* ssmtp: MailHub without ":port" leaves the port alone. */
+	if (port[0] != '\0')
+		(void)strlcpy(p->cfg->hub_port, port,
+		    sizeof(p->cfg->hub_port));
+	return ST_OK;
+}
+
+static int
+key_port(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	int rc;
+
+	rc = set_port(p->cfg->hub_port, sizeof(p->cfg->hub_port), value, err);
+	if (rc != ST_OK)
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+	return rc;
+}
+
+/*
+ * HostName and RewriteDomain end up in EHLO, Received: and every
+ * qualified address, so only what a domain or address literal can hold.
+ */
+static int
+key_domain(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char show[HOST_MAX];
+	const char *at, *s;
+
+	if (strcmp(kw->name, "RewriteDomain") == 0 &&
+	    (at = strrchr(value, '@')) != NULL) {
+		value = at + 1;
+		pwarn(p, p->line, "%s: '@' in value, using '%s'", kw->name,
+		    shown(show, sizeof(show), value));
+	}
+	for (s = value; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= ' ' || c == 0x7f || strchr("@<>()\\\",;/", c) != NULL)
+			return perr(p, err, "%s: bad character in '%s'",
+			    kw->name, shown(show, sizeof(show), value));
+	}
+	return copy_value(p, kw, field_str(p, kw), kw->size, value, err);
+}
+
+static int
+key_auth_method(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	static const struct {
+		const char		*name;
+		enum auth_method	 method;
+	} methods[] = {
+		{ "", AUTH_BEST }, { "any", AUTH_BEST }, { "best", AUTH_BEST },
+		{ "plain", AUTH_PLAIN }, { "login", AUTH_LOGIN },
+		{ "cram-md5", AUTH_CRAM_MD5 },
+	};
+	char show[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (strcasecmp(value, methods[i].name) == 0) {
+			p->cfg->auth_method = methods[i].method;
+			return ST_OK;
+		}
+	}
+	return perr(p, err, "%s: expected PLAIN, LOGIN, CRAM-MD5 or ANY, "
+	    "got '%s'", kw->name, shown(show, sizeof(show), value));
+}
+
+/* "Name: value": a field name of printable ASCII, then ':'. */
+static int
+key_add_header(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	struct config *cfg = p->cfg;
+	const char *s;
+	char *copy;
+
+	if (cfg->add_header_count >= ADDHEADER_MAX)
+		return perr(p, err, "%s: more than %d lines", kw->name,
+		    ADDHEADER_MAX);
+	for (s = value; *s > ' ' && *s < 0x7f && *s != ':'; s++)
+		continue;
+	if (s == value || *s != ':')
+		return perr(p, err, "%s: expected 'Name: value'", kw->name);
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f)
+			return perr(p, err, "%s: control character in value",
+			    kw->name);
+	if (strlen(value) > SMTP_LINE_MAX)
+		return perr(p, err, "%s: longer than %d bytes", kw->name,
+		    SMTP_LINE_MAX);
+	if ((copy = strdup(value)) == NULL)
+		return error_set(err, ST_OSERR, "%s:%zu: %s: out of memory",
+		    p->name, p->line, kw->name);
+	cfg->add_header[cfg->add_header_count++] = copy;
+	return ST_OK;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* 64 hex digits, optionally "sha256:" in front and ':' between pairs. */
+static int
+parse_fingerprint(const char *s, unsigned char pin[32])
+{
+	size_t i;
+	int hi, lo;
+
+	if (strncasecmp(s, "sha256:", 7) == 0)
+		s += 7;
+	for (i = 0; i < 32; i++) {
+		if (i > 0 && *s == ':')
+			s++;
+		if ((hi = hexval((unsigned char)s[0])) == -1 ||
+		    (lo = hexval((unsigned char)s[1])) == -1)
+			return -1;
+		pin[i] = (unsigned char)(hi << 4 | lo);
+		s += 2;
+	}
+	return *s == '\0' ? 0 : -1;
+}
+
+static int
+key_fingerprint(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	struct config *cfg = p->cfg;
+
+	if (value[0] == '\0') {
+		memset(cfg->tls_pin, 0, sizeof(cfg->tls_pin));
+		cfg->tls_pin_set = 0;
+		return ST_OK;
+	}
+	if (parse_fingerprint(value, cfg->tls_pin) == -1) {
+		memset(cfg->tls_pin, 0, sizeof(cfg->tls_pin));
+		cfg->tls_pin_set = 0;
+		return perr(p, err, "%s: expected a SHA-256 fingerprint "
+		    "(64 hex digits, optionally 'sha256:' and ':' "
+		    "between bytes)", kw->name);
+	}
+	cfg->tls_pin_set = 1;
+	return ST_OK;
+}
+
+int
+config_parse_duration(const char *value, long long *seconds,
+    struct error *err)
+{
+	char show[64];
+	const char *s = value;
+	long long n = 0, unit = 1;
+
+	if (!isdigit((unsigned char)*s))
+		goto bad;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (n > (LLONG_MAX - (*s - '0')) / 10)
+			goto big;
+		n = n * 10 + (*s - '0');
+	}
+	switch (*s) {
+	case '\0':
+		break;
+	case 's': case 'S':
+		break;
+	case 'm': case 'M':
+		unit = 60;
+		break;
+	case 'h': case 'H':
+		unit = 3600;
+		break;
+	case 'd': case 'D':
+		unit = 86400;
+		break;
+	default:
+		goto bad;
+	}
+	if (*s != '\0' && s[1] != '\0')
+		goto bad;
+	if (n > LLONG_MAX / unit)
+		goto big;
+	*seconds = n * unit;
+	return ST_OK;
+bad:
+	return error_set(err, ST_CONFIG, "bad duration '%s' (a number with "
+	    "an optional unit s, m, h or d)", shown(show, sizeof(show), value));
+big:
+	return error_set(err, ST_CONFIG, "duration '%s' too large",
+	    shown(show, sizeof(show), value));
+}
+
+static int
+key_timeout(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	long long sec;
+	int rc;
+
+	if ((rc = config_parse_duration(value, &sec, err)) != ST_OK) {
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+		return rc;
+	}
+	if (sec < TIMEOUT_MIN || sec > TIMEOUT_MAX)
+		return perr(p, err, "%s: %lld seconds is out of range "
+		    "(%d to %d)", kw->name, sec, TIMEOUT_MIN, TIMEOUT_MAX);
+	p->cfg->timeout = (int)sec;
+	return ST_OK;
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	(void)strlcpy(cfg->path, POSTINO_CONFFILE, sizeof(cfg->path));
+	(void)strlcpy(cfg->hub_host, "mailhub", sizeof(cfg->hub_host));
+	(void)strlcpy(cfg->hub_port, "25", sizeof(cfg->hub_port));
+	(void)strlcpy(cfg->tls_cert, "/etc/ssl/certs/ssmtp.pem",
+	    sizeof(cfg->tls_cert));
+	(void)strlcpy(cfg->revaliases, POSTINO_REVALIASES,
+	    sizeof(cfg->revaliases));
+	(void)strlcpy(cfg->queue_dir, POSTINO_QUEUEDIR,
+	    sizeof(cfg->queue_dir));
+	(void)strlcpy(cfg->mailname_path, POSTINO_MAILNAME,
+	    sizeof(cfg->mailname_path));
+	cfg->tls = TLS_NONE;
+	cfg->auth_method = AUTH_BEST;
+	cfg->tls_verify = 1;
+	cfg->timeout = 30;
+}
+
+static const struct keyword *
+keyword_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
+		if (strcasecmp(key, keywords[i].name) == 0)
+			return &keywords[i];
+	return NULL;
+}
+
+static int
+is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Trim spaces and tabs on both ends of [*s, *s + *len). */
+static void
+trim(const char **s, size_t *len)
+{
+	while (*len > 0 && is_blank((*s)[0])) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len > 0 && is_blank((*s)[*len - 1]))
+		(*len)--;
+}
+
+/* No NUL, CR or other control byte inside a value (tabs are fine). */
+static int
+value_clean(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)s[i] < ' ' && s[i] != '\t') ||
+		    s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+parse_line(struct parse *p, const char *s, size_t len, struct error *err)
+{
+	const struct keyword *kw;
+	const char *eq, *val;
+	char key[KEY_MAX], show[KEY_MAX], value[VALUE_MAX];
+	size_t klen, vlen;
+	int rc;
+
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	trim(&s, &len);
+	if (len == 0 || s[0] == '#')
+		return ST_OK;
+	if ((eq = memchr(s, '=', len)) == NULL)
+		return perr(p, err, "expected key=value");
+	klen = (size_t)(eq - s);
+	val = eq + 1;
+	vlen = len - klen - 1;
+	trim(&s, &klen);
+	trim(&val, &vlen);
+	if (klen == 0)
+		return perr(p, err, "expected key=value (no key)");
+	if (klen >= sizeof(key) || !value_clean(s, klen))
+		kw = NULL;
+	else {
+		memcpy(key, s, klen);
+		key[klen] = '\0';
+		kw = keyword_find(key);
+	}
+	if (kw == NULL) {
+		pwarn(p, p->line, "unknown key '%s' ignored",
+		    log_sanitize(show, sizeof(show), s, klen));
+		return ST_OK;
+	}
+	if (vlen >= sizeof(value))
+		return perr(p, err, "%s: value too long", kw->name);
+	if (!value_clean(val, vlen))
+		return perr(p, err, "%s: control character in value",
+		    kw->name);
+	memcpy(value, val, vlen);
+	value[vlen] = '\0';
+	rc = kw->set(p, kw, value, err);
+	explicit_bzero(value, sizeof(value));	/* it may be a password */
+	return rc;
+}
+
+/* Interactions and cross-key checks, once the whole file is read. */
+static int
+resolve(struct parse *p, struct error *err)
+{
+	struct config *cfg = p->cfg;
+
+	if (p->use_starttls == 1) {
+		cfg->tls = TLS_STARTTLS;
+		if (p->use_tls == 0)
+			pwarn(p, p->use_tls_line,
+			    "UseTLS=NO ignored because UseSTARTTLS=YES");
+	} else if (p->use_tls == 1)
+		cfg->tls = TLS_IMPLICIT;
+	else
+		cfg->tls = TLS_NONE;
+	if (cfg->tls_key[0] == '\0')
+		(void)strlcpy(cfg->tls_key, cfg->tls_cert,
+		    sizeof(cfg->tls_key));
+	if (cfg->use_tls_cert && cfg->tls_cert[0] == '\0') {
+		p->line = p->use_tls_cert_line;
+		return perr(p, err, "UseTLSCert=YES needs TLSCert");
+	}
+	if (p->pass_line != 0 && p->pass_file_line != 0) {
+		p->line = p->pass_line > p->pass_file_line ? p->pass_line :
+		    p->pass_file_line;
+		return perr(p, err,
+		    "AuthPass and AuthPassFile are both set; use one");
+	}
+	return ST_OK;
+}
+
+static int
+parse_text(struct config *cfg, const char *name, const char *buf,
+    size_t len, config_warn_fn *warn, void *warn_arg, size_t *pass_file_line,
+    struct error *err)
+{
+	struct parse p;
+	const char *s = buf, *end = buf + len, *nl;
+	int rc;
+
+	config_defaults(cfg);
+	(void)strlcpy(cfg->path, name, sizeof(cfg->path));
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.name = name;
+	p.warn = warn;
+	p.warn_arg = warn_arg;
+	p.use_tls = p.use_starttls = -1;
+	/* A last line without a newline is a line like any other. */
+	while (s < end) {
+		p.line++;
+		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+			nl = end;
+		if ((rc = parse_line(&p, s, (size_t)(nl - s), err)) != ST_OK)
+			return rc;
+		s = nl + 1;
+	}
+	if (pass_file_line != NULL)
+		*pass_file_line = p.pass_file_line;
+	return resolve(&p, err);
+}
+
+int
+config_parse_buffer(struct config *cfg, const char *name, const char *buf,
+    size_t len, config_warn_fn *warn, void *warn_arg, struct error *err)
+{
+	return parse_text(cfg, name, buf, len, warn, warn_arg, NULL, err);
+}
+
+/*
+ * Read a whole small file (at most max bytes) into a malloc'd buffer of
+ * *capp bytes, sized from fstat so that the wipe afterwards is cheap.
+ * Sets errno and returns NULL on failure (EFBIG when too large).
+ */
+static char *
+read_small_file(const char *path, size_t max, size_t *lenp, size_t *capp)
+{
+	struct stat st;
+	char *buf = NULL, *bigger;
+	size_t len = 0, cap = 0;
+	ssize_t n = 0;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	/* One byte more than the size, to see EOF; files can grow. */
+	cap = st.st_size > 0 && (uintmax_t)st.st_size < max ?
+	    (size_t)st.st_size + 1 : 4096;
+	if (cap > max + 1)
+		cap = max + 1;
+	if ((buf = malloc(cap)) == NULL)
+		goto fail;
+	for (;;) {
+		if (len == cap) {
+			if (cap > max) {
+				errno = EFBIG;
+				goto fail;
+			}
+			/* Not realloc: the old copy may hold a secret. */
+			if ((bigger = malloc(max + 1)) == NULL)
+				goto fail;
+			memcpy(bigger, buf, len);
+			freezero(buf, cap);
+			buf = bigger;
+			cap = max + 1;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	(void)close(fd);
+	*lenp = len;
+	*capp = cap;
+	return buf;
+fail:
+	saved = errno;
+	if (buf != NULL)
+		freezero(buf, cap);
+	(void)close(fd);
+	errno = saved;
+	return NULL;
+}
+
+/* The password is the first line of AuthPassFile. */
+static int
+read_pass_file(struct config *cfg, size_t line, struct error *err)
+{
+	enum { PASS_FILE_MAX = 4096 };
+	char *buf;
+	size_t len, cap, n;
+
+	if ((buf = read_small_file(cfg->auth_pass_file, PASS_FILE_MAX,
+	    &len, &cap)) == NULL)
+		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: "
+		    "cannot read %s: %s", cfg->path, line, cfg->auth_pass_file,
+		    errno == EFBIG ? "file too large" : strerror(errno));
+	for (n = 0; n < len && buf[n] != '\n' && buf[n] != '\r'; n++)
+		continue;
+	if (memchr(buf, '\0', n) != NULL || n >= sizeof(cfg->auth_pass)) {
+		freezero(buf, cap);
+		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: %s: "
+		    "the first line must be the password (at most %zu "
+		    "bytes, no NUL)", cfg->path, line, cfg->auth_pass_file,
+		    sizeof(cfg->auth_pass) - 1);
+	}
+	explicit_bzero(cfg->auth_pass, sizeof(cfg->auth_pass));
+	memcpy(cfg->auth_pass, buf, n);
+	freezero(buf, cap);
+	return ST_OK;
+}
+
+int
+config_load(struct config *cfg, const char *path, config_warn_fn *warn,
+    void *warn_arg, struct error *err)
+{
+	char *buf;
+	size_t len = 0, cap = 0, pass_file_line = 0;
+	int rc;
+
+	config_defaults(cfg);
+	if ((buf = read_small_file(path, CONFIG_FILE_MAX, &len, &cap)) ==
+	    NULL)
+		return error_set(err, ST_CONFIG, "%s: %s", path,
+		    errno == EFBIG ? "file too large (over 1 MiB)" :
+		    strerror(errno));
+	rc = parse_text(cfg, path, buf, len, warn, warn_arg, &pass_file_line,
+	    err);
+	freezero(buf, cap);	/* it holds AuthPass */
+	if (rc == ST_OK && cfg->auth_pass_file[0] != '\0')
+		rc = read_pass_file(cfg, pass_file_line, err);
+	return rc;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->add_header_count && i < ADDHEADER_MAX; i++)
+		free(cfg->add_header[i]);
+	explicit_bzero(cfg, sizeof(*cfg));
+}

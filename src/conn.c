@@ -1,0 +1,382 @@
+/*
+ * conn.c: connections to the hub. Name resolution and a non-blocking
+ * connect to each address in turn, the per-step deadline (absolute,
+ * CLOCK_MONOTONIC, waited for with poll(2): no alarm(), no longjmp), the
+ * buffered line reader and the write loop. The byte transport is a
+ * back end (struct conn_ops): the plain socket one lives here, the TLS
+ * one in tls.c; nothing here knows which is in use. The transcript hook
+ * is left to smtp.c, which knows what must be redacted.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "postino.h"
+
+static ssize_t
+plain_read(struct conn *c, void *buf, size_t len, int *want_write)
+{
+	*want_write = 0;
+	return recv(c->fd, buf, len, 0);
+}
+
+static ssize_t
+plain_write(struct conn *c, const void *buf, size_t len, int *want_write)
+{
+	*want_write = 1;
+	/* MSG_NOSIGNAL: a hub that hangs up must not kill us with SIGPIPE. */
+	return send(c->fd, buf, len, MSG_NOSIGNAL);
+}
+
+static void
+plain_close(struct conn *c)
+{
+	if (c->fd != -1)
+		(void)close(c->fd);
+	c->fd = -1;
+}
+
+const struct conn_ops conn_plain_ops = {
+	plain_read, plain_write, plain_close, "plain"
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left before the step deadline, 0 when it has passed. */
+static int
+remaining_ms(const struct conn *c)
+{
+	long long left;
+
+	left = (long long)c->deadline.tv_sec * 1000 +
+	    c->deadline.tv_nsec / 1000000 - now_ms();
+	if (left <= 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+void
+conn_init(struct conn *c, int timeout_s)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->ops = &conn_plain_ops;
+	/* Used as given, as DESIGN says of durations; capped to fit poll(). */
+	if (timeout_s < 0)
+		timeout_s = 0;
+	c->timeout_ms = timeout_s > INT_MAX / 1000 ? INT_MAX :
+	    timeout_s * 1000;
+	conn_step(c);
+}
+
+void
+conn_step(struct conn *c)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += c->timeout_ms / 1000;
+	ts.tv_nsec += (long)(c->timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	c->deadline = ts;
+}
+
+static int
+timed_out(const struct conn *c, struct error *err)
+{
+	return error_set(err, ST_TEMP,
+	    "timed out after %d s waiting for the hub",
+	    (c->timeout_ms + 999) / 1000);
+}
+
+int
+conn_wait(struct conn *c, int want_write, struct error *err)
+{
+	struct pollfd pfd;
+	int left, n;
+
+	for (;;) {
+		if ((left = remaining_ms(c)) == 0)
+			return timed_out(c, err);
+		pfd.fd = c->fd;
+		pfd.events = want_write ? POLLOUT : POLLIN;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return error_set(err, ST_TEMP, "poll: %s",
+			    strerror(errno));
+		if (n == 0)
+			return timed_out(c, err);
+		/* Errors and hang-ups are reported by the read or write. */
+		return ST_OK;
+	}
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return -1;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+void
+conn_attach(struct conn *c, int fd, const struct conn_ops *ops)
+{
+	c->fd = fd;
+	c->ops = ops != NULL ? ops : &conn_plain_ops;
+	c->rlen = c->roff = 0;
+	(void)set_nonblock(fd);
+}
+
+/* One address: non-blocking connect, bounded by a fresh step deadline. */
+static int
+connect_one(struct conn *c, const struct addrinfo *ai, char *why,
+    size_t whylen)
+{
+	struct error werr;
+	socklen_t slen;
+	int fd, one = 1, soerr = 0;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		(void)snprintf(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	c->fd = fd;
+	conn_step(c);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+		if (errno != EINPROGRESS && errno != EINTR) {
+			soerr = errno;
+		} else if (conn_wait(c, 1, &werr) != ST_OK) {
+			(void)strlcpy(why, werr.text, whylen);
+			goto fail;
+		} else {
+			slen = sizeof(soerr);
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
+			    &slen) == -1)
+				soerr = errno;
+		}
+	}
+	if (soerr != 0) {
+		(void)strlcpy(why, strerror(soerr), whylen);
+		goto fail;
+	}
+	/* Commands go out as soon as written: Nagle would meet delayed ACKs. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+fail:
+	(void)close(fd);
+	c->fd = -1;
+	return -1;
+}
+
+static int
+resolve(const char *host, const char *port, struct addrinfo **res,
+    struct error *err)
+{
+	struct addrinfo hints;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host, port, &hints, res);
+	if (rc == 0)
+		return ST_OK;
+	if (rc == EAI_SERVICE)
+		return error_set(err, ST_CONFIG,
+		    "unknown port '%s' for mailhub '%s'", port, host);
+	if (rc == EAI_SYSTEM)
+		return error_set(err, ST_TEMP, "cannot resolve mailhub '%s': "
+		    "%s", host, strerror(errno));
+	/* EAI_NONAME too: a hub that does not resolve must not lose mail. */
+	return error_set(err, ST_TEMP, "cannot resolve mailhub '%s': %s",
+	    host, gai_strerror(rc));
+}
+
+int
+conn_open(struct conn *c, const char *host, const char *port,
+    struct error *err)
+{
+	struct addrinfo *res, *ai;
+	char addr[sizeof(c->addr)], why[ERR_MAX / 2] = "no address";
+	int rc, tried = 0;
+
+	if (strlcpy(c->host, host, sizeof(c->host)) >= sizeof(c->host) ||
+	    strlcpy(c->port, port, sizeof(c->port)) >= sizeof(c->port))
+		return error_set(err, ST_CONFIG, "mailhub name too long");
+	if ((rc = resolve(host, port, &res, err)) != ST_OK)
+		return rc;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
+		    sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+			(void)strlcpy(addr, "?", sizeof(addr));
+		tried++;
+		if (connect_one(c, ai, why, sizeof(why)) == 0) {
+			(void)strlcpy(c->addr, addr, sizeof(c->addr));
+			c->ops = &conn_plain_ops;
+			c->rlen = c->roff = 0;
+			freeaddrinfo(res);
+			return ST_OK;
+		}
+		/* Keep the address with the reason: the last one is shown. */
+		(void)strlcpy(c->addr, addr, sizeof(c->addr));
+	}
+	freeaddrinfo(res);
+	rc = error_set(err, ST_TEMP, "cannot connect to mailhub %s[%s]:%s: "
+	    "%s%s", host, c->addr, port, why,
+	    tried > 1 ? " (and every other address)" : "");
+	c->addr[0] = '\0';
+	return rc;
+}
+
+/* Read more bytes into the buffer, waiting as the back end asks. */
+static int
+fill(struct conn *c, struct error *err)
+{
+	ssize_t n;
+	int ww, rc;
+
+	if (c->roff == c->rlen)
+		c->roff = c->rlen = 0;
+	else if (c->roff > 0) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->roff = 0;
+	}
+	for (;;) {
+		if (c->fd == -1)
+			return error_set(err, ST_TEMP, "not connected");
+		ww = 0;
+		n = c->ops->read(c, c->rbuf + c->rlen,
+		    sizeof(c->rbuf) - c->rlen, &ww);
+		if (n > 0) {
+			c->rlen += (size_t)n;
+			return ST_OK;
+		}
+		if (n == 0)
+			return error_set(err, ST_TEMP,
+			    "connection closed by hub");
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return error_set(err, ST_TEMP, "read from hub: %s",
+			    strerror(errno));
+		if ((rc = conn_wait(c, ww, err)) != ST_OK)
+			return rc;
+	}
+}
+
+int
+conn_read_line(struct conn *c, char *buf, size_t len, size_t *outlen,
+    struct error *err)
+{
+	const char *start, *nl;
+	size_t n = 0, chunk;
+	int rc;
+
+	if (len == 0)
+		return error_set(err, ST_SOFTWARE, "conn_read_line: no room");
+	for (;;) {
+		if (c->roff == c->rlen && (rc = fill(c, err)) != ST_OK)
+			return rc;
+		start = c->rbuf + c->roff;
+		nl = memchr(start, '\n', c->rlen - c->roff);
+		chunk = nl != NULL ? (size_t)(nl - start) : c->rlen - c->roff;
+		if (chunk > len - 1 - n)
+			return error_set(err, ST_TEMP, "reply line too long "
+			    "(more than %zu octets)", len - 1);
+		memcpy(buf + n, start, chunk);
+		n += chunk;
+		c->roff += chunk;
+		if (nl != NULL) {
+			c->roff++;
+			break;
+		}
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	if (outlen != NULL)
+		*outlen = n;
+	return ST_OK;
+}
+
+int
+conn_write(struct conn *c, const void *buf, size_t len, struct error *err)
+{
+	const char *p = buf;
+	ssize_t n;
+	int ww, rc;
+
+	while (len > 0) {
+		if (c->fd == -1)
+			return error_set(err, ST_TEMP, "not connected");
+		ww = 1;
+		n = c->ops->write(c, p, len, &ww);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if ((rc = conn_wait(c, ww, err)) != ST_OK)
+				return rc;
+			continue;
+		}
+		if (n == 0 || errno == EPIPE || errno == ECONNRESET)
+			return error_set(err, ST_TEMP,
+			    "connection closed by hub");
+		return error_set(err, ST_TEMP, "write to hub: %s",
+		    strerror(errno));
+	}
+	return ST_OK;
+}
+
+size_t
+conn_pending(const struct conn *c)
+{
+	return c->rlen - c->roff;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->ops != NULL && c->ops->close != NULL)
+		c->ops->close(c);
+	if (c->fd != -1)
+		(void)close(c->fd);
+	c->fd = -1;
+	c->ops = &conn_plain_ops;
+	c->rlen = c->roff = 0;
+}

@@ -1,0 +1,819 @@
+/*
+ * queue.c: the fallback queue on disk. Committing a message crash-safely,
+ * locking an entry while it is delivered, updating its state, removing
+ * it, listing it. No policy here (when to retry, when to bounce): that is
+ * the runner's. The layout, under QueueDir:
+ *
+ *   data/QID     the message in wire form (CRLF, not dot-stuffed). Never
+ *                changed once written; flock(2) on it is the entry's lock.
+ *   queue/QID    the control file: the entry exists once this is here.
+ *   failed/QID   the control file of an entry that is never retried
+ *                (every recipient refused for good); still listed.
+ *   AREA/.tmp.*  files being written; removed by queue_sweep when stale.
+ *
+ * A control file is text, one "key value" line each, readable with a
+ * pager; times are seconds since the epoch followed by the date:
+ *
+ *   postino-queue 1
+ *   id 4F2A9C01B3
+ *   queued 1763775294 Sun, 22 Nov 2026 00:54:54 +0000
+ *   next-retry 1763775354 Sun, 22 Nov 2026 00:55:54 +0000
+ *   attempts 1
+ *   uid 33
+ *   size 1234
+ *   body 7bit                      (or 8bit)
+ *   hold 0
+ *   possible-duplicate 0
+ *   hub mail.example.org 587
+ *   sender <www-data@example.org>  (<> for the null sender)
+ *   error connect to 192.0.2.1[192.0.2.1]:587: Connection refused
+ *   rcpt pending <ops@example.org>
+ *   rcpt sent <dev@example.org> 250 2.0.0 Ok: queued as 4Xyz1
+ *   rcpt failed <old@example.org> 550 5.1.1 User unknown
+ *
+ * Commit order: the data file is linked (after fsync) before the control
+ * file is renamed into queue/ (after fsync), and the directories are
+ * fsync()ed: a crash at any point leaves either a whole entry or an
+ * orphan data file that nobody was told about, which the sweep removes.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "postino.h"
+
+#define CTL_MAX		(4 * 1024 * 1024)	/* a control file, at most */
+/*
+ * A temporary file this old, and not locked, was left by a crash. Data
+ * files need no age: their writer locks them before they have a name.
+ */
+#define STALE_SECONDS	5
+
+static const char *const rcpt_state_names[] = { "pending", "sent", "failed" };
+
+/* ------------------------------------------------------------- helpers */
+
+int
+queue_valid_qid(const char *qid)
+{
+	size_t i;
+
+	for (i = 0; i < QID_LEN; i++)
+		if (!((qid[i] >= '0' && qid[i] <= '9') ||
+		    (qid[i] >= 'A' && qid[i] <= 'F')))
+			return 0;
+	return qid[QID_LEN] == '\0';
+}
+
+static int
+path_join(char *buf, size_t len, const char *dir, const char *area,
+    const char *name, struct error *err)
+{
+	int n = snprintf(buf, len, "%s/%s/%s", dir, area, name);
+
+	if (n < 0 || (size_t)n >= len)
+		return error_set(err, ST_CANTCREAT, "queue path too long");
+	return ST_OK;
+}
+
+static int
+fsync_dir(const char *dir, const char *area)
+{
+	char path[PATH_MAX];
+	int fd, rc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, area) >=
+	    (int)sizeof(path))
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	(void)close(fd);
+	return rc;
+}
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void
+queue_entry_init(struct queue_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->data_fd = -1;
+}
+
+void
+queue_entry_free(struct queue_entry *e)
+{
+	if (e->data_fd != -1)
+		(void)close(e->data_fd);
+	free(e->rcpt);
+	queue_entry_init(e);
+}
+
+int
+queue_entry_add_rcpt(struct queue_entry *e, const char *addr,
+    enum rcpt_state state, struct error *err)
+{
+	struct queue_rcpt *r;
+
+	if (e->nrcpt >= RCPT_MAX)
+		return error_set(err, ST_DATA, "too many recipients");
+	if (e->nrcpt == e->rcpt_cap) {
+		size_t cap = e->rcpt_cap ? e->rcpt_cap * 2 : 8;
+
+		r = reallocarray(e->rcpt, cap, sizeof(*r));
+		if (r == NULL)
+			return error_set(err, ST_OSERR, "out of memory");
+		e->rcpt = r;
+		e->rcpt_cap = cap;
+	}
+	r = &e->rcpt[e->nrcpt];
+	memset(r, 0, sizeof(*r));
+	if (strlcpy(r->addr, addr, sizeof(r->addr)) >= sizeof(r->addr))
+		return error_set(err, ST_DATA, "address too long");
+	r->state = state;
+	e->nrcpt++;
+	return ST_OK;
+}
+
+int
+queue_prepare(const char *dir, struct error *err)
+{
+	static const char *const areas[] = { "data", "queue", "failed" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, areas[i]) >=
+		    (int)sizeof(path))
+			return error_set(err, ST_CANTCREAT,
+			    "queue path too long");
+		if (mkdir(path, 0770) == -1 && errno != EEXIST)
+			return error_set(err, ST_CANTCREAT,
+			    "cannot create %s: %s", path, strerror(errno));
+	}
+	return ST_OK;
+}
+
+/* ------------------------------------------------------ the text form */
+
+/* Keep a value on one line: control bytes become '?'. */
+static void
+clean_value(char *dst, size_t len, const char *src)
+{
+	log_sanitize(dst, len, src, strlen(src));
+}
+
+static int
+append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -1;
+		if ((size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return 0;
+		} else {
+			size_t ncap = *cap * 2 + (size_t)n;
+			char *nbuf = realloc(*buf, ncap);
+
+			if (nbuf == NULL)
+				return -1;
+			*buf = nbuf;
+			*cap = ncap;
+		}
+	}
+}
+
+static int
+append_time(char **buf, size_t *len, size_t *cap, const char *key, time_t t)
+{
+	char date[64];
+
+	message_date(t, date, sizeof(date));
+	return append(buf, len, cap, "%s %lld %s\n", key, (long long)t, date);
+}
+
+char *
+queue_format(const struct queue_entry *e, size_t *outlen)
+{
+	char clean[REPLY_TEXT_MAX];
+	size_t len = 0, cap = 1024, i;
+	char *buf = malloc(cap);
+	int bad = buf == NULL;
+
+	if (bad)
+		return NULL;
+	buf[0] = '\0';
+	bad |= append(&buf, &len, &cap, "postino-queue 1\nid %s\n", e->qid);
+	bad |= append_time(&buf, &len, &cap, "queued", e->queued);
+	bad |= append_time(&buf, &len, &cap, "next-retry", e->next_retry);
+	bad |= append(&buf, &len, &cap, "attempts %u\nuid %lu\nsize %lld\n"
+	    "body %s\nhold %d\npossible-duplicate %d\n", e->attempts,
+	    (unsigned long)e->uid, (long long)e->size,
+	    e->body_8bit ? "8bit" : "7bit", e->hold ? 1 : 0,
+	    e->possible_dup ? 1 : 0);
+	bad |= append(&buf, &len, &cap, "hub %s %s\nsender <%s>\n",
+	    e->route.host, e->route.port, e->sender);
+	clean_value(clean, sizeof(clean), e->last_error);
+	bad |= append(&buf, &len, &cap, "error %s\n", clean);
+	for (i = 0; i < e->nrcpt && !bad; i++) {
+		clean_value(clean, sizeof(clean), e->rcpt[i].reply);
+		bad |= append(&buf, &len, &cap, "rcpt %s <%s>%s%s\n",
+		    rcpt_state_names[e->rcpt[i].state], e->rcpt[i].addr,
+		    clean[0] != '\0' ? " " : "", clean);
+	}
+	if (bad) {
+		free(buf);
+		return NULL;
+	}
+	*outlen = len;
+	return buf;
+}
+
+static int
+parse_number(const char *v, long long max, long long *out)
+{
+	const char *errstr;
+	char num[32];
+	size_t n = strcspn(v, " ");
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	*out = strtonum(num, 0, max, &errstr);
+	return errstr == NULL ? 0 : -1;
+}
+
+/* "<addr>" at the start of v; *rest gets what follows. */
+static int
+parse_angle(const char *v, char *out, size_t outlen, const char **rest)
+{
+	const char *end;
+	size_t n;
+
+	if (v[0] != '<' || (end = strchr(v, '>')) == NULL)
+		return -1;
+	n = (size_t)(end - v - 1);
+	if (n >= outlen)
+		return -1;
+	memcpy(out, v + 1, n);
+	out[n] = '\0';
+	if (n > 0 && !addr_is_safe(out))
+		return -1;
+	*rest = end[1] == ' ' ? end + 2 : end + 1;
+	return 0;
+}
+
+static int
+parse_rcpt(struct queue_entry *e, const char *v, struct error *err)
+{
+	char addr[ADDR_MAX];
+	const char *rest;
+	size_t n = strcspn(v, " ");
+	int st;
+
+	for (st = 0; st < 3; st++)
+		if (strlen(rcpt_state_names[st]) == n &&
+		    strncmp(v, rcpt_state_names[st], n) == 0)
+			break;
+	if (st == 3 || v[n] != ' ' || parse_angle(v + n + 1, addr,
+	    sizeof(addr), &rest) == -1 || addr[0] == '\0')
+		return error_set(err, ST_DATA, "bad rcpt line");
+	if (queue_entry_add_rcpt(e, addr, (enum rcpt_state)st, err) != ST_OK)
+		return err->status;
+	(void)strlcpy(e->rcpt[e->nrcpt - 1].reply, rest,
+	    sizeof(e->rcpt[0].reply));
+	return ST_OK;
+}
+
+static int
+parse_hub(struct queue_entry *e, const char *v)
+{
+	size_t n = strcspn(v, " ");
+
+	if (n == 0 || n >= sizeof(e->route.host) || v[n] != ' ')
+		return -1;
+	memcpy(e->route.host, v, n);
+	e->route.host[n] = '\0';
+	if (strlcpy(e->route.port, v + n + 1, sizeof(e->route.port)) >=
+	    sizeof(e->route.port) || e->route.port[0] == '\0')
+		return -1;
+	return 0;
+}
+
+/* One "key value" line; unknown keys are errors (the file is ours). */
+static int
+parse_line(struct queue_entry *e, const char *key, const char *v,
+    struct error *err)
+{
+	long long num;
+	const char *rest;
+
+	if (strcmp(key, "postino-queue") == 0)
+		return strcmp(v, "1") == 0 ? ST_OK :
+		    error_set(err, ST_DATA, "unknown queue format %s", v);
+	if (strcmp(key, "id") == 0)
+		return queue_valid_qid(v) && strlcpy(e->qid, v,
+		    sizeof(e->qid)) < sizeof(e->qid) ? ST_OK :
+		    error_set(err, ST_DATA, "bad id");
+	if (strcmp(key, "rcpt") == 0)
+		return parse_rcpt(e, v, err);
+	if (strcmp(key, "error") == 0) {
+		(void)strlcpy(e->last_error, v, sizeof(e->last_error));
+		return ST_OK;
+	}
+	if (strcmp(key, "hub") == 0)
+		return parse_hub(e, v) == 0 ? ST_OK :
+		    error_set(err, ST_DATA, "bad hub line");
+	if (strcmp(key, "sender") == 0)
+		return parse_angle(v, e->sender, sizeof(e->sender), &rest) == 0
+		    && *rest == '\0' ? ST_OK :
+		    error_set(err, ST_DATA, "bad sender line");
+	if (strcmp(key, "body") == 0) {
+		if (strcmp(v, "8bit") != 0 && strcmp(v, "7bit") != 0)
+			return error_set(err, ST_DATA, "bad body line");
+		e->body_8bit = v[0] == '8';
+		return ST_OK;
+	}
+	if (parse_number(v, (long long)1 << 53, &num) == -1)
+		return error_set(err, ST_DATA, "bad value for %s", key);
+	if (strcmp(key, "queued") == 0)
+		e->queued = (time_t)num;
+	else if (strcmp(key, "next-retry") == 0)
+		e->next_retry = (time_t)num;
+	else if (strcmp(key, "attempts") == 0 && num <= 1000000)
+		e->attempts = (unsigned int)num;
+	else if (strcmp(key, "uid") == 0 && num <= UINT32_MAX)
+		e->uid = (uid_t)num;
+	else if (strcmp(key, "size") == 0)
+		e->size = (off_t)num;
+	else if (strcmp(key, "hold") == 0 && num <= 1)
+		e->hold = (int)num;
+	else if (strcmp(key, "possible-duplicate") == 0 && num <= 1)
+		e->possible_dup = (int)num;
+	else
+		return error_set(err, ST_DATA, "unknown key %s", key);
+	return ST_OK;
+}
+
+int
+queue_parse(const char *buf, size_t len, struct queue_entry *e,
+    struct error *err)
+{
+	char line[REPLY_TEXT_MAX + ADDR_MAX + 64];
+	size_t pos = 0, lineno = 0;
+
+	while (pos < len) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - (buf + pos)) : len - pos;
+		char *sp;
+
+		lineno++;
+		if (n >= sizeof(line) || memchr(buf + pos, '\0', n) != NULL)
+			return error_set(err, ST_DATA,
+			    "control file line %zu: too long or NUL", lineno);
+		memcpy(line, buf + pos, n);
+		line[n] = '\0';
+		pos += n + 1;
+		if ((sp = strchr(line, ' ')) == NULL)
+			return error_set(err, ST_DATA,
+			    "control file line %zu: no value", lineno);
+		*sp = '\0';
+		if (parse_line(e, line, sp + 1, err) != ST_OK) {
+			error_prefix(err, "control file line %zu", lineno);
+			return err->status;
+		}
+	}
+	if (!queue_valid_qid(e->qid) || e->nrcpt == 0 ||
+	    e->route.host[0] == '\0')
+		return error_set(err, ST_DATA,
+		    "control file incomplete (id, hub or recipients missing)");
+	return ST_OK;
+}
+
+/* ------------------------------------------------------------ writing */
+
+/* Write e's control text to area/.tmp.QID, fsync, rename to area/QID. */
+static int
+write_control(const char *dir, const char *area, const struct queue_entry *e,
+    struct error *err)
+{
+	char tmp[PATH_MAX], final[PATH_MAX], name[QID_MAX + 8];
+	size_t len;
+	char *text;
+	int fd, saved;
+
+	(void)snprintf(name, sizeof(name), ".tmp.%s", e->qid);
+	if (path_join(tmp, sizeof(tmp), dir, area, name, err) != ST_OK ||
+	    path_join(final, sizeof(final), dir, area, e->qid, err) != ST_OK)
+		return err->status;
+	if ((text = queue_format(e, &len)) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0660);
+	if (fd == -1 || flock(fd, LOCK_EX) == -1 ||
+	    write_all(fd, text, len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		free(text);
+		if (fd != -1) {
+			(void)unlink(tmp);
+			(void)close(fd);
+		}
+		return error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+		    tmp, strerror(saved));
+	}
+	free(text);
+	if (rename(tmp, final) == -1 || fsync_dir(dir, area) == -1) {
+		saved = errno;
+		(void)unlink(tmp);
+		(void)close(fd);
+		return error_set(err, ST_CANTCREAT, "cannot commit %s: %s",
+		    final, strerror(saved));
+	}
+	(void)close(fd);
+	return ST_OK;
+}
+
+/* Copy the spool into data/.tmp.QID and rename: when linkat cannot. */
+static int
+copy_data(int spool_fd, const char *tmp, const char *final)
+{
+	char buf[65536];
+	off_t off = 0;
+	int fd, rc = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0660);
+	if (fd == -1)
+		return -1;
+	for (;;) {
+		ssize_t n = pread(spool_fd, buf, sizeof(buf), off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		if (write_all(fd, buf, (size_t)n) == -1)
+			goto out;
+		off += n;
+	}
+	if (fsync(fd) == 0 && rename(tmp, final) == 0)
+		rc = 0;
+out:
+	if (rc == -1)
+		(void)unlink(tmp);
+	(void)close(fd);
+	return rc;
+}
+
+/* Give the unnamed spool file its name data/QID. */
+static int
+link_data(const char *dir, const char *qid, int spool_fd, struct error *err)
+{
+	char final[PATH_MAX], tmp[PATH_MAX], name[QID_MAX + 8], proc[64];
+	int saved;
+
+	(void)snprintf(name, sizeof(name), ".tmp.%s", qid);
+	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", spool_fd);
+	if (path_join(final, sizeof(final), dir, "data", qid, err) != ST_OK ||
+	    path_join(tmp, sizeof(tmp), dir, "data", name, err) != ST_OK)
+		return err->status;
+	if (fsync(spool_fd) == -1)
+		return error_set(err, ST_CANTCREAT, "cannot sync the spool "
+		    "file: %s", strerror(errno));
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) == -1 &&
+	    copy_data(spool_fd, tmp, final) == -1) {
+		saved = errno;
+		return error_set(err, ST_CANTCREAT, "cannot commit %s: %s",
+		    final, strerror(saved));
+	}
+	if (fsync_dir(dir, "data") == -1) {
+		saved = errno;
+		(void)unlink(final);
+		return error_set(err, ST_CANTCREAT, "cannot sync %s/data: %s",
+		    dir, strerror(saved));
+	}
+	return ST_OK;
+}
+
+int
+queue_commit(const char *dir, const struct queue_entry *e, int spool_fd,
+    int failed, struct error *err)
+{
+	char data[PATH_MAX];
+
+	if (!queue_valid_qid(e->qid))
+		return error_set(err, ST_SOFTWARE, "invalid queue id");
+	if (queue_prepare(dir, err) != ST_OK)
+		return err->status;
+	/* Hold the lock from before the name exists until we exit, so that
+	 * a concurrent sweep never takes our data for an orphan. */
+	(void)flock(spool_fd, LOCK_EX);
+	if (link_data(dir, e->qid, spool_fd, err) != ST_OK)
+		return err->status;
+	if (write_control(dir, failed ? "failed" : "queue", e, err) !=
+	    ST_OK) {
+		if (path_join(data, sizeof(data), dir, "data", e->qid,
+		    NULL) == ST_OK)
+			(void)unlink(data);
+		return err->status;
+	}
+	return ST_OK;
+}
+
+int
+queue_update(const char *dir, const struct queue_entry *e, struct error *err)
+{
+	return write_control(dir, "queue", e, err);
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Entries are untrusted input: a regular file, one link, no symlink. */
+static int
+open_checked(const char *path, int flags, struct stat *st)
+{
+	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
+	    st->st_nlink != 1) {
+		(void)close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+read_control(const char *path, struct queue_entry *e, struct error *err)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open_checked(path, O_RDONLY, &st)) == -1)
+		return error_set(err, errno == ENOENT ? ST_PERM : ST_DATA,
+		    "%s: %s", path, errno == ENOENT ? "gone" :
+		    strerror(errno));
+	if (st.st_size > CTL_MAX || (buf = malloc((size_t)st.st_size + 1)) ==
+	    NULL) {
+		(void)close(fd);
+		return error_set(err, ST_DATA, "%s: too large", path);
+	}
+	n = pread(fd, buf, (size_t)st.st_size, 0);
+	(void)close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return error_set(err, ST_DATA, "%s: short read", path);
+	}
+	if (queue_parse(buf, (size_t)n, e, err) != ST_OK) {
+		free(buf);
+		error_prefix(err, "%s", path);
+		return err->status;
+	}
+	free(buf);
+	return ST_OK;
+}
+
+int
+queue_lock_entry(const char *dir, const char *qid, struct queue_entry *e,
+    struct error *err)
+{
+	char data[PATH_MAX], ctl[PATH_MAX];
+	struct stat st;
+
+	if (!queue_valid_qid(qid))
+		return error_set(err, ST_DATA, "invalid queue id '%s'", qid);
+	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK ||
+	    path_join(ctl, sizeof(ctl), dir, "queue", qid, err) != ST_OK)
+		return err->status;
+	if ((e->data_fd = open_checked(data, O_RDONLY, &st)) == -1)
+		return error_set(err, errno == ENOENT ? ST_PERM : ST_DATA,
+		    "%s: %s", data, errno == ENOENT ? "gone" :
+		    strerror(errno));
+	if (flock(e->data_fd, LOCK_EX | LOCK_NB) == -1) {
+		queue_entry_free(e);
+		return error_set(err, ST_TEMP, "%s: busy", qid);
+	}
+	/* Another runner may have finished it while we waited. */
+	if (fstat(e->data_fd, &st) == -1 || st.st_nlink == 0) {
+		queue_entry_free(e);
+		return error_set(err, ST_PERM, "%s: gone", qid);
+	}
+	if (read_control(ctl, e, err) != ST_OK) {
+		queue_entry_free(e);
+		return err->status;
+	}
+	if (strcmp(e->qid, qid) != 0) {
+		queue_entry_free(e);
+		return error_set(err, ST_DATA, "%s: id mismatch", ctl);
+	}
+	return ST_OK;
+}
+
+int
+queue_peek_entry(const char *dir, const char *area, const char *qid,
+    struct queue_entry *e, int *busy, struct error *err)
+{
+	char data[PATH_MAX], ctl[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	*busy = 0;
+	if (!queue_valid_qid(qid))
+		return error_set(err, ST_DATA, "invalid queue id '%s'", qid);
+	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK ||
+	    path_join(ctl, sizeof(ctl), dir, area, qid, err) != ST_OK)
+		return err->status;
+	if ((fd = open_checked(data, O_RDONLY, &st)) != -1) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == -1)
+			*busy = 1;
+		(void)close(fd);
+	}
+	return read_control(ctl, e, err);
+}
+
+int
+queue_remove(const char *dir, struct queue_entry *e, struct error *err)
+{
+	char data[PATH_MAX], ctl[PATH_MAX];
+
+	if (path_join(data, sizeof(data), dir, "data", e->qid, err) != ST_OK ||
+	    path_join(ctl, sizeof(ctl), dir, "queue", e->qid, err) != ST_OK)
+		return err->status;
+	if (unlink(ctl) == -1 && errno != ENOENT)
+		return error_set(err, ST_CANTCREAT, "cannot remove %s: %s",
+		    ctl, strerror(errno));
+	(void)fsync_dir(dir, "queue");
+	(void)unlink(data);
+	return ST_OK;
+}
+
+int
+queue_move_failed(const char *dir, struct queue_entry *e, struct error *err)
+{
+	if (write_control(dir, "failed", e, err) != ST_OK)
+		return err->status;
+	{
+		char ctl[PATH_MAX];
+
+		if (path_join(ctl, sizeof(ctl), dir, "queue", e->qid, err) !=
+		    ST_OK)
+			return err->status;
+		(void)unlink(ctl);
+		(void)fsync_dir(dir, "queue");
+	}
+	return ST_OK;
+}
+
+static int
+compare_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int
+queue_list_ids(const char *dir, const char *area, char (**ids)[QID_MAX],
+    size_t *n, struct error *err)
+{
+	char path[PATH_MAX];
+	char (*v)[QID_MAX] = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*ids = NULL;
+	*n = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, area) >=
+	    (int)sizeof(path))
+		return error_set(err, ST_CONFIG, "queue path too long");
+	if ((d = opendir(path)) == NULL)
+		return errno == ENOENT ? ST_OK : error_set(err, ST_CANTCREAT,
+		    "cannot read %s: %s", path, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (!queue_valid_qid(de->d_name))
+			continue;
+		if (*n == cap) {
+			void *nv = reallocarray(v, cap ? cap * 2 : 64,
+			    sizeof(*v));
+
+			if (nv == NULL) {
+				free(v);
+				(void)closedir(d);
+				return error_set(err, ST_OSERR,
+				    "out of memory");
+			}
+			v = nv;
+			cap = cap ? cap * 2 : 64;
+		}
+		(void)strlcpy(v[(*n)++], de->d_name, QID_MAX);
+	}
+	(void)closedir(d);
+	if (*n > 0)
+		qsort(v, *n, sizeof(*v), compare_ids);
+	*ids = v;
+	return ST_OK;
+}
+
+/* ----------------------------------------------------------- sweeping */
+
+/* Unlink path if nobody holds its lock and it is at least min_age old. */
+static void
+remove_if_stale(const char *path, time_t now, time_t min_age)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    now - st.st_mtime >= min_age &&
+	    flock(fd, LOCK_EX | LOCK_NB) == 0)
+		(void)unlink(path);
+	(void)close(fd);
+}
+
+static int
+control_exists(const char *dir, const char *qid)
+{
+	char path[PATH_MAX];
+
+	if (path_join(path, sizeof(path), dir, "queue", qid, NULL) == ST_OK &&
+	    access(path, F_OK) == 0)
+		return 1;
+	return path_join(path, sizeof(path), dir, "failed", qid, NULL) ==
+	    ST_OK && access(path, F_OK) == 0;
+}
+
+static void
+sweep_area(const char *dir, const char *area, time_t now)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, area) >=
+	    (int)sizeof(path) || (d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int tmp = strncmp(de->d_name, ".tmp.", 5) == 0;
+		int orphan = strcmp(area, "data") == 0 &&
+		    queue_valid_qid(de->d_name) &&
+		    !control_exists(dir, de->d_name);
+
+		if ((tmp || orphan) && path_join(path, sizeof(path), dir,
+		    area, de->d_name, NULL) == ST_OK)
+			remove_if_stale(path, now, tmp ? STALE_SECONDS : 0);
+	}
+	(void)closedir(d);
+}
+
+void
+queue_sweep(const char *dir)
+{
+	time_t now = time(NULL);
+
+	sweep_area(dir, "queue", now);
+	sweep_area(dir, "failed", now);
+	sweep_area(dir, "data", now);
+}
