@@ -26,6 +26,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -163,6 +164,10 @@ struct config {
 	int		 auth_allow_plaintext;	/* AuthAllowPlaintext= */
 	int		 timeout;		/* Timeout= seconds per SMTP step */
 	char		 log_file[PATH_MAX];	/* LogFile= (empty: syslog) */
+	long long	 retry_interval;	/* RetryInterval= (60 s) */
+	long long	 max_retry_interval;	/* MaxRetryInterval= (1 h) */
+	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
+	long long	 hub_backoff;		/* HubBackoff= (60 s) */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
 };
@@ -573,6 +578,8 @@ struct queue_rcpt {
 	char		 addr[ADDR_MAX];
 	enum rcpt_state	 state;
 	char		 reply[REPLY_TEXT_MAX];	/* last reply or error */
+	int		 notify;	/* failed in this run: bounce it (not
+					 * stored) */
 };
 
 struct queue_entry {
@@ -627,6 +634,9 @@ int		 queue_update(const char *dir, const struct queue_entry *,
 /* Delivered: unlink the control file, then the data, under the lock. */
 int		 queue_remove(const char *dir, struct queue_entry *,
 		    struct error *);
+/* Remove area/QID and its data without locking (failed entries). */
+int		 queue_unlink(const char *dir, const char *area,
+		    const char *qid, struct error *);
 /* Move to failed/ (never retried, still listed). */
 int		 queue_move_failed(const char *dir, struct queue_entry *,
 		    struct error *);
@@ -641,5 +651,75 @@ int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
 		    struct error *);
 /* Is qid our format (QID_LEN upper-case hex)? Guards every path built. */
 int		 queue_valid_qid(const char *qid);
+/*
+ * Hub health (HubBackoff): remember that a route failed to connect, forget
+ * it after a success, and tell how many seconds ago it last failed (-1:
+ * not marked). The mark is QueueDir/hub-down.HOST.PORT, its mtime the time.
+ */
+void		 queue_hub_mark_down(const char *dir, const struct route *,
+		    const char *why);
+void		 queue_hub_mark_up(const char *dir, const struct route *);
+long long	 queue_hub_down_since(const char *dir, const struct route *,
+		    char *why, size_t whylen);
+
+/* ----------------------------------------------------------- runner.c */
+
+/* What delivering needs besides the entry: config, names, transcript. */
+struct runner_ctx {
+	const struct config *cfg;
+	const char	*domain;	/* for bounces: MAILER-DAEMON@domain */
+	const char	*hostname;
+	transcript_fn	*transcript;
+	void		*transcript_arg;
+	int		 from_queue;	/* a queue run, not the submission */
+};
+
+/* One SMTP session to one route, opened on demand and reused. */
+struct hub_session {
+	struct smtp	*smtp;
+	struct route	 route;
+	int		 failed;	/* could not open: skip this route */
+	struct error	 err;		/* why */
+	struct smtp_result res;		/* relay and TLS for the log */
+};
+
+struct runner_filter {
+	const char	*qid;		/* -qI: only this entry */
+	const char	*domain;	/* -qR: a recipient domain suffix */
+	int		 force;		/* ignore next-retry (-qI, flush) */
+};
+
+/*
+ * One delivery attempt of e's pending recipients over hs (opened or
+ * reopened on demand). Updates the recipients' states (sent / failed
+ * with notify set / still pending), attempts, next_retry, last_error and
+ * possible_dup, and logs one line per recipient. ST_OK when nothing is
+ * pending any more, ST_TEMP when something is (err says why).
+ */
+int		 runner_attempt(const struct runner_ctx *, struct hub_session *,
+		    struct queue_entry *, int data_fd, struct error *);
+void		 runner_session_close(struct hub_session *);
+/*
+ * RFC 3464 report to e's sender for the recipients with notify set,
+ * committed to the queue as a new entry from <> (never for a null
+ * sender: then ST_OK and nothing). *bounce_qid gets its id ("" if none).
+ */
+int		 runner_bounce(const struct runner_ctx *, struct queue_entry *,
+		    int data_fd, char bounce_qid[QID_MAX], struct error *);
+/* Is a queue runner running now (runner.lock held)? */
+int		 runner_active(const char *dir);
+/* Does the queue hold an entry due for delivery? */
+int		 runner_has_due(const char *dir);
+/* One pass over the queue (sendmail -q). */
+int		 runner_run(const struct runner_ctx *, const struct runner_filter *,
+		    struct error *);
+
+/* ------------------------------------------------------------ showq.c */
+
+/* mailq / -bp (Postfix layout), or one JSON object per line. */
+int		 showq_list(FILE *out, const char *dir, int json, struct error *);
+/* postino queue delete|hold|release ID: root or the submitter only. */
+int		 showq_change(const char *dir, const char *action,
+		    const char *qid, struct error *);
 
 #endif /* POSTINO_H */

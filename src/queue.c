@@ -690,6 +690,25 @@ queue_remove(const char *dir, struct queue_entry *e, struct error *err)
 }
 
 int
+queue_unlink(const char *dir, const char *area, const char *qid,
+    struct error *err)
+{
+	char data[PATH_MAX], ctl[PATH_MAX];
+
+	if (!queue_valid_qid(qid))
+		return error_set(err, ST_USAGE, "invalid queue id '%s'", qid);
+	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK ||
+	    path_join(ctl, sizeof(ctl), dir, area, qid, err) != ST_OK)
+		return err->status;
+	if (unlink(ctl) == -1)
+		return error_set(err, errno == ENOENT ? ST_USAGE : ST_CANTCREAT,
+		    "cannot remove %s: %s", ctl, strerror(errno));
+	(void)unlink(data);
+	(void)fsync_dir(dir, area);
+	return ST_OK;
+}
+
+int
 queue_move_failed(const char *dir, struct queue_entry *e, struct error *err)
 {
 	if (write_control(dir, "failed", e, err) != ST_OK)
@@ -816,4 +835,75 @@ queue_sweep(const char *dir)
 	sweep_area(dir, "queue", now);
 	sweep_area(dir, "failed", now);
 	sweep_area(dir, "data", now);
+}
+
+/* ------------------------------------------------------- hub health */
+
+static int
+hub_mark_path(const char *dir, const struct route *rt, char *buf,
+    size_t len)
+{
+	char host[HOST_MAX];
+	size_t i;
+	int n;
+
+	/* The host may be an IPv6 literal: keep the name a plain file. */
+	(void)strlcpy(host, rt->host, sizeof(host));
+	for (i = 0; host[i] != '\0'; i++)
+		if (host[i] == '/' || host[i] == ':' || host[i] == '[' ||
+		    host[i] == ']')
+			host[i] = '_';
+	n = snprintf(buf, len, "%s/hub-down.%s.%s", dir, host, rt->port);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+void
+queue_hub_mark_down(const char *dir, const struct route *rt, const char *why)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16], clean[REPLY_TEXT_MAX];
+	int fd;
+
+	if (hub_mark_path(dir, rt, path, sizeof(path)) == -1 ||
+	    snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp))
+		return;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0660);
+	if (fd == -1)
+		return;
+	clean_value(clean, sizeof(clean), why);
+	(void)write_all(fd, clean, strlen(clean));
+	(void)close(fd);
+	if (rename(tmp, path) == -1)
+		(void)unlink(tmp);
+}
+
+void
+queue_hub_mark_up(const char *dir, const struct route *rt)
+{
+	char path[PATH_MAX];
+
+	if (hub_mark_path(dir, rt, path, sizeof(path)) == 0)
+		(void)unlink(path);
+}
+
+long long
+queue_hub_down_since(const char *dir, const struct route *rt, char *why,
+    size_t whylen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (whylen > 0)
+		why[0] = '\0';
+	if (hub_mark_path(dir, rt, path, sizeof(path)) == -1 ||
+	    (fd = open_checked(path, O_RDONLY, &st)) == -1)
+		return -1;
+	n = whylen > 1 ? read(fd, why, whylen - 1) : 0;
+	if (n > 0)
+		why[n] = '\0';
+	(void)close(fd);
+	return (long long)(time(NULL) - st.st_mtime);
 }

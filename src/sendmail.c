@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
-#include <libgen.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,7 +29,14 @@ enum mode {
 	MODE_RUN_QUEUE,		/* -q... */
 	MODE_ALIASES,		/* -bi, -I, newaliases */
 	MODE_NOOP,		/* -bh, -bH */
-	MODE_VERSION		/* --version */
+	MODE_VERSION,		/* --version */
+	MODE_QUEUE_ADMIN	/* postino queue ... */
+};
+
+enum delivery {
+	DELIVER_NOW = 0,	/* -odi, the default: synchronous */
+	DELIVER_BACKGROUND,	/* -odb: commit, deliver detached */
+	DELIVER_QUEUE		/* -odq, -odd: commit only */
 };
 
 struct options {
@@ -41,6 +48,10 @@ struct options {
 	int		 ignore_dots;	/* -i, -oi, -O IgnoreDots */
 	int		 verbose;	/* -v */
 	int		 body_8bit;	/* -B8BITMIME */
+	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
+	struct runner_filter filter;	/* -qI, -qR */
+	const char	*queue_action;	/* postino queue ACTION */
+	int		 json;		/* postino queue --json */
 	char		**rcpt_args;	/* operands */
 	size_t		 nrcpt_args;
 };
@@ -49,7 +60,6 @@ struct options {
 struct run {
 	const char	*progname;
 	char		 qid[QID_MAX];
-	struct timespec	 start;
 	uid_t		 uid;
 	char		 login[64];
 	char		 gecos[NAME_MAX_];
@@ -142,6 +152,13 @@ set_body_type(struct options *o, const char *v)
 		die_usage("-B: expected 7BIT or 8BITMIME, got '%s'", v);
 }
 
+static void
+set_delivery(struct options *o, char mode)
+{
+	o->delivery = mode == 'b' ? DELIVER_BACKGROUND :
+	    mode == 'q' || mode == 'd' ? DELIVER_QUEUE : DELIVER_NOW;
+}
+
 /* -O option=value: honour DeliveryMode and IgnoreDots, ignore the rest. */
 static void
 set_long_option(struct options *o, const char *v)
@@ -152,9 +169,12 @@ set_long_option(struct options *o, const char *v)
 	if (n == strlen("IgnoreDots") && strncasecmp(v, "IgnoreDots", n) == 0)
 		o->ignore_dots = val[0] == '\0' || strchr("TtYy1", val[0]);
 	else if (n == strlen("DeliveryMode") &&
-	    strncasecmp(v, "DeliveryMode", n) == 0 &&
-	    (val[0] == '\0' || val[1] != '\0' || !strchr("bqdi", val[0])))
-		die_usage("-O DeliveryMode: expected b, q, d or i");
+	    strncasecmp(v, "DeliveryMode", n) == 0) {
+		if (val[0] == '\0' || val[1] != '\0' ||
+		    !strchr("bqdi", val[0]))
+			die_usage("-O DeliveryMode: expected b, q, d or i");
+		set_delivery(o, val[0]);
+	}
 }
 
 /* -o<x>[value]: Sendmail's short options; the value is attached. */
@@ -174,6 +194,7 @@ set_short_option(struct options *o, const char *v)
 	case 'd':
 		if (v[1] == '\0' || v[2] != '\0' || !strchr("ibqd", v[1]))
 			die_usage("-od: expected one of i, b, q, d");
+		set_delivery(o, v[1]);
 		break;
 	default:
 		break;	/* -om -o7 -o8 -oQ... -oA... -oL...: ignored */
@@ -198,6 +219,26 @@ set_mode(struct options *o, const char *v)
 		die_usage("-b%s is not supported by this version", v);
 	else
 		die_usage("unsupported option -b%s", v);
+}
+
+/*
+ * -q, -q15m (there is no daemon: one pass), -qf, -qp, -qI<id>,
+ * -qR<site>, -qS<site>.
+ */
+static void
+set_queue_run(struct options *o, const char *v)
+{
+	o->mode = MODE_RUN_QUEUE;
+	if (v[0] == 'I') {
+		if (v[1] == '\0')
+			die_usage("-qI requires a queue id");
+		o->filter.qid = v + 1;
+		o->filter.force = 1;
+	} else if (v[0] == 'R' || v[0] == 'S') {
+		if (v[1] == '\0')
+			die_usage("-q%c requires a site", v[0]);
+		o->filter.domain = v + 1;
+	}
 }
 
 static void
@@ -263,7 +304,7 @@ parse_option_element(struct options *o, int argc, char **argv, int *i)
 		return;
 	}
 	if (*p == 'q') {
-		o->mode = MODE_RUN_QUEUE;	/* -q, -q15m, -qI.., -qR.. */
+		set_queue_run(o, p + 1);
 		return;
 	}
 	if (*p == 'o') {
@@ -326,6 +367,30 @@ parse_options(struct options *o, int argc, char **argv)
 	}
 }
 
+/*
+ * Invoked as postino, a first argument naming a subcommand runs it:
+ * "queue" [--json | delete ID | hold ID | release ID].
+ */
+static int
+parse_subcommand(struct options *o, int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "queue") != 0)
+		return 0;
+	o->mode = MODE_QUEUE_ADMIN;
+	if (argc == 2)
+		return 1;
+	if (argc == 3 && strcmp(argv[2], "--json") == 0)
+		o->json = 1;
+	else if (argc == 4 && (strcmp(argv[2], "delete") == 0 ||
+	    strcmp(argv[2], "hold") == 0 || strcmp(argv[2], "release") == 0))
+		o->queue_action = argv[2];
+	else
+		die_usage("usage: postino queue [--json | delete ID | hold ID "
+		    "| release ID]");
+	o->filter.qid = o->queue_action != NULL ? argv[3] : NULL;
+	return 1;
+}
+
 /* The personality comes from the basename of argv[0]. */
 static enum mode
 personality(const char *argv0)
@@ -367,16 +432,6 @@ log_config_warning(void *arg, const char *text)
 {
 	(void)arg;
 	log_line(LOG_WARNING, "%s", text);
-}
-
-static double
-elapsed(const struct run *r)
-{
-	struct timespec now;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - r->start.tv_sec) +
-	    (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
 }
 
 /* Login and GECOS name of the real uid (never $USER or $LOGNAME). */
@@ -483,103 +538,6 @@ exit_for_refusal(enum smtp_stage stage)
 	}
 }
 
-static const char *
-hint_text(enum admin_hint hint)
-{
-	switch (hint) {
-	case HINT_TLS_VERIFY:
-		return "TLS verification";
-	case HINT_AUTH:
-		return "authentication";
-	case HINT_TLS_POLICY:
-		return "TLS policy";
-	case HINT_NONE:
-		break;
-	}
-	return NULL;
-}
-
-static void
-log_recipient(const struct run *r, const struct smtp_result *res,
-    const struct smtp_rcpt *rc, const char *status, const char *why)
-{
-	log_line(status[0] == 's' ? LOG_INFO : LOG_NOTICE,
-	    "%s: to=<%s>, relay=%s, delay=%.2f, tls=%s, status=%s (%s)",
-	    r->qid, rc->addr, res->relay[0] != '\0' ? res->relay : "none",
-	    elapsed(r), res->tls[0] != '\0' ? res->tls : "none", status,
-	    why);
-}
-
-/*
- * The transaction did not get through at all: every recipient is
- * deferred (temporary) or bounced (permanent). Until the queue exists a
- * temporary failure exits 75 and the caller keeps the message.
- */
-static int
-report_failure(const struct run *r, const struct envelope *env,
-    const struct smtp_result *res, const struct error *err)
-{
-	const char *hint = hint_text(err->hint);
-	const char *status = err->status == ST_PERM ? "bounced" : "deferred";
-	size_t i;
-
-	for (i = 0; i < env->nrcpt; i++) {
-		const struct smtp_rcpt *rc = &env->rcpt[i];
-
-		log_recipient(r, res, rc, status,
-		    rc->code != 0 ? rc->reply : err->text);
-	}
-	if (res->dot_sent)
-		log_line(LOG_WARNING, "%s: reply to the final dot lost: "
-		    "possible duplicate if the caller retries", r->qid);
-	if (err->status == ST_TEMP) {
-		if (hint != NULL)
-			log_line(LOG_WARNING, "%s: needs an administrator "
-			    "(%s): %s", r->qid, hint, err->text);
-		say("message not sent, try again later: %s", err->text);
-		return EX_TEMPFAIL;
-	}
-	if (err->status == ST_PERM) {
-		if (res->stage == STAGE_RCPT) {
-			for (i = 0; i < env->nrcpt; i++)
-				say("%s... %s", env->rcpt[i].addr,
-				    env->rcpt[i].reply);
-		} else
-			say("message refused by the hub: %s", err->text);
-		return exit_for_refusal(res->stage);
-	}
-	say("%s", err->text);
-	return exit_for_status(err->status);
-}
-
-/*
- * The hub took the message for some recipients. Rejected ones are told
- * on stderr; deferred ones too, and since there is no queue yet they
- * make the exit 75 so that nothing is dropped with exit 0.
- */
-static int
-report_delivery(const struct run *r, const struct envelope *env,
-    const struct smtp_result *res)
-{
-	int code = EX_OK;
-	size_t i;
-
-	for (i = 0; i < env->nrcpt; i++) {
-		const struct smtp_rcpt *rc = &env->rcpt[i];
-
-		if (rc->status == ST_OK) {
-			log_recipient(r, res, rc, "sent", res->reply);
-			continue;
-		}
-		log_recipient(r, res, rc, rc->status == ST_PERM ?
-		    "bounced" : "deferred", rc->reply);
-		say("%s... %s", rc->addr, rc->reply);
-		if (rc->status != ST_PERM)
-			code = EX_TEMPFAIL;
-	}
-	return code;
-}
-
 /* ------------------------------------------------------- the send path */
 
 static int
@@ -597,6 +555,34 @@ collect_arg_recipients(const struct options *o, struct addrlist *out)
 			return err.status == ST_DATA ? EX_DATAERR :
 			    exit_for_status(err.status);
 		}
+	}
+	return EX_OK;
+}
+
+/*
+ * The envelope sender as far as it is known before the message is read
+ * (revaliases > -f > login@domain); it also goes into an added From:.
+ */
+static int
+sender_before_reading(const struct config *cfg, const struct run *r,
+    const struct options *o, const struct revalias *rev, char *out,
+    size_t outlen)
+{
+	char fsender[ADDR_MAX];
+	struct error err;
+
+	error_clear(&err);
+	if (o->sender != NULL && (addr_parse_one(o->sender, fsender,
+	    sizeof(fsender), &err) != ST_OK || (fsender[0] != '\0' &&
+	    !addr_is_safe(fsender)))) {
+		say("-f: %s", err.text[0] != '\0' ? err.text :
+		    "unsafe address");
+		return EX_DATAERR;
+	}
+	if (alias_default_sender(cfg, rev, o->sender != NULL ? fsender :
+	    NULL, r->login, r->domain, out, outlen, &err) != ST_OK) {
+		say("%s", err.text);
+		return err.status == ST_CONFIG ? EX_CONFIG : EX_DATAERR;
 	}
 	return EX_OK;
 }
@@ -626,53 +612,207 @@ map_recipients(const struct config *cfg, const struct run *r,
 	return EX_OK;
 }
 
+/*
+ * The message as an uncommitted queue entry: the synchronous attempt and
+ * the queue runner share one delivery path.
+ */
 static int
-build_envelope(struct envelope *env, const struct addrlist *rcpts)
+build_entry(struct queue_entry *e, const struct run *r, const char *sender,
+    const struct addrlist *rcpts, const struct message *msg,
+    const struct route *rt, int body_8bit)
 {
+	struct error err;
 	size_t i;
 
-	env->rcpt = calloc(rcpts->n, sizeof(*env->rcpt));
-	if (env->rcpt == NULL) {
-		say("out of memory");
-		return EX_OSERR;
-	}
+	(void)strlcpy(e->qid, r->qid, sizeof(e->qid));
+	e->queued = e->next_retry = time(NULL);
+	e->uid = r->uid;
+	(void)strlcpy(e->sender, sender, sizeof(e->sender));
+	e->size = msg->size;
+	e->body_8bit = body_8bit;
+	e->route = *rt;
 	for (i = 0; i < rcpts->n; i++)
-		(void)strlcpy(env->rcpt[i].addr, rcpts->v[i],
-		    sizeof(env->rcpt[i].addr));
-	env->nrcpt = rcpts->n;
+		if (queue_entry_add_rcpt(e, rcpts->v[i], RS_PENDING, &err) !=
+		    ST_OK) {
+			say("%s", err.text);
+			return exit_for_status(err.status);
+		}
 	return EX_OK;
 }
 
-static int
-transmit(const struct config *cfg, struct run *r, const struct route *rt,
-    struct envelope *env)
+static void
+count_states(const struct queue_entry *e, size_t *sent, size_t *failed,
+    size_t *pending)
 {
-	struct smtp_params sp;
-	struct smtp_result res;
-	struct smtp *s = NULL;
+	size_t i;
+
+	*sent = *failed = *pending = 0;
+	for (i = 0; i < e->nrcpt; i++) {
+		if (e->rcpt[i].state == RS_SENT)
+			(*sent)++;
+		else if (e->rcpt[i].state == RS_FAILED)
+			(*failed)++;
+		else
+			(*pending)++;
+	}
+}
+
+/* Commit, or exit 73: the caller keeps responsibility (never 75). */
+static int
+commit(const struct config *cfg, const struct queue_entry *e, int fd,
+    int failed)
+{
 	struct error err;
 
-	memset(&res, 0, sizeof(res));
-	memset(&sp, 0, sizeof(sp));
 	error_clear(&err);
-	sp.cfg = cfg;
-	sp.route = rt;
-	sp.helo = r->hostname;
+	if (queue_commit(cfg->queue_dir, e, fd, failed, &err) != ST_OK) {
+		log_line(LOG_ERR, "%s: cannot queue: %s", e->qid, err.text);
+		say("message not sent and not queued: %s", err.text);
+		return EX_CANTCREAT;
+	}
+	log_line(LOG_INFO, "%s: %s", e->qid, failed ? "kept in the failed "
+	    "area" : "queued for a later attempt");
+	return EX_OK;
+}
+
+/*
+ * A detached child (new session, stdio on /dev/null, so no caller waits
+ * for it) runs one queue pass: only qid when given.
+ */
+static void
+spawn_runner(const struct runner_ctx *ctx, const char *qid)
+{
+	struct runner_filter f;
+	struct error err;
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) != 0)
+		return;
+	(void)setsid();
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)dup2(fd, STDOUT_FILENO);
+		(void)dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			(void)close(fd);
+	}
+	memset(&f, 0, sizeof(f));
+	f.qid = qid;
+	f.force = qid != NULL;
+	error_clear(&err);
+	(void)runner_run(ctx, &f, &err);
+	_exit(0);
+}
+
+/* All recipients refused for good: exit by where the hub said no. */
+static int
+report_refusal(const struct queue_entry *e, const struct hub_session *hs)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpt; i++)
+		say("%s... %s", e->rcpt[i].addr, e->rcpt[i].reply);
+	return exit_for_refusal(hs->res.stage);
+}
+
+/*
+ * The outcome table of DESIGN.md for one submission, after one attempt
+ * (or none, when the hub is known to be down or the caller asked to
+ * queue): sent, queued, failed area, bounce.
+ */
+static int
+settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
+    struct hub_session *hs, struct queue_entry *e, struct message *msg,
+    const struct error *why)
+{
+	char bqid[QID_MAX];
+	size_t sent, failed, pending;
+	struct error err;
+	int code;
+
+	error_clear(&err);
+	count_states(e, &sent, &failed, &pending);
+	if (pending > 0) {
+		if ((code = commit(cfg, e, msg->fd, 0)) != EX_OK)
+			return code;
+		if (why->hint != HINT_NONE)
+			say("warning: message queued, an administrator must "
+			    "act: %s", why->text);
+	} else if (sent == 0) {
+		/* Every recipient refused: the caller is told, so no bounce. */
+		for (size_t i = 0; i < e->nrcpt; i++)
+			e->rcpt[i].notify = 0;
+		(void)commit(cfg, e, msg->fd, 1);
+		return report_refusal(e, hs);
+	}
+	if (failed > 0 && runner_bounce(ctx, e, msg->fd, bqid, &err) != ST_OK)
+		log_line(LOG_ERR, "%s: %s", e->qid, err.text);
+	if (failed > 0 && bqid[0] != '\0' && hs->smtp != NULL) {
+		struct queue_entry b;
+
+		/* Deliver the bounce now over the same session. */
+		queue_entry_init(&b);
+		if (queue_lock_entry(cfg->queue_dir, bqid, &b, &err) == ST_OK) {
+			if (runner_attempt(ctx, hs, &b, b.data_fd, &err) ==
+			    ST_OK)
+				(void)queue_remove(cfg->queue_dir, &b, &err);
+			else
+				(void)queue_update(cfg->queue_dir, &b, &err);
+		}
+		queue_entry_free(&b);
+	}
+	return EX_OK;
+}
+
+/* Deliver now, unless the caller or the hub's health says queue. */
+static int
+deliver(const struct config *cfg, struct run *r, const struct options *o,
+    struct queue_entry *e, struct message *msg)
+{
+	struct runner_ctx ctx;
+	struct hub_session hs;
+	struct error why;
+	long long down;
+	int code;
+
+	memset(&ctx, 0, sizeof(ctx));
+	memset(&hs, 0, sizeof(hs));
+	error_clear(&why);
+	ctx.cfg = cfg;
+	ctx.domain = r->domain;
+	ctx.hostname = r->hostname;
 	if (r->verbose || r->debug) {
-		sp.transcript = transcript_line;
-		sp.transcript_arg = r;
+		ctx.transcript = transcript_line;
+		ctx.transcript_arg = r;
 	}
-	if (smtp_open(&s, &sp, &res, &err) != ST_OK)
-		return report_failure(r, env, &res, &err);
-	if (cfg->tls != TLS_NONE && !cfg->tls_verify)
-		log_line(LOG_WARNING, "%s: TLS certificate of %s not "
-		    "verified (TLSVerify=NO)", r->qid, rt->host);
-	if (smtp_send(s, env, &res, &err) != ST_OK) {
-		smtp_close(s);
-		return report_failure(r, env, &res, &err);
+	if (o->delivery != DELIVER_NOW) {
+		if ((code = commit(cfg, e, msg->fd, 0)) == EX_OK &&
+		    o->delivery == DELIVER_BACKGROUND) {
+			message_free(msg);	/* release the entry's lock */
+			spawn_runner(&ctx, e->qid);
+		}
+		return code;
 	}
-	smtp_close(s);
-	return report_delivery(r, env, &res);
+	down = queue_hub_down_since(cfg->queue_dir, &e->route, why.text,
+	    sizeof(why.text));
+	if (down >= 0 && down < cfg->hub_backoff) {
+		(void)snprintf(e->last_error, sizeof(e->last_error), "hub "
+		    "failed %llds ago, not tried (HubBackoff): %s", down,
+		    why.text);
+		e->next_retry = time(NULL) + cfg->hub_backoff - down;
+		return commit(cfg, e, msg->fd, 0);
+	}
+	error_clear(&why);
+	(void)runner_attempt(&ctx, &hs, e, msg->fd, &why);
+	code = settle_submission(cfg, &ctx, &hs, e, msg, &why);
+	runner_session_close(&hs);
+	if (code == EX_OK && !hs.failed && runner_has_due(cfg->queue_dir) &&
+	    !runner_active(cfg->queue_dir)) {
+		message_free(msg);
+		spawn_runner(&ctx, NULL);
+	}
+	return code;
 }
 
 /* Read the message, settle sender and recipients, relay. */
@@ -680,21 +820,21 @@ static int
 send_message(const struct config *cfg, struct run *r, const struct options *o)
 {
 	struct addrlist args, all, rcpts;
+	struct queue_entry entry;
 	struct revalias rev;
 	struct msgopts mo;
 	struct message msg;
-	struct envelope env;
 	struct route rt;
 	struct error err;
-	char default_sender[ADDR_MAX];
+	char default_sender[ADDR_MAX], sender[ADDR_MAX];
 	size_t i;
 	int code;
 
 	memset(&msg, 0, sizeof(msg));
-	memset(&env, 0, sizeof(env));
 	memset(&rev, 0, sizeof(rev));
 	msg.fd = -1;
 	error_clear(&err);
+	queue_entry_init(&entry);
 	addrlist_init(&args);
 	addrlist_init(&all);
 	addrlist_init(&rcpts);
@@ -707,38 +847,9 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 		code = exit_for_status(err.status);
 		goto drain;
 	}
-	if (o->sender != NULL && alias_default_sender(cfg, &rev, o->sender,
-	    r->login, r->domain, default_sender, sizeof(default_sender),
-	    &err) != ST_OK) {
-		say("-f %s", err.text);
-		code = EX_DATAERR;
+	if ((code = sender_before_reading(cfg, r, o, &rev, default_sender,
+	    sizeof(default_sender))) != EX_OK)
 		goto drain;
-	}
-	if (alias_default_sender(cfg, &rev, NULL, r->login, r->domain,
-	    default_sender, sizeof(default_sender), &err) != ST_OK) {
-		say("%s", err.text);
-		code = exit_for_status(err.status);
-		goto drain;
-	}
-	if (o->sender != NULL) {
-		char fsender[ADDR_MAX];
-
-		if (addr_parse_one(o->sender, fsender, sizeof(fsender),
-		    &err) != ST_OK || (fsender[0] != '\0' &&
-		    !addr_is_safe(fsender))) {
-			say("-f %s: %s", o->sender, err.text[0] != '\0' ?
-			    err.text : "unsafe address");
-			code = EX_DATAERR;
-			goto drain;
-		}
-		if (alias_default_sender(cfg, &rev, fsender, r->login,
-		    r->domain, default_sender, sizeof(default_sender),
-		    &err) != ST_OK) {
-			say("-f %s: %s", o->sender, err.text);
-			code = EX_DATAERR;
-			goto drain;
-		}
-	}
 
 	memset(&mo, 0, sizeof(mo));
 	mo.ignore_dots = o->ignore_dots;
@@ -782,23 +893,21 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 	if ((code = map_recipients(cfg, r, &all, &rcpts)) != EX_OK)
 		goto out;
 	if (alias_final_sender(cfg, &msg, default_sender, r->domain,
-	    env.sender, sizeof(env.sender), &err) != ST_OK)
+	    sender, sizeof(sender), &err) != ST_OK)
 		goto fail;
-	if (env.sender[0] != '\0' && !addr_is_safe(env.sender)) {
-		say("sender <%s>: unsafe address", env.sender);
+	if (sender[0] != '\0' && !addr_is_safe(sender)) {
+		say("sender <%s>: unsafe address", sender);
 		code = EX_DATAERR;
 		goto out;
 	}
-	if ((code = build_envelope(&env, &rcpts)) != EX_OK)
-		goto out;
-	env.body_8bit = o->body_8bit || msg.eight_bit;
-	env.spool_fd = msg.fd;
-	env.size = msg.size;
 	alias_route(cfg, &rev, &rt);
+	if ((code = build_entry(&entry, r, sender, &rcpts, &msg, &rt,
+	    o->body_8bit || msg.eight_bit)) != EX_OK)
+		goto out;
 	log_line(LOG_INFO, "%s: uid=%lu from=<%s>, size=%lld, nrcpt=%zu",
-	    r->qid, (unsigned long)r->uid, env.sender, (long long)msg.size,
-	    env.nrcpt);
-	code = transmit(cfg, r, &rt, &env);
+	    r->qid, (unsigned long)r->uid, sender, (long long)msg.size,
+	    entry.nrcpt);
+	code = deliver(cfg, r, o, &entry, &msg);
 	goto out;
 fail:
 	say("%s", err.text);
@@ -807,7 +916,7 @@ fail:
 drain:
 	drain_stdin();
 out:
-	free(env.rcpt);
+	queue_entry_free(&entry);
 	message_free(&msg);
 	addrlist_free(&args);
 	addrlist_free(&all);
@@ -815,7 +924,51 @@ out:
 	return code;
 }
 
-/* ---------------------------------------------------------------- main */
+/* ---------------------------------------------------------------- modes */
+
+static int
+run_queue(const struct config *cfg, struct run *r, const struct options *o)
+{
+	struct runner_ctx ctx;
+	struct error err;
+
+	memset(&ctx, 0, sizeof(ctx));
+	error_clear(&err);
+	ctx.cfg = cfg;
+	ctx.domain = r->domain;
+	ctx.hostname = r->hostname;
+	ctx.from_queue = 1;
+	if (r->verbose || r->debug) {
+		ctx.transcript = transcript_line;
+		ctx.transcript_arg = r;
+	}
+	if (runner_run(&ctx, &o->filter, &err) != ST_OK) {
+		say("%s", err.text);
+		return exit_for_status(err.status);
+	}
+	return EX_OK;
+}
+
+static int
+queue_admin(const struct config *cfg, const struct options *o)
+{
+	struct error err;
+
+	error_clear(&err);
+	if (o->queue_action != NULL) {
+		if (showq_change(cfg->queue_dir, o->queue_action,
+		    o->filter.qid, &err) != ST_OK) {
+			say("%s", err.text);
+			return exit_for_status(err.status);
+		}
+		return EX_OK;
+	}
+	if (showq_list(stdout, cfg->queue_dir, o->json, &err) != ST_OK) {
+		say("%s", err.text);
+		return exit_for_status(err.status);
+	}
+	return EX_OK;
+}
 
 static int
 run_mode(const struct config *cfg, struct run *r, const struct options *o)
@@ -824,10 +977,10 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 	case MODE_SEND:
 		return send_message(cfg, r, o);
 	case MODE_LIST_QUEUE:
-		/* The fallback queue arrives with the queue issue. */
-		(void)printf("Mail queue is empty\n");
-		return EX_OK;
+	case MODE_QUEUE_ADMIN:
+		return queue_admin(cfg, o);
 	case MODE_RUN_QUEUE:
+		return run_queue(cfg, r, o);
 	case MODE_ALIASES:
 	case MODE_NOOP:
 	case MODE_VERSION:
@@ -849,7 +1002,6 @@ main(int argc, char **argv)
 	(void)signal(SIGPIPE, SIG_IGN);
 	memset(&o, 0, sizeof(o));
 	memset(&r, 0, sizeof(r));
-	(void)clock_gettime(CLOCK_MONOTONIC, &r.start);
 	if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0') {
 		const char *base = strrchr(argv[0], '/');
 
@@ -857,7 +1009,9 @@ main(int argc, char **argv)
 	}
 	r.progname = progname;
 	o.mode = personality(progname);
-	parse_options(&o, argc, argv);
+	if (strcmp(progname, "postino") != 0 ||
+	    !parse_subcommand(&o, argc, argv))
+		parse_options(&o, argc, argv);
 	if (o.mode == MODE_VERSION) {
 		(void)printf("postino %s\n", POSTINO_VERSION);
 		return EX_OK;

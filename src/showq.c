@@ -1,0 +1,227 @@
+/*
+ * showq.c: how the queue is shown and handled by people. `mailq` and
+ * `sendmail -bp` in Postfix's layout (which check_mailq -M postfix
+ * reads), `postino queue --json` with the same facts for monitoring, and
+ * `postino queue delete|hold|release ID`. It writes to the stream main()
+ * gives it and returns a status; main() decides the exit code.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "postino.h"
+
+/* Postfix's columns (showq_compat.c layout, spec/callers.md 3.9). */
+#define RECIPIENT_INDENT	41
+#define REASON_END_COLUMN	76
+
+static const char *
+reason_of(const struct queue_entry *e, const struct queue_rcpt *r)
+{
+	return r->reply[0] != '\0' ? r->reply : e->last_error;
+}
+
+static void
+print_reason(FILE *out, const char *reason)
+{
+	int pad = REASON_END_COLUMN - (int)strlen(reason);
+
+	(void)fprintf(out, "%*s(%s)\n", pad > 0 ? pad : 0, "", reason);
+}
+
+static void
+print_entry(FILE *out, const struct queue_entry *e, const char *area,
+    int busy)
+{
+	char id[QID_MAX + 2], when[32], clean[REPLY_TEXT_MAX];
+	const char *prev = NULL;
+	int failed = strcmp(area, "failed") == 0;
+	struct tm tm;
+	size_t i;
+
+	(void)snprintf(id, sizeof(id), "%s%s", e->qid,
+	    busy ? "*" : (e->hold || failed) ? "!" : "");
+	(void)localtime_r(&e->queued, &tm);
+	(void)strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+	(void)fprintf(out, "%-11s %7lld %20.20s %s\n", id,
+	    (long long)e->size, when, e->sender[0] != '\0' ? e->sender :
+	    "MAILER-DAEMON");
+	for (i = 0; i < e->nrcpt; i++) {
+		const struct queue_rcpt *r = &e->rcpt[i];
+		const char *why;
+
+		if (r->state != (failed ? RS_FAILED : RS_PENDING))
+			continue;
+		why = reason_of(e, r);
+		log_sanitize(clean, sizeof(clean), why, strlen(why));
+		if (clean[0] != '\0' && (prev == NULL || strcmp(prev, why)))
+			print_reason(out, clean);
+		prev = why;
+		(void)fprintf(out, "%*s%s\n", RECIPIENT_INDENT, "", r->addr);
+	}
+	(void)fputc('\n', out);
+}
+
+/* Print a JSON string with the escapes RFC 8259 requires. */
+static void
+json_string(FILE *out, const char *s)
+{
+	(void)fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			(void)fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			(void)fprintf(out, "\\u%04x", c < 0x20 ? c : '?');
+		else
+			(void)fputc(c, out);
+	}
+	(void)fputc('"', out);
+}
+
+/* One line per entry, the fields of Postfix's `postqueue -j` and more. */
+static void
+print_json(FILE *out, const struct queue_entry *e, const char *area,
+    int busy)
+{
+	int failed = strcmp(area, "failed") == 0;
+	const char *sep = "";
+	size_t i;
+
+	(void)fprintf(out, "{\"queue_name\": \"%s\", \"queue_id\": \"%s\", "
+	    "\"arrival_time\": %lld, \"message_size\": %lld, \"sender\": ",
+	    failed ? "failed" : e->hold ? "hold" : busy ? "active" :
+	    "deferred", e->qid, (long long)e->queued, (long long)e->size);
+	json_string(out, e->sender);
+	(void)fprintf(out, ", \"uid\": %lu, \"attempts\": %u, "
+	    "\"next_retry\": %lld, \"possible_duplicate\": %s, "
+	    "\"recipients\": [", (unsigned long)e->uid, e->attempts,
+	    (long long)e->next_retry, e->possible_dup ? "true" : "false");
+	for (i = 0; i < e->nrcpt; i++) {
+		const struct queue_rcpt *r = &e->rcpt[i];
+
+		if (r->state != (failed ? RS_FAILED : RS_PENDING))
+			continue;
+		(void)fprintf(out, "%s{\"address\": ", sep);
+		json_string(out, r->addr);
+		(void)fprintf(out, ", \"delay_reason\": ");
+		json_string(out, reason_of(e, r));
+		(void)fputc('}', out);
+		sep = ", ";
+	}
+	(void)fprintf(out, "]}\n");
+}
+
+static int
+list_area(FILE *out, const char *dir, const char *area, int json,
+    unsigned long long *bytes, unsigned long *count, struct error *err)
+{
+	char (*ids)[QID_MAX];
+	size_t n, i;
+
+	if (queue_list_ids(dir, area, &ids, &n, err) != ST_OK)
+		return err->status;
+	for (i = 0; i < n; i++) {
+		struct queue_entry e;
+		struct error perr;
+		int busy;
+
+		queue_entry_init(&e);
+		error_clear(&perr);
+		/* Vanished or unreadable entries are skipped, not fatal. */
+		if (queue_peek_entry(dir, area, ids[i], &e, &busy, &perr) ==
+		    ST_OK) {
+			if (count != NULL && *count == 0 && !json)
+				(void)fprintf(out, "%-11s %7s %-20s %s\n",
+				    "-Queue ID-", "--Size--",
+				    "----Arrival Time----",
+				    "-Sender/Recipient-------");
+			if (json)
+				print_json(out, &e, area, busy);
+			else
+				print_entry(out, &e, area, busy);
+			*bytes += (unsigned long long)e.size;
+			(*count)++;
+		}
+		queue_entry_free(&e);
+	}
+	free(ids);
+	return ST_OK;
+}
+
+int
+showq_list(FILE *out, const char *dir, int json, struct error *err)
+{
+	unsigned long long bytes = 0;
+	unsigned long count = 0;
+
+	if (list_area(out, dir, "queue", json, &bytes, &count, err) != ST_OK ||
+	    list_area(out, dir, "failed", json, &bytes, &count, err) != ST_OK)
+		return err->status;
+	if (json)
+		return ST_OK;
+	if (count == 0)
+		(void)fprintf(out, "Mail queue is empty\n");
+	else
+		(void)fprintf(out, "-- %llu Kbytes in %lu Request%s.\n",
+		    bytes / 1024, count, count == 1 ? "" : "s");
+	return ST_OK;
+}
+
+/* Only root or the submitter may change an entry. */
+static int
+may_change(const struct queue_entry *e, struct error *err)
+{
+	uid_t uid = getuid();
+
+	if (uid == 0 || uid == e->uid)
+		return ST_OK;
+	return error_set(err, ST_USAGE, "%s: permission denied (queued by "
+	    "uid %lu)", e->qid, (unsigned long)e->uid);
+}
+
+int
+showq_change(const char *dir, const char *action, const char *qid,
+    struct error *err)
+{
+	struct queue_entry e;
+	int rc;
+
+	queue_entry_init(&e);
+	if (strcmp(action, "delete") == 0) {
+		int busy;
+
+		if (queue_peek_entry(dir, "failed", qid, &e, &busy, err) ==
+		    ST_OK) {
+			if ((rc = may_change(&e, err)) == ST_OK)
+				rc = queue_unlink(dir, "failed", qid, err);
+			queue_entry_free(&e);
+			return rc;
+		}
+		queue_entry_free(&e);
+	}
+	error_clear(err);
+	if ((rc = queue_lock_entry(dir, qid, &e, err)) != ST_OK) {
+		if (rc == ST_PERM)
+			(void)error_set(err, ST_USAGE, "%s: no such entry",
+			    qid);
+		return err->status;
+	}
+	if ((rc = may_change(&e, err)) == ST_OK) {
+		if (strcmp(action, "delete") == 0)
+			rc = queue_remove(dir, &e, err);
+		else {
+			e.hold = strcmp(action, "hold") == 0;
+			if (!e.hold)
+				e.next_retry = time(NULL);
+			rc = queue_update(dir, &e, err);
+		}
+	}
+	queue_entry_free(&e);
+	return rc;
+}
