@@ -19,6 +19,7 @@ MANDIR		?= $(PREFIX)/share/man
 CONFDIR		?= /etc/ssmtp
 QUEUEDIR	?= /var/spool/postino
 POSTINO_GROUP	?= mail
+SYSTEMDDIR	?= $(PREFIX)/lib/systemd/system
 
 BUILD		?= build
 CC		?= cc
@@ -123,6 +124,12 @@ install: postino
 	    $(DESTDIR)$(MANDIR)/man5/
 	install -d -m 0770 $(DESTDIR)$(QUEUEDIR)
 	-chgrp $(POSTINO_GROUP) $(DESTDIR)$(QUEUEDIR)
+	install -d $(DESTDIR)/etc/cron.d
+	install -m 0644 dist/postino.cron $(DESTDIR)/etc/cron.d/postino
+	if [ -d /run/systemd/system ] || [ -n "$(WITH_SYSTEMD)" ]; then \
+	    install -d $(DESTDIR)$(SYSTEMDDIR) && \
+	    install -m 0644 dist/postino-queue.service \
+	        dist/postino-queue.timer $(DESTDIR)$(SYSTEMDDIR)/; fi
 
 clean:
 	rm -rf build postino
