@@ -155,11 +155,12 @@ parse_revaliases(const char *name, const char *buf, size_t len,
     const char *login, struct revalias *ra, struct error *err)
 {
 	const char *s = buf, *end = buf + len, *nl, *hash, *colon;
-	size_t line = 0, llen, loginlen = strlen(login);
+	size_t line = 0, llen, loginlen;
 	int rc;
 
 	memset(ra, 0, sizeof(*ra));
-	if (loginlen == 0)
+	/* An unknown login matches nothing (not even a line ":x"). */
+	if (login == NULL || (loginlen = strlen(login)) == 0)
 		return ST_OK;
 	for (; s < end; s = nl + 1) {
 		line++;

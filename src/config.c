@@ -32,6 +32,7 @@
 #define KEY_MAX		64
 #define TIMEOUT_MIN	1
 #define TIMEOUT_MAX	3600
+#define DURATION_MAX	(365LL * 86400)	/* queue durations: a year */
 
 /* Where we are in the file, and what the interactions need to know. */
 struct parse {
@@ -54,7 +55,7 @@ typedef int	 key_fn(struct parse *, const struct keyword *, const char *,
 
 /* Flags of a keyword. */
 #define KF_NONEMPTY	0x01	/* an empty value is an error */
-#define KF_SECRET	0x02	/* never echo the value */
+#define KF_LAST_AT	0x02	/* keep what follows the last '@' */
 
 struct keyword {
 	const char	*name;		/* canonical spelling, for messages */
@@ -67,7 +68,7 @@ struct keyword {
 static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
     key_port, key_domain, key_use_tls, key_use_starttls, key_use_tls_cert,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
-    key_fingerprint, key_timeout;
+    key_fingerprint, key_timeout, key_duration;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -78,7 +79,8 @@ static const struct keyword keywords[] = {
 	{ "MailHub",		key_mailhub,	0, 0,			0 },
 	{ "RemotePort",		key_port,	0, 0,			0 },
 	{ "HostName",		key_domain,	FIELD(hostname),	0 },
-	{ "RewriteDomain",	key_domain,	FIELD(rewrite_domain),	0 },
+	{ "RewriteDomain",	key_domain,	FIELD(rewrite_domain),
+								KF_LAST_AT },
 	{ "FromLineOverride",	key_bool,	FIELD(from_line_override), 0 },
 	{ "UseTLS",		key_use_tls,	0, 0,			0 },
 	{ "UseSTARTTLS",	key_use_starttls, 0, 0,			0 },
@@ -87,8 +89,8 @@ static const struct keyword keywords[] = {
 	{ "TLSKey",		key_path,	FIELD(tls_key),		0 },
 	{ "TLS_CA_File",	key_path,	FIELD(tls_ca_file),	0 },
 	{ "TLS_CA_Dir",		key_path,	FIELD(tls_ca_dir),	0 },
-	{ "AuthUser",		key_secret,	FIELD(auth_user),  KF_SECRET },
-	{ "AuthPass",		key_auth_pass,	FIELD(auth_pass),  KF_SECRET },
+	{ "AuthUser",		key_secret,	FIELD(auth_user),	0 },
+	{ "AuthPass",		key_auth_pass,	FIELD(auth_pass),	0 },
 	{ "AuthMethod",		key_auth_method, 0, 0,			0 },
 	{ "UseOldAUTH",		key_bool,	FIELD(use_old_auth),	0 },
 	{ "Debug",		key_bool,	FIELD(debug),		0 },
@@ -98,10 +100,17 @@ static const struct keyword keywords[] = {
 	{ "QueueDir",		key_path,	FIELD(queue_dir), KF_NONEMPTY },
 	{ "TLSVerify",		key_bool,	FIELD(tls_verify),	0 },
 	{ "TLSFingerprint",	key_fingerprint, 0, 0,			0 },
-	{ "AuthPassFile",	key_auth_pass_file, FIELD(auth_pass_file), 0 },
-	{ "AuthAllowPlaintext",	key_bool,	FIELD(auth_allow_plaintext), 0 },
+	{ "AuthPassFile",	key_auth_pass_file,
+				FIELD(auth_pass_file),			0 },
+	{ "AuthAllowPlaintext",	key_bool,
+				FIELD(auth_allow_plaintext),		0 },
 	{ "Timeout",		key_timeout,	0, 0,			0 },
 	{ "LogFile",		key_path,	FIELD(log_file),	0 },
+	/* the queue (DESIGN.md "Queue") */
+	{ "RetryInterval",	key_duration,	FIELD(retry_interval),	0 },
+	{ "MaxRetryInterval",	key_duration,	FIELD(max_retry_interval), 0 },
+	{ "QueueLifetime",	key_duration,	FIELD(queue_lifetime),	0 },
+	{ "HubBackoff",		key_duration,	FIELD(hub_backoff),	0 },
 };
 
 static char *
@@ -419,8 +428,8 @@ key_domain(struct parse *p, const struct keyword *kw, const char *value,
 	char show[HOST_MAX];
 	const char *at, *s;
 
-	if (strcmp(kw->name, "RewriteDomain") == 0 &&
-	    (at = strrchr(value, '@')) != NULL) {
+	/* ssmtp cut "user@example.com" to the domain, and so do we. */
+	if ((kw->flags & KF_LAST_AT) && (at = strrchr(value, '@')) != NULL) {
 		value = at + 1;
 		pwarn(p, p->line, "%s: '@' in value, using '%s'", kw->name,
 		    shown(show, sizeof(show), value));
@@ -608,6 +617,25 @@ key_timeout(struct parse *p, const struct keyword *kw, const char *value,
 	return ST_OK;
 }
 
+/* Queue durations: used as given, 0 included (no silent minimum). */
+static int
+key_duration(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	long long sec;
+	int rc;
+
+	if ((rc = config_parse_duration(value, &sec, err)) != ST_OK) {
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+		return rc;
+	}
+	if (sec > DURATION_MAX)
+		return perr(p, err, "%s: %lld seconds is more than a year",
+		    kw->name, sec);
+	*(long long *)(void *)((char *)p->cfg + kw->off) = sec;
+	return ST_OK;
+}
+
 void
 config_defaults(struct config *cfg)
 {
@@ -627,6 +655,10 @@ config_defaults(struct config *cfg)
 	cfg->auth_method = AUTH_BEST;
 	cfg->tls_verify = 1;
 	cfg->timeout = 30;
+	cfg->retry_interval = 60;
+	cfg->max_retry_interval = 3600;
+	cfg->queue_lifetime = 5 * 86400;
+	cfg->hub_backoff = 60;
 }
 
 static const struct keyword *

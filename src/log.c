@@ -116,7 +116,8 @@ log_to_file(int priority, const char *text)
 		line[n - 1] = '\n';
 	}
 	/* One write(2) with O_APPEND: concurrent writers do not interleave. */
-	(void)write(log_dest.fd, line, (size_t)n);
+	if (write(log_dest.fd, line, (size_t)n) != n)
+		return;	/* nowhere left to report it */
 }
 
 void

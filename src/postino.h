@@ -301,6 +301,14 @@ struct lineconv {
 	int		 pending_cr;	/* a CR was the last byte seen */
 	size_t		 line_len;	/* octets on the current output line */
 	size_t		 split_at;	/* split lines longer than this; 0: never */
+	/* Set after lineconv_init (which clears them) when wanted: */
+	int		 fold;		/* split with CRLF SP (header block) */
+	int		 end_at_dot;	/* a lone "." input line ends input */
+	/* State and results: */
+	int		 ended;		/* that "." line was seen: input over */
+	int		 pending_dot;	/* "." at an input line start, undecided */
+	int		 input_bol;	/* at the start of an input line */
+	size_t		 splits;	/* lines split so far */
 };
 void		 lineconv_init(struct lineconv *, int dot_stuff,
 		    size_t split_at);

@@ -1,0 +1,1124 @@
+/*
+ * smtp.c: the SMTP client protocol spoken to the hub. The one strict
+ * reply reader, the session (greeting, EHLO with HELO fallback,
+ * STARTTLS or implicit TLS, AUTH PLAIN/LOGIN/CRAM-MD5), the transaction
+ * (MAIL, RCPT, DATA pipelined in one write when the hub allows it, the
+ * spooled body streamed dot-stuffed in large writes, the final dot), RSET
+ * and QUIT. It also owns the transcript (-v, Debug=), because only here
+ * is it known which lines carry credentials.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "postino.h"
+
+#define CAP_PIPELINING	0x01
+#define CAP_SIZE	0x02
+#define CAP_8BITMIME	0x04
+#define CAP_SMTPUTF8	0x08
+#define CAP_STARTTLS	0x10
+#define CAP_AUTH	0x20
+#define CAP_DSN		0x40
+#define CAP_ENHANCED	0x80
+
+#define MECH_PLAIN	0x01
+#define MECH_LOGIN	0x02
+#define MECH_CRAM_MD5	0x04
+
+#define CMD_MAX		4096	/* one command line we send, CRLF included */
+#define RCPT_BATCH	100	/* RCPTs per pipelined write (RFC 2920 5) */
+#define BODY_CHUNK	65536	/* spool bytes per read and write */
+#define QUIT_MS		2000	/* QUIT is a courtesy: do not wait long */
+
+/* What the hub's last successful EHLO said. */
+struct caps {
+	unsigned		 flags;
+	unsigned		 mechs;
+	unsigned long long	 size_max;	/* 0: no limit given */
+};
+
+struct smtp {
+	struct conn		 conn;
+	const struct config	*cfg;
+	char			 helo[HOST_MAX];
+	struct caps		 caps;
+	int			 broken;	/* out of step: close, no QUIT */
+};
+
+/* Commands being built for one write. */
+struct out {
+	char	*buf;
+	size_t	 len, cap;
+};
+
+/* MAIL and DATA replies of one transaction. */
+struct txn {
+	int	 mail_code;
+	char	 mail_reply[REPLY_TEXT_MAX];
+	int	 data_code;
+	char	 data_reply[REPLY_TEXT_MAX];
+};
+
+typedef void	 reply_line_fn(void *arg, int index, int code,
+		    const char *text);
+
+static int
+hinted(struct error *err, enum admin_hint hint, int status)
+{
+	if (err != NULL)
+		err->hint = hint;
+	return status;
+}
+
+static void
+trace(const struct conn *c, enum transcript_dir dir, const char *line,
+    size_t len)
+{
+	if (c->transcript != NULL)
+		c->transcript(c->transcript_arg, dir, line, len);
+}
+
+static void
+trace_info(const struct conn *c, const char *text)
+{
+	trace(c, TR_INFO, text, strlen(text));
+}
+
+/* ------------------------------------------------------ reply reader */
+
+/* "ddd", "ddd text" or "ddd-text": 0 last line, 1 more follow, -1 bad. */
+static int
+parse_reply_line(const char *line, size_t n, int *code)
+{
+	if (n < 3 || line[0] < '2' || line[0] > '5' ||
+	    line[1] < '0' || line[1] > '9' || line[2] < '0' || line[2] > '9')
+		return -1;
+	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+	    (line[2] - '0');
+	if (n == 3 || line[3] == ' ')
+		return 0;
+	return line[3] == '-' ? 1 : -1;
+}
+
+/* Keep "ddd first line / second / ..." within textlen. */
+static void
+reply_append(char *text, size_t textlen, int index, const char *clean,
+    size_t n)
+{
+	const char *body = n > 4 ? clean + 4 : "";
+
+	if (textlen == 0)
+		return;
+	if (index == 0) {
+		(void)snprintf(text, textlen, "%.3s%s%s", clean,
+		    *body != '\0' ? " " : "", body);
+		return;
+	}
+	if (*body == '\0')
+		return;
+	(void)strlcat(text, " / ", textlen);
+	(void)strlcat(text, body, textlen);
+}
+
+static int
+read_reply(struct conn *c, int *code, char *text, size_t textlen,
+    reply_line_fn *fn, void *arg, struct error *err)
+{
+	char line[REPLY_LINE_MAX], clean[REPLY_LINE_MAX];
+	size_t n;
+	int i, lc = 0, more, rc;
+
+	if (textlen > 0)
+		text[0] = '\0';
+	*code = 0;
+	for (i = 0;; i++) {
+		if (i == REPLY_LINES_MAX)
+			return error_set(err, ST_TEMP, "malformed reply from "
+			    "hub: more than %d lines", REPLY_LINES_MAX);
+		if ((rc = conn_read_line(c, line, sizeof(line), &n, err)) !=
+		    ST_OK)
+			return rc;
+		(void)log_sanitize(clean, sizeof(clean), line, n);
+		trace(c, TR_RECEIVED, clean, strlen(clean));
+		if ((more = parse_reply_line(line, n, &lc)) == -1)
+			return error_set(err, ST_TEMP, "malformed reply from "
+			    "hub: \"%.80s\"", clean);
+		if (i > 0 && lc != *code)
+			return error_set(err, ST_TEMP, "malformed reply from "
+			    "hub: code %d in a %d reply", lc, *code);
+		*code = lc;
+		reply_append(text, textlen, i, clean, n);
+		if (fn != NULL)
+			fn(arg, i, lc, n > 4 ? clean + 4 : "");
+		if (!more)
+			return ST_OK;
+	}
+}
+
+int
+smtp_read_reply(struct conn *c, int *code, char *text, size_t textlen,
+    struct error *err)
+{
+	return read_reply(c, code, text, textlen, NULL, NULL, err);
+}
+
+/* Read a reply in a session; what says which, for the error text. */
+static int
+reply(struct smtp *s, const char *what, int *code, char *text,
+    size_t textlen, struct error *err)
+{
+	int rc;
+
+	rc = read_reply(&s->conn, code, text, textlen, NULL, NULL, err);
+	if (rc != ST_OK) {
+		s->broken = 1;
+		error_prefix(err, "%s", what);
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------- sending */
+
+/* Append one command; shown replaces it in the transcript (redaction). */
+static int
+out_add(struct smtp *s, struct out *o, const char *shown, struct error *err,
+    const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int
+out_add(struct smtp *s, struct out *o, const char *shown, struct error *err,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char *line = o->buf + o->len;
+	size_t room = o->cap - o->len;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n + 3 > room) {
+		explicit_bzero(line, room);
+		return error_set(err, ST_SOFTWARE, "SMTP command too long");
+	}
+	trace(&s->conn, TR_SENT, shown != NULL ? shown : line,
+	    shown != NULL ? strlen(shown) : (size_t)n);
+	memcpy(line + n, "\r\n", 3);
+	o->len += (size_t)n + 2;
+	return ST_OK;
+}
+
+/* One write for everything added; the buffer is wiped (it may hold AUTH). */
+static int
+out_flush(struct smtp *s, struct out *o, const char *what,
+    struct error *err)
+{
+	int rc;
+
+	rc = conn_write(&s->conn, o->buf, o->len, err);
+	explicit_bzero(o->buf, o->len);
+	o->len = 0;
+	if (rc != ST_OK) {
+		s->broken = 1;
+		error_prefix(err, "%s", what);
+	}
+	return rc;
+}
+
+/* One command alone, starting a new step (deadline). */
+static int
+send_cmd(struct smtp *s, const char *shown, struct error *err,
+    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+send_cmd(struct smtp *s, const char *shown, struct error *err,
+    const char *fmt, ...)
+{
+	char buf[CMD_MAX];
+	struct out o = { buf, 0, sizeof(buf) };
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n + 3 > sizeof(buf)) {
+		explicit_bzero(buf, sizeof(buf));
+		return error_set(err, ST_SOFTWARE, "SMTP command too long");
+	}
+	trace(&s->conn, TR_SENT, shown != NULL ? shown : buf,
+	    shown != NULL ? strlen(shown) : (size_t)n);
+	memcpy(buf + n, "\r\n", 3);
+	o.len = (size_t)n + 2;
+	conn_step(&s->conn);
+	rc = out_flush(s, &o, "sending a command", err);
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+/* ----------------------------------------------------- capabilities */
+
+/* Does text start with keyword, followed by the end, a space or '='? */
+static int
+keyword(const char *text, const char *kw, const char **rest)
+{
+	size_t n = strlen(kw);
+
+	if (strncasecmp(text, kw, n) != 0)
+		return 0;
+	if (text[n] != '\0' && text[n] != ' ' && text[n] != '=')
+		return 0;
+	*rest = text[n] != '\0' ? text + n + 1 : text + n;
+	return 1;
+}
+
+static unsigned
+auth_mechs(const char *list)
+{
+	static const struct {
+		const char	*name;
+		unsigned	 bit;
+	} known[] = {
+		{ "PLAIN", MECH_PLAIN },
+		{ "LOGIN", MECH_LOGIN },
+		{ "CRAM-MD5", MECH_CRAM_MD5 },
+	};
+	unsigned bits = 0;
+	size_t i, n;
+
+	while (*list != '\0') {
+		n = strcspn(list, " ");
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (n == strlen(known[i].name) &&
+			    strncasecmp(list, known[i].name, n) == 0)
+				bits |= known[i].bit;
+		list += n;
+		list += strspn(list, " ");
+	}
+	return bits;
+}
+
+/* One line of an EHLO reply; the first names the hub, not an extension. */
+static void
+cap_line(void *arg, int index, int code, const char *text)
+{
+	struct caps *k = arg;
+	const char *rest, *errstr;
+	long long n;
+
+	if (index == 0 || code != 250)
+		return;
+	if (keyword(text, "PIPELINING", &rest))
+		k->flags |= CAP_PIPELINING;
+	else if (keyword(text, "8BITMIME", &rest))
+		k->flags |= CAP_8BITMIME;
+	else if (keyword(text, "SMTPUTF8", &rest))
+		k->flags |= CAP_SMTPUTF8;
+	else if (keyword(text, "STARTTLS", &rest))
+		k->flags |= CAP_STARTTLS;
+	else if (keyword(text, "DSN", &rest))
+		k->flags |= CAP_DSN;
+	else if (keyword(text, "ENHANCEDSTATUSCODES", &rest))
+		k->flags |= CAP_ENHANCED;
+	else if (keyword(text, "AUTH", &rest)) {
+		/* "AUTH=" is the form of pre-RFC 2554 servers. */
+		k->flags |= CAP_AUTH;
+		k->mechs |= auth_mechs(rest);
+	} else if (keyword(text, "SIZE", &rest)) {
+		k->flags |= CAP_SIZE;
+		n = strtonum(rest, 0, LLONG_MAX, &errstr);
+		k->size_max = errstr == NULL ? (unsigned long long)n : 0;
+	}
+}
+
+/* ---------------------------------------------------------- session */
+
+static int
+hello(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	struct caps k = { 0, 0, 0 };
+	int rc;
+
+	res->stage = STAGE_EHLO;
+	memset(&s->caps, 0, sizeof(s->caps));
+	if ((rc = send_cmd(s, NULL, err, "EHLO %s", s->helo)) != ST_OK)
+		return rc;
+	rc = read_reply(&s->conn, &res->code, res->reply, sizeof(res->reply),
+	    cap_line, &k, err);
+	if (rc != ST_OK) {
+		s->broken = 1;
+		error_prefix(err, "reply to EHLO");
+		return rc;
+	}
+	if (res->code / 100 == 2) {
+		s->caps = k;
+		return ST_OK;
+	}
+	if (res->code / 100 != 5)
+		return error_set(err, ST_TEMP, "hub refused EHLO: %s",
+		    res->reply);
+	/* An old hub: HELO, and no extensions. */
+	if ((rc = send_cmd(s, NULL, err, "HELO %s", s->helo)) != ST_OK ||
+	    (rc = reply(s, "reply to HELO", &res->code, res->reply,
+	    sizeof(res->reply), err)) != ST_OK)
+		return rc;
+	if (res->code / 100 != 2)
+		return error_set(err, ST_TEMP, "hub refused HELO: %s",
+		    res->reply);
+	return ST_OK;
+}
+
+static int
+greeting(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	int rc;
+
+	res->stage = STAGE_GREETING;
+	conn_step(&s->conn);
+	if ((rc = reply(s, "greeting", &res->code, res->reply,
+	    sizeof(res->reply), err)) != ST_OK)
+		return rc;
+	if (res->code / 100 != 2)
+		return error_set(err, ST_TEMP, "hub refused the connection: "
+		    "%s", res->reply);
+	/* An early talker would have its words taken as later replies. */
+	if (conn_pending(&s->conn) > 0) {
+		s->broken = 1;
+		return error_set(err, ST_TEMP, "hub sent data after its "
+		    "greeting, before EHLO: refused");
+	}
+	return ST_OK;
+}
+
+static void
+tls_params_of(const struct smtp *s, struct tls_params *tp)
+{
+	const struct config *cfg = s->cfg;
+
+	memset(tp, 0, sizeof(*tp));
+	tp->servername = s->conn.host;
+	tp->verify = cfg->tls_verify;
+	tp->ca_file = cfg->tls_ca_file;
+	tp->ca_dir = cfg->tls_ca_dir;
+	tp->pin = cfg->tls_pin_set ? cfg->tls_pin : NULL;
+	tp->cert_file = cfg->use_tls_cert ? cfg->tls_cert : NULL;
+	tp->key_file = cfg->tls_key;
+}
+
+static int
+start_tls(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	struct tls_params tp;
+	char info[sizeof(s->conn.tls_desc) + 16];
+	int rc;
+
+	res->stage = STAGE_TLS;
+	tls_params_of(s, &tp);
+	if ((rc = tls_start(&s->conn, &tp, err)) != ST_OK) {
+		s->broken = 1;
+		return rc;
+	}
+	(void)strlcpy(res->tls, s->conn.tls_desc, sizeof(res->tls));
+	(void)snprintf(info, sizeof(info), "TLS: %s", s->conn.tls_desc);
+	trace_info(&s->conn, info);
+	return ST_OK;
+}
+
+/* DESIGN 3.6: require 220, refuse early bytes, forget, EHLO again. */
+static int
+starttls(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	int rc;
+
+	res->stage = STAGE_STARTTLS;
+	if (!(s->caps.flags & CAP_STARTTLS))
+		return hinted(err, HINT_TLS_POLICY, error_set(err, ST_TEMP,
+		    "hub does not offer STARTTLS (UseSTARTTLS=YES): message "
+		    "not sent"));
+	if ((rc = send_cmd(s, NULL, err, "STARTTLS")) != ST_OK ||
+	    (rc = reply(s, "reply to STARTTLS", &res->code, res->reply,
+	    sizeof(res->reply), err)) != ST_OK)
+		return rc;
+	if (res->code != 220)
+		return hinted(err, res->code / 100 == 4 ? HINT_NONE :
+		    HINT_TLS_POLICY, error_set(err, ST_TEMP, "hub refused "
+		    "STARTTLS: %s", res->reply));
+	if (conn_pending(&s->conn) > 0) {
+		s->broken = 1;
+		return hinted(err, HINT_TLS_POLICY, error_set(err, ST_TEMP,
+		    "hub sent data after 220 to STARTTLS: refused (possible "
+		    "command injection)"));
+	}
+	if ((rc = start_tls(s, res, err)) != ST_OK)
+		return rc;
+	return hello(s, res, err);
+}
+
+/* ------------------------------------------------------------- AUTH */
+
+static const char *
+mech_name(enum auth_method m)
+{
+	switch (m) {
+	case AUTH_PLAIN:
+		return "PLAIN";
+	case AUTH_LOGIN:
+		return "LOGIN";
+	case AUTH_CRAM_MD5:
+		return "CRAM-MD5";
+	default:
+		return "?";
+	}
+}
+
+static int
+choose_mech(const struct smtp *s, enum auth_method *m, struct error *err)
+{
+	unsigned offered = s->caps.mechs, bit;
+
+	if (!(s->caps.flags & CAP_AUTH))
+		return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
+		    s->conn.tls == NULL ? "hub offers no AUTH; check "
+		    "UseSTARTTLS" : "hub offers no AUTH although AuthUser "
+		    "is set"));
+	*m = s->cfg->auth_method;
+	if (*m == AUTH_BEST) {
+		if (offered & MECH_CRAM_MD5)
+			*m = AUTH_CRAM_MD5;
+		else if (offered & MECH_PLAIN)
+			*m = AUTH_PLAIN;
+		else if (offered & MECH_LOGIN)
+			*m = AUTH_LOGIN;
+		else
+			return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
+			    "hub offers no AUTH mechanism postino knows "
+			    "(CRAM-MD5, PLAIN, LOGIN)"));
+		return ST_OK;
+	}
+	bit = *m == AUTH_PLAIN ? MECH_PLAIN : *m == AUTH_LOGIN ? MECH_LOGIN :
+	    MECH_CRAM_MD5;
+	if (!(offered & bit))
+		return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
+		    "hub does not offer AUTH %s", mech_name(*m)));
+	return ST_OK;
+}
+
+/* Send a base64 line (a credential) and read the reply. */
+static int
+auth_step(struct smtp *s, struct smtp_result *res, const char *shown,
+    const char *prefix, const void *raw, size_t rawlen, struct error *err)
+{
+	char b64[(2 * SECRET_MAX + 2 + 2) / 3 * 4 + 1];
+	int rc;
+
+	if (tls_base64_encode(raw, rawlen, b64, sizeof(b64)) < 0)
+		return error_set(err, ST_SOFTWARE, "base64 failed");
+	rc = send_cmd(s, shown, err, "%s%s", prefix, b64);
+	explicit_bzero(b64, sizeof(b64));
+	if (rc != ST_OK)
+		return rc;
+	return reply(s, "reply to AUTH", &res->code, res->reply,
+	    sizeof(res->reply), err);
+}
+
+static int
+auth_plain(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	const char *user = s->cfg->auth_user, *pass = s->cfg->auth_pass;
+	char raw[2 * SECRET_MAX + 2];
+	size_t ulen = strnlen(user, SECRET_MAX - 1);
+	size_t plen = strnlen(pass, SECRET_MAX - 1);
+	int rc;
+
+	/* authzid empty, then authcid and password (RFC 4616). */
+	raw[0] = '\0';
+	memcpy(raw + 1, user, ulen);
+	raw[1 + ulen] = '\0';
+	memcpy(raw + 2 + ulen, pass, plen);
+	rc = auth_step(s, res, "AUTH PLAIN <redacted>", "AUTH PLAIN ", raw,
+	    2 + ulen + plen, err);
+	explicit_bzero(raw, sizeof(raw));
+	return rc;
+}
+
+static int
+auth_login(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	const char *user = s->cfg->auth_user, *pass = s->cfg->auth_pass;
+	int rc;
+
+	if (s->cfg->use_old_auth)
+		rc = auth_step(s, res, "AUTH LOGIN <redacted>", "AUTH LOGIN ",
+		    user, strlen(user), err);
+	else if ((rc = send_cmd(s, NULL, err, "AUTH LOGIN")) == ST_OK &&
+	    (rc = reply(s, "reply to AUTH", &res->code, res->reply,
+	    sizeof(res->reply), err)) == ST_OK && res->code == 334)
+		rc = auth_step(s, res, "<redacted>", "", user, strlen(user),
+		    err);
+	if (rc != ST_OK || res->code != 334)
+		return rc;
+	return auth_step(s, res, "<redacted>", "", pass, strlen(pass), err);
+}
+
+static int
+auth_cram_md5(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	const char *user = s->cfg->auth_user, *pass = s->cfg->auth_pass;
+	unsigned char chal[REPLY_TEXT_MAX];
+	char resp[SECRET_MAX + 40], digest[33];
+	int rc, n;
+
+	if ((rc = send_cmd(s, NULL, err, "AUTH CRAM-MD5")) != ST_OK ||
+	    (rc = reply(s, "reply to AUTH", &res->code, res->reply,
+	    sizeof(res->reply), err)) != ST_OK || res->code != 334)
+		return rc;
+	n = tls_base64_decode(res->reply + 3, strlen(res->reply + 3), chal,
+	    sizeof(chal));
+	if (n < 0) {
+		/* Cancel the exchange (RFC 4954 4) before giving up. */
+		if (send_cmd(s, NULL, err, "*") == ST_OK)
+			(void)reply(s, "reply to AUTH", &res->code,
+			    res->reply, sizeof(res->reply), err);
+		s->broken = 1;
+		return error_set(err, ST_TEMP, "hub sent a malformed "
+		    "CRAM-MD5 challenge");
+	}
+	if (tls_hmac_md5_hex(pass, strlen(pass), chal, (size_t)n,
+	    digest) != 0)
+		return error_set(err, ST_SOFTWARE, "HMAC-MD5 unavailable");
+	(void)snprintf(resp, sizeof(resp), "%s %s", user, digest);
+	rc = auth_step(s, res, "<redacted>", "", resp, strlen(resp), err);
+	explicit_bzero(resp, sizeof(resp));
+	explicit_bzero(digest, sizeof(digest));
+	return rc;
+}
+
+static int
+authenticate(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	enum auth_method m = AUTH_BEST;
+	int rc;
+
+	res->stage = STAGE_AUTH;
+	if ((rc = choose_mech(s, &m, err)) != ST_OK)
+		return rc;
+	if (m == AUTH_PLAIN)
+		rc = auth_plain(s, res, err);
+	else if (m == AUTH_LOGIN)
+		rc = auth_login(s, res, err);
+	else
+		rc = auth_cram_md5(s, res, err);
+	if (rc != ST_OK)
+		return rc;
+	if (res->code / 100 == 2)
+		return ST_OK;
+	if (res->code == 334) {
+		/* It wants more than the mechanism gives: cancel. */
+		if ((rc = send_cmd(s, NULL, err, "*")) != ST_OK ||
+		    (rc = reply(s, "reply to AUTH", &res->code, res->reply,
+		    sizeof(res->reply), err)) != ST_OK)
+			return rc;
+		return error_set(err, ST_TEMP, "AUTH %s: unexpected "
+		    "challenge from hub", mech_name(m));
+	}
+	/* Refused credentials are an admin problem: keep the mail. */
+	if (res->code / 100 == 5)
+		return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
+		    "hub refused AUTH %s for AuthUser %s: %s", mech_name(m),
+		    s->cfg->auth_user, res->reply));
+	return error_set(err, ST_TEMP, "AUTH %s failed: %s", mech_name(m),
+	    res->reply);
+}
+
+/* Everything after connect, up to a session ready for MAIL. */
+static int
+session(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	int rc;
+
+	if (s->cfg->tls == TLS_IMPLICIT &&
+	    (rc = start_tls(s, res, err)) != ST_OK)
+		return rc;
+	if ((rc = greeting(s, res, err)) != ST_OK ||
+	    (rc = hello(s, res, err)) != ST_OK)
+		return rc;
+	if (s->cfg->tls == TLS_STARTTLS &&
+	    (rc = starttls(s, res, err)) != ST_OK)
+		return rc;
+	if (s->cfg->auth_user[0] != '\0' &&
+	    (rc = authenticate(s, res, err)) != ST_OK)
+		return rc;
+	return ST_OK;
+}
+
+int
+smtp_open(struct smtp **out, const struct smtp_params *p,
+    struct smtp_result *res, struct error *err)
+{
+	const struct config *cfg = p->cfg;
+	struct smtp *s;
+	char info[sizeof(res->relay) + 16];
+	int rc;
+
+	*out = NULL;
+	memset(res, 0, sizeof(*res));
+	res->stage = STAGE_CONNECT;
+	if (cfg->auth_user[0] != '\0' && cfg->tls == TLS_NONE &&
+	    !cfg->auth_allow_plaintext)
+		return error_set(err, ST_CONFIG, "AuthUser is set but the "
+		    "connection to the hub is not encrypted: set "
+		    "UseSTARTTLS=YES (or UseTLS=YES), or AuthAllowPlaintext=YES "
+		    "to send the password in clear");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	s->cfg = cfg;
+	(void)strlcpy(s->helo, p->helo != NULL && p->helo[0] != '\0' ?
+	    p->helo : "localhost", sizeof(s->helo));
+	conn_init(&s->conn, cfg->timeout);
+	s->conn.transcript = p->transcript;
+	s->conn.transcript_arg = p->transcript_arg;
+	if ((rc = conn_open(&s->conn, p->route->host, p->route->port, err)) !=
+	    ST_OK) {
+		free(s);
+		return rc;
+	}
+	(void)snprintf(res->relay, sizeof(res->relay), "%s[%.60s]:%s",
+	    s->conn.host, s->conn.addr, s->conn.port);
+	(void)snprintf(info, sizeof(info), "connected to %s", res->relay);
+	trace_info(&s->conn, info);
+	if ((rc = session(s, res, err)) != ST_OK) {
+		smtp_close(s);
+		return rc;
+	}
+	*out = s;
+	return ST_OK;
+}
+
+/* ------------------------------------------------------ transaction */
+
+/* CR or LF in a path would let an address add commands of its own. */
+static int
+check_envelope(struct envelope *env, struct error *err)
+{
+	size_t i;
+	int utf8;
+
+	if (env->nrcpt == 0)
+		return error_set(err, ST_DATA, "no recipients");
+	if (env->spool_fd < 0)
+		return error_set(err, ST_SOFTWARE, "no spool file");
+	if (strpbrk(env->sender, "\r\n<>") != NULL)
+		return error_set(err, ST_DATA, "unsafe sender address");
+	utf8 = addr_needs_utf8(env->sender);
+	for (i = 0; i < env->nrcpt; i++) {
+		if (env->rcpt[i].addr[0] == '\0' ||
+		    strpbrk(env->rcpt[i].addr, "\r\n<>") != NULL)
+			return error_set(err, ST_DATA, "unsafe recipient "
+			    "address");
+		utf8 |= addr_needs_utf8(env->rcpt[i].addr);
+		env->rcpt[i].code = 0;
+		env->rcpt[i].reply[0] = '\0';
+		env->rcpt[i].status = ST_TEMP;
+	}
+	env->smtputf8 = utf8 != 0;
+	return ST_OK;
+}
+
+/* Refusals the hub's EHLO lets us make without asking it. */
+static int
+check_limits(const struct smtp *s, const struct envelope *env,
+    struct smtp_result *res, struct error *err)
+{
+	if (s->caps.size_max > 0 && env->size > 0 &&
+	    (unsigned long long)env->size > s->caps.size_max) {
+		res->code = 552;
+		(void)snprintf(res->reply, sizeof(res->reply), "message size "
+		    "%lld exceeds the hub's limit of %llu",
+		    (long long)env->size, s->caps.size_max);
+		return error_set(err, ST_PERM, "%s", res->reply);
+	}
+	if (env->smtputf8 && !(s->caps.flags & CAP_SMTPUTF8)) {
+		res->code = 553;
+		(void)strlcpy(res->reply, "hub does not support SMTPUTF8",
+		    sizeof(res->reply));
+		return error_set(err, ST_PERM, "%s", res->reply);
+	}
+	return ST_OK;
+}
+
+static int
+add_mail(struct smtp *s, struct out *o, const struct envelope *env,
+    struct error *err)
+{
+	char size[32] = "";
+
+	if (s->caps.flags & CAP_SIZE)
+		(void)snprintf(size, sizeof(size), " SIZE=%lld",
+		    (long long)env->size);
+	return out_add(s, o, NULL, err, "MAIL FROM:<%s>%s%s%s", env->sender,
+	    size, env->body_8bit && (s->caps.flags & CAP_8BITMIME) ?
+	    " BODY=8BITMIME" : "", env->smtputf8 ? " SMTPUTF8" : "");
+}
+
+static enum status
+class_of(int code)
+{
+	return code / 100 == 2 ? ST_OK : code / 100 == 5 ? ST_PERM : ST_TEMP;
+}
+
+static int
+read_rcpt(struct smtp *s, struct smtp_rcpt *r, struct smtp_result *res,
+    struct error *err)
+{
+	int rc;
+
+	if ((rc = reply(s, "reply to RCPT TO", &res->code, res->reply,
+	    sizeof(res->reply), err)) != ST_OK)
+		return rc;
+	r->code = res->code;
+	(void)strlcpy(r->reply, res->reply, sizeof(r->reply));
+	r->status = class_of(res->code);
+	if (r->status == ST_OK)
+		res->accepted++;
+	return ST_OK;
+}
+
+/* MAIL, every RCPT and DATA, in groups of one write each (RFC 2920). */
+static int
+envelope_pipelined(struct smtp *s, struct envelope *env,
+    struct smtp_result *res, struct txn *t, struct error *err)
+{
+	struct out o;
+	size_t i, first, end;
+	int rc = ST_OK;
+
+	o.cap = (RCPT_BATCH + 2) * (ADDR_MAX + 64);
+	o.len = 0;
+	if ((o.buf = malloc(o.cap)) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	for (first = 0; first < env->nrcpt && rc == ST_OK; first = end) {
+		end = env->nrcpt - first > RCPT_BATCH ? first + RCPT_BATCH :
+		    env->nrcpt;
+		if (first == 0)
+			rc = add_mail(s, &o, env, err);
+		for (i = first; i < end && rc == ST_OK; i++)
+			rc = out_add(s, &o, NULL, err, "RCPT TO:<%s>",
+			    env->rcpt[i].addr);
+		if (rc == ST_OK && end == env->nrcpt)
+			rc = out_add(s, &o, NULL, err, "DATA");
+		conn_step(&s->conn);
+		if (rc != ST_OK || (rc = out_flush(s, &o, "sending MAIL, "
+		    "RCPT and DATA", err)) != ST_OK)
+			break;
+		if (first == 0 && (rc = reply(s, "reply to MAIL FROM",
+		    &t->mail_code, t->mail_reply, sizeof(t->mail_reply),
+		    err)) != ST_OK)
+			break;
+		for (i = first; i < end && rc == ST_OK; i++)
+			rc = read_rcpt(s, &env->rcpt[i], res, err);
+		if (rc == ST_OK && end == env->nrcpt)
+			rc = reply(s, "reply to DATA", &t->data_code,
+			    t->data_reply, sizeof(t->data_reply), err);
+		/* A refused sender: the rest of the group would be wasted. */
+		if (t->mail_code / 100 != 2)
+			break;
+	}
+	free(o.buf);
+	return rc;
+}
+
+/* The same, one command and one reply at a time. */
+static int
+envelope_serial(struct smtp *s, struct envelope *env,
+    struct smtp_result *res, struct txn *t, struct error *err)
+{
+	char buf[CMD_MAX];
+	struct out o = { buf, 0, sizeof(buf) };
+	size_t i;
+	int rc;
+
+	conn_step(&s->conn);
+	if ((rc = add_mail(s, &o, env, err)) != ST_OK ||
+	    (rc = out_flush(s, &o, "sending MAIL FROM", err)) != ST_OK ||
+	    (rc = reply(s, "reply to MAIL FROM", &t->mail_code,
+	    t->mail_reply, sizeof(t->mail_reply), err)) != ST_OK)
+		return rc;
+	if (t->mail_code / 100 != 2)
+		return ST_OK;
+	for (i = 0; i < env->nrcpt; i++) {
+		if ((rc = send_cmd(s, NULL, err, "RCPT TO:<%s>",
+		    env->rcpt[i].addr)) != ST_OK ||
+		    (rc = read_rcpt(s, &env->rcpt[i], res, err)) != ST_OK)
+			return rc;
+	}
+	if (res->accepted == 0)
+		return ST_OK;
+	if ((rc = send_cmd(s, NULL, err, "DATA")) != ST_OK)
+		return rc;
+	return reply(s, "reply to DATA", &t->data_code, t->data_reply,
+	    sizeof(t->data_reply), err);
+}
+
+/* DATA said 354 but there is nothing to send: an empty message, dropped. */
+static void
+abort_data(struct smtp *s)
+{
+	char text[REPLY_TEXT_MAX];
+	struct error e;
+	int code;
+
+	if (send_cmd(s, NULL, &e, ".") != ST_OK ||
+	    reply(s, "reply to the final dot", &code, text, sizeof(text),
+	    &e) != ST_OK)
+		s->broken = 1;
+}
+
+/* How MAIL, RCPT and DATA went, as a status and a place. */
+static int
+judge_envelope(struct envelope *env, struct smtp_result *res,
+    const struct txn *t, struct error *err)
+{
+	enum status st;
+	size_t i;
+
+	if (t->mail_code / 100 != 2) {
+		res->stage = STAGE_MAIL;
+		res->code = t->mail_code;
+		(void)strlcpy(res->reply, t->mail_reply, sizeof(res->reply));
+		st = class_of(t->mail_code);
+		for (i = 0; i < env->nrcpt; i++) {
+			env->rcpt[i].code = 0;
+			env->rcpt[i].status = st;
+		}
+		res->accepted = 0;
+		return error_set(err, st, "hub refused the sender <%s>: %s",
+		    env->sender, t->mail_reply);
+	}
+	if (res->accepted == 0) {
+		res->stage = STAGE_RCPT;
+		st = ST_PERM;
+		for (i = 0; i < env->nrcpt; i++)
+			if (env->rcpt[i].status == ST_TEMP)
+				st = ST_TEMP;
+		for (i = 0; i < env->nrcpt; i++)
+			if (env->rcpt[i].status == st) {
+				res->code = env->rcpt[i].code;
+				(void)strlcpy(res->reply, env->rcpt[i].reply,
+				    sizeof(res->reply));
+			}
+		return error_set(err, st, "hub refused every recipient: %s",
+		    res->reply);
+	}
+	res->stage = STAGE_DATA;
+	res->code = t->data_code;
+	(void)strlcpy(res->reply, t->data_reply, sizeof(res->reply));
+	if (t->data_code == 354)
+		return ST_OK;
+	return error_set(err, t->data_code / 100 == 5 ? ST_PERM : ST_TEMP,
+	    "hub refused DATA: %s", t->data_reply);
+}
+
+/* Stream the spool, dot-stuffed, in large writes; progress renews time. */
+static int
+send_body(struct smtp *s, const struct envelope *env, struct error *err)
+{
+	struct lineconv lc;
+	char *in, *out, info[64];
+	size_t ocap = 3 * BODY_CHUNK + 8, olen;
+	off_t off = 0;
+	ssize_t n;
+	int rc = ST_OK;
+
+	in = malloc(BODY_CHUNK);
+	out = malloc(ocap);
+	if (in == NULL || out == NULL) {
+		free(in);
+		free(out);
+		s->broken = 1;
+		return error_set(err, ST_OSERR, "out of memory");
+	}
+	lineconv_init(&lc, 1, 0);
+	for (;;) {
+		n = pread(env->spool_fd, in, BODY_CHUNK, off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = error_set(err, ST_IOERR, "reading the spooled "
+			    "message: %s", strerror(errno));
+			break;
+		}
+		olen = n > 0 ? lineconv_feed(&lc, in, (size_t)n, out, ocap) :
+		    lineconv_finish(&lc, out, ocap);
+		off += n;
+		conn_step(&s->conn);
+		if (olen > 0 && (rc = conn_write(&s->conn, out, olen, err)) !=
+		    ST_OK) {
+			error_prefix(err, "sending the message");
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	free(in);
+	free(out);
+	if (rc != ST_OK) {
+		/* Mid-DATA: nothing more may be sent, not even QUIT. */
+		s->broken = 1;
+		return rc;
+	}
+	(void)snprintf(info, sizeof(info), "(message: %lld octets)",
+	    (long long)off);
+	trace_info(&s->conn, info);
+	return ST_OK;
+}
+
+static int
+final_dot(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	int rc;
+
+	res->stage = STAGE_DOT;
+	res->dot_sent = 1;
+	if ((rc = send_cmd(s, NULL, err, ".")) != ST_OK ||
+	    (rc = reply(s, "reply to the final dot", &res->code, res->reply,
+	    sizeof(res->reply), err)) != ST_OK)
+		return rc;
+	if (res->code / 100 == 2) {
+		smtp_parse_qid(res->reply, res->hub_qid, sizeof(res->hub_qid));
+		res->stage = STAGE_DONE;
+		return ST_OK;
+	}
+	return error_set(err, res->code / 100 == 5 ? ST_PERM : ST_TEMP,
+	    "hub refused the message: %s", res->reply);
+}
+
+int
+smtp_send(struct smtp *s, struct envelope *env, struct smtp_result *res,
+    struct error *err)
+{
+	struct txn t;
+	int rc;
+
+	res->stage = STAGE_MAIL;
+	res->code = 0;
+	res->reply[0] = '\0';
+	res->accepted = 0;
+	res->dot_sent = 0;
+	res->hub_qid[0] = '\0';
+	memset(&t, 0, sizeof(t));
+	if (s->broken)
+		return error_set(err, ST_TEMP, "the connection to the hub is "
+		    "out of step");
+	if ((rc = check_envelope(env, err)) != ST_OK ||
+	    (rc = check_limits(s, env, res, err)) != ST_OK)
+		return rc;
+	if (s->caps.flags & CAP_PIPELINING)
+		rc = envelope_pipelined(s, env, res, &t, err);
+	else
+		rc = envelope_serial(s, env, res, &t, err);
+	if (rc != ST_OK)
+		return rc;
+	if ((rc = judge_envelope(env, res, &t, err)) != ST_OK) {
+		/* A pipelined DATA may have been accepted even so. */
+		if (t.data_code == 354)
+			abort_data(s);
+		return rc;
+	}
+	if ((rc = send_body(s, env, err)) != ST_OK)
+		return rc;
+	return final_dot(s, res, err);
+}
+
+int
+smtp_reset(struct smtp *s, struct error *err)
+{
+	char text[REPLY_TEXT_MAX];
+	int code, rc;
+
+	if (s->broken)
+		return error_set(err, ST_TEMP, "the connection to the hub is "
+		    "out of step");
+	if ((rc = send_cmd(s, NULL, err, "RSET")) != ST_OK ||
+	    (rc = reply(s, "reply to RSET", &code, text, sizeof(text),
+	    err)) != ST_OK)
+		return rc;
+	if (code / 100 != 2)
+		return error_set(err, ST_TEMP, "hub refused RSET: %s", text);
+	return ST_OK;
+}
+
+void
+smtp_close(struct smtp *s)
+{
+	char text[REPLY_TEXT_MAX];
+	struct error e;
+	int code;
+
+	if (s == NULL)
+		return;
+	if (!s->broken && s->conn.fd != -1) {
+		if (s->conn.timeout_ms > QUIT_MS)
+			s->conn.timeout_ms = QUIT_MS;
+		if (send_cmd(s, NULL, &e, "QUIT") == ST_OK)
+			(void)reply(s, "reply to QUIT", &code, text,
+			    sizeof(text), &e);
+	}
+	conn_close(&s->conn);
+	freezero(s, sizeof(*s));
+}
+
+/* --------------------------------------------------------- queue id */
+
+static int
+qid_char(int ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
+	    ch == '@' || ch == '+' || ch == '/' || ch == '=';
+}
+
+static void
+qid_copy(const char *p, char *qid, size_t len)
+{
+	size_t n = 0;
+
+	if (*p == '<')
+		p++;
+	while (qid_char((unsigned char)p[n]))
+		n++;
+	while (n > 0 && p[n - 1] == '.')	/* "queued as X." */
+		n--;
+	if (n >= len)
+		n = len - 1;
+	memcpy(qid, p, n);
+	qid[n] = '\0';
+}
+
+void
+smtp_parse_qid(const char *reply, char *qid, size_t len)
+{
+	const char *p;
+
+	if (len == 0)
+		return;
+	qid[0] = '\0';
+	/* Postfix "250 2.0.0 Ok: queued as 4Xyz1", and others alike. */
+	if ((p = strcasestr(reply, "queued as ")) != NULL) {
+		qid_copy(p + strlen("queued as "), qid, len);
+		return;
+	}
+	/* Exim "250 OK id=1abc23-000456-Xy". */
+	for (p = reply; (p = strcasestr(p, "id=")) != NULL; p += 3)
+		if (p == reply || p[-1] == ' ') {
+			qid_copy(p + 3, qid, len);
+			return;
+		}
+}

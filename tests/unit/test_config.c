@@ -1,0 +1,887 @@
+/*
+ * test_config.c: the ssmtp.conf parser (config.c): every parsing rule,
+ * every key, the interactions resolved after the file, and the
+ * differences from ssmtp that ssmtp.conf(5) promises.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#define NAME	"test.conf"
+
+/* Warnings collected from config_*(). */
+struct warnings {
+	int	 n;
+	char	 last[ERR_MAX + 2 * PATH_MAX];
+	char	 all[8192];
+};
+
+static void
+collect(void *arg, const char *text)
+{
+	struct warnings *w = arg;
+
+	w->n++;
+	(void)strlcpy(w->last, text, sizeof(w->last));
+	(void)strlcat(w->all, text, sizeof(w->all));
+	(void)strlcat(w->all, "\n", sizeof(w->all));
+}
+
+static int
+parse(struct config *cfg, const char *text, struct warnings *w,
+    struct error *err)
+{
+	error_clear(err);
+	if (w != NULL)
+		memset(w, 0, sizeof(*w));
+	return config_parse_buffer(cfg, NAME, text, strlen(text),
+	    w != NULL ? collect : NULL, w, err);
+}
+
+/* Parse text that must be valid; fail the test otherwise. */
+static void
+parse_ok(struct config *cfg, const char *text)
+{
+	struct error err;
+	int rc;
+
+	rc = parse(cfg, text, NULL, &err);
+	if (rc != ST_OK)
+		fail_msg("unexpected error: %s", err.text);
+}
+
+static void
+parse_bad(const char *text, const char *want)
+{
+	struct config cfg;
+	struct error err;
+
+	assert_int_equal(parse(&cfg, text, NULL, &err), ST_CONFIG);
+	assert_int_equal(err.status, ST_CONFIG);
+	if (strstr(err.text, want) == NULL)
+		fail_msg("error '%s' lacks '%s'", err.text, want);
+	config_free(&cfg);
+}
+
+/* A temporary file holding text; the caller unlinks it. */
+static void
+temp_file(char *path, size_t len, const char *text)
+{
+	int fd;
+
+	assert_true(strlcpy(path, "/tmp/postino-test-XXXXXX", len) < len);
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(close(fd), 0);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_string_equal(cfg.hub_host, "mailhub");
+	assert_string_equal(cfg.hub_port, "25");
+	assert_int_equal(cfg.tls_verify, 1);
+	assert_int_equal(cfg.timeout, 30);
+	assert_int_equal(cfg.tls, TLS_NONE);
+	assert_int_equal(cfg.auth_method, AUTH_BEST);
+	assert_int_equal(cfg.auth_allow_plaintext, 0);
+	assert_int_equal(cfg.from_line_override, 0);
+	assert_string_equal(cfg.revaliases, POSTINO_REVALIASES);
+	assert_string_equal(cfg.queue_dir, POSTINO_QUEUEDIR);
+	assert_string_equal(cfg.tls_cert, "/etc/ssl/certs/ssmtp.pem");
+	assert_string_equal(cfg.mailname_path, POSTINO_MAILNAME);
+	assert_string_equal(cfg.log_file, "");
+	assert_string_equal(cfg.root, "");
+	config_free(&cfg);
+
+	/* An empty file gives the defaults, TLSKey = TLSCert resolved. */
+	parse_ok(&cfg, "");
+	assert_string_equal(cfg.hub_host, "mailhub");
+	assert_string_equal(cfg.tls_key, "/etc/ssl/certs/ssmtp.pem");
+	assert_string_equal(cfg.path, NAME);
+	config_free(&cfg);
+}
+
+static void
+test_spaces_and_case(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	/* ssmtp set an empty hub for "mailhub = host". */
+	parse_ok(&cfg, "mailhub = smtp.example.com\n"
+	    "\tROOT\t=\tops@example.com  \n"
+	    "  hostname=vm.example.com\n");
+	assert_string_equal(cfg.hub_host, "smtp.example.com");
+	assert_string_equal(cfg.root, "ops@example.com");
+	assert_string_equal(cfg.hostname, "vm.example.com");
+	config_free(&cfg);
+}
+
+static void
+test_hash_and_equals_in_values(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "AuthUser=me@example.com\n"
+	    "AuthPass=pa=ss word#1 # not a comment\n");
+	assert_string_equal(cfg.auth_user, "me@example.com");
+	assert_string_equal(cfg.auth_pass, "pa=ss word#1 # not a comment");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "AuthPass=#secret\n");
+	assert_string_equal(cfg.auth_pass, "#secret");
+	config_free(&cfg);
+}
+
+static void
+test_comments(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "# MailHub=commented.example\n"
+	    "   # indented comment: MailHub=x\n"
+	    "\n   \n\t\n"
+	    "MailHub=real.example\n"
+	    "#AuthPass=nope\n");
+	assert_string_equal(cfg.hub_host, "real.example");
+	assert_string_equal(cfg.auth_pass, "");
+	config_free(&cfg);
+}
+
+static void
+test_last_line_without_newline(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	/* ssmtp dropped it and fell back to mailhub:25. */
+	parse_ok(&cfg, "Root=ops\nmailhub=127.0.0.1:2525");
+	assert_string_equal(cfg.hub_host, "127.0.0.1");
+	assert_string_equal(cfg.hub_port, "2525");
+	config_free(&cfg);
+}
+
+static void
+test_crlf(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "MailHub=hub.example:587\r\nUseSTARTTLS=YES\r\n"
+	    "AuthPass=secret\r\n# c\r\n\r\n");
+	assert_string_equal(cfg.hub_host, "hub.example");
+	assert_string_equal(cfg.hub_port, "587");
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	assert_string_equal(cfg.auth_pass, "secret");
+	config_free(&cfg);
+
+	/* A CR inside a value is not a line end: refuse it. */
+	parse_bad("HostName=a\rb\n", "test.conf:1: HostName: control");
+}
+
+static void
+test_unknown_key(void **state)
+{
+	struct config cfg;
+	struct warnings w;
+	struct error err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "MailHub=h\nFrobnicate=YES\n"
+	    "AuthPas=topsecret\n", &w, &err), ST_OK);
+	assert_int_equal(w.n, 2);
+	assert_non_null(strstr(w.all,
+	    "test.conf:2: unknown key 'Frobnicate' ignored"));
+	assert_non_null(strstr(w.all,
+	    "test.conf:3: unknown key 'AuthPas' ignored"));
+	/* A mistyped password key must not leak the password. */
+	assert_null(strstr(w.all, "topsecret"));
+	assert_string_equal(cfg.hub_host, "h");
+	config_free(&cfg);
+
+	/* No callback: still not fatal. */
+	assert_int_equal(parse(&cfg, "Frobnicate=1\n", NULL, &err), ST_OK);
+	config_free(&cfg);
+}
+
+static void
+test_no_equals(void **state)
+{
+	(void)state;
+	parse_bad("MailHub=h\nUseTLS YES\n", "test.conf:2: expected key=value");
+	parse_bad("=value\n", "test.conf:1: expected key=value");
+}
+
+static void
+test_booleans(void **state)
+{
+	static const char *const yes[] = { "yes", "YES", "True", "on", "1" };
+	static const char *const no[] = { "no", "No", "FALSE", "off", "0" };
+	struct config cfg;
+	char text[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		(void)snprintf(text, sizeof(text), "FromLineOverride=%s\n",
+		    yes[i]);
+		parse_ok(&cfg, text);
+		assert_int_equal(cfg.from_line_override, 1);
+		config_free(&cfg);
+		(void)snprintf(text, sizeof(text), "TLSVerify=%s\n", no[i]);
+		parse_ok(&cfg, text);
+		assert_int_equal(cfg.tls_verify, 0);
+		config_free(&cfg);
+	}
+	parse_ok(&cfg, "UseOldAUTH=yes\nDebug=YES\nAuthAllowPlaintext=on\n"
+	    "UseTLSCert=yes\n");
+	assert_int_equal(cfg.use_old_auth, 1);
+	assert_int_equal(cfg.debug, 1);
+	assert_int_equal(cfg.auth_allow_plaintext, 1);
+	assert_int_equal(cfg.use_tls_cert, 1);
+	config_free(&cfg);
+
+	/* ssmtp read these as NO: a typo silently turned TLS off. */
+	parse_bad("MailHub=h\nUseTLS=x\n",
+	    "test.conf:2: UseTLS: expected YES or NO, got 'x'");
+	parse_bad("usestarttls=YSE\n",
+	    "test.conf:1: UseSTARTTLS: expected YES or NO, got 'YSE'");
+	parse_bad("TLSVerify=\n", "TLSVerify: expected YES or NO, got ''");
+}
+
+static void
+test_last_wins(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "MailHub=first\nRoot=a\nMailHub=second\nRoot=b\n");
+	assert_string_equal(cfg.hub_host, "second");
+	assert_string_equal(cfg.root, "b");
+	config_free(&cfg);
+}
+
+static void
+test_mailhub_forms(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "MailHub=smtp.example.com\n");
+	assert_string_equal(cfg.hub_host, "smtp.example.com");
+	assert_string_equal(cfg.hub_port, "25");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "MailHub=smtp.example.com:587\n");
+	assert_string_equal(cfg.hub_host, "smtp.example.com");
+	assert_string_equal(cfg.hub_port, "587");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "MailHub=[::1]:2525\n");
+	assert_string_equal(cfg.hub_host, "::1");
+	assert_string_equal(cfg.hub_port, "2525");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "MailHub=[2001:db8::1]\n");
+	assert_string_equal(cfg.hub_host, "2001:db8::1");
+	assert_string_equal(cfg.hub_port, "25");
+	config_free(&cfg);
+
+	/* Several colons, no brackets: all host, no port. */
+	parse_ok(&cfg, "MailHub=2001:db8::25\n");
+	assert_string_equal(cfg.hub_host, "2001:db8::25");
+	assert_string_equal(cfg.hub_port, "25");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "MailHub=hub:submission\n");
+	assert_string_equal(cfg.hub_port, "submission");
+	config_free(&cfg);
+
+	parse_bad("MailHub=\n", "test.conf:1: MailHub: empty host");
+	parse_bad("MailHub=:25\n", "MailHub: empty host");
+	parse_bad("MailHub=h:\n", "MailHub: bad port ''");
+	parse_bad("MailHub=h:0\n", "MailHub: bad port '0'");
+	parse_bad("MailHub=h:65536\n", "bad port '65536'");
+	parse_bad("MailHub=h:25x\n", "bad port '25x'");
+	parse_bad("MailHub=[::1\n", "MailHub: missing ']'");
+	parse_bad("MailHub=[::1]x\n", "MailHub: junk after ']'");
+	parse_bad("MailHub=[]:25\n", "MailHub: empty host");
+	parse_bad("MailHub=a b\n", "MailHub: bad character");
+}
+
+static void
+test_split_hub(void **state)
+{
+	char host[HOST_MAX], port[PORT_MAX], small[4];
+	struct error err;
+
+	(void)state;
+	assert_int_equal(config_split_hub("h.example:465", host, sizeof(host),
+	    port, sizeof(port), &err), ST_OK);
+	assert_string_equal(host, "h.example");
+	assert_string_equal(port, "465");
+	assert_int_equal(config_split_hub("h.example", host, sizeof(host),
+	    port, sizeof(port), &err), ST_OK);
+	assert_string_equal(port, "");
+	assert_int_equal(config_split_hub("[fe80::1%eth0]:25", host,
+	    sizeof(host), port, sizeof(port), &err), ST_OK);
+	assert_string_equal(host, "fe80::1%eth0");
+	assert_int_equal(config_split_hub("longhost", small, sizeof(small),
+	    port, sizeof(port), &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "too long"));
+}
+
+static void
+test_remote_port_order(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "MailHub=h:587\nRemotePort=2525\n");
+	assert_string_equal(cfg.hub_port, "2525");
+	config_free(&cfg);
+	parse_ok(&cfg, "RemotePort=2525\nMailHub=h:587\n");
+	assert_string_equal(cfg.hub_port, "587");
+	config_free(&cfg);
+	/* MailHub without a port leaves an earlier RemotePort alone. */
+	parse_ok(&cfg, "RemotePort=2525\nMailHub=h\n");
+	assert_string_equal(cfg.hub_port, "2525");
+	config_free(&cfg);
+	parse_bad("RemotePort=abc1\n", "test.conf:1: RemotePort: bad port");
+	parse_bad("RemotePort=70000\n", "RemotePort: bad port");
+}
+
+static void
+test_tls_modes(void **state)
+{
+	struct config cfg;
+	struct warnings w;
+	struct error err;
+
+	(void)state;
+	parse_ok(&cfg, "UseTLS=YES\n");
+	assert_int_equal(cfg.tls, TLS_IMPLICIT);
+	/* ssmtp meaning: no automatic switch to 465. */
+	assert_string_equal(cfg.hub_port, "25");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "UseSTARTTLS=YES\n");
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	config_free(&cfg);
+
+	parse_ok(&cfg, "UseTLS=YES\nUseSTARTTLS=YES\n");
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	config_free(&cfg);
+
+	parse_ok(&cfg, "UseSTARTTLS=YES\nUseTLS=YES\n");
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	config_free(&cfg);
+
+	parse_ok(&cfg, "UseTLS=NO\nUseSTARTTLS=NO\n");
+	assert_int_equal(cfg.tls, TLS_NONE);
+	config_free(&cfg);
+
+	/* ssmtp: UseTLS=NO cleared STARTTLS. We keep the safer reading. */
+	assert_int_equal(parse(&cfg, "UseSTARTTLS=YES\nUseTLS=NO\n", &w,
+	    &err), ST_OK);
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.last,
+	    "test.conf:2: UseTLS=NO ignored because UseSTARTTLS=YES");
+	config_free(&cfg);
+
+	/* The last setting of each key counts. */
+	parse_ok(&cfg, "UseSTARTTLS=YES\nUseSTARTTLS=NO\nUseTLS=YES\n");
+	assert_int_equal(cfg.tls, TLS_IMPLICIT);
+	config_free(&cfg);
+}
+
+static void
+test_tls_files(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "UseTLSCert=YES\nTLSCert=/etc/ssl/me.pem\n");
+	assert_string_equal(cfg.tls_cert, "/etc/ssl/me.pem");
+	assert_string_equal(cfg.tls_key, "/etc/ssl/me.pem");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "TLSCert=/c.pem\nTLSKey=/k.pem\n"
+	    "TLS_CA_File=/ca.pem\nTLS_CA_Dir=/etc/ssl/certs\n");
+	assert_string_equal(cfg.tls_cert, "/c.pem");
+	assert_string_equal(cfg.tls_key, "/k.pem");
+	assert_string_equal(cfg.tls_ca_file, "/ca.pem");
+	assert_string_equal(cfg.tls_ca_dir, "/etc/ssl/certs");
+	config_free(&cfg);
+
+	parse_bad("TLSCert=certs/me.pem\n",
+	    "test.conf:1: TLSCert: path must be absolute");
+	parse_bad("TLS_CA_File=ca.pem\n", "TLS_CA_File: path must be absolute");
+	parse_bad("UseTLSCert=YES\nTLSCert=\n",
+	    "test.conf:1: UseTLSCert=YES needs TLSCert");
+}
+
+static void
+test_fingerprint(void **state)
+{
+	static const char hex[] = "0123456789abcdef0123456789ABCDEF"
+	    "00112233445566778899aabbccddeeff";
+	static const char colons[] = "01:23:45:67:89:ab:cd:ef:01:23:45:67:"
+	    "89:AB:CD:EF:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff";
+	static const unsigned char want[32] = {
+		0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+		0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+		0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+		0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
+	static const char *const pre[] = { "", "sha256:", "SHA256:", "  " };
+	char text[256];
+	struct config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 8; i++) {
+		(void)strlcpy(text, "TLSFingerprint=", sizeof(text));
+		(void)strlcat(text, pre[i % 4], sizeof(text));
+		(void)strlcat(text, i < 4 ? hex : colons, sizeof(text));
+		(void)strlcat(text, i % 4 == 3 ? "  \n" : "\n", sizeof(text));
+		parse_ok(&cfg, text);
+		assert_int_equal(cfg.tls_pin_set, 1);
+		assert_memory_equal(cfg.tls_pin, want, sizeof(want));
+		config_free(&cfg);
+	}
+	parse_ok(&cfg, "TLSFingerprint=\n");
+	assert_int_equal(cfg.tls_pin_set, 0);
+	config_free(&cfg);
+
+	/* Too short, too long, bad digit, stray colons, other hash. */
+	parse_bad("TLSFingerprint=0123\n", "test.conf:1: TLSFingerprint:");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s00\n", hex);
+	parse_bad(text, "TLSFingerprint: expected a SHA-256");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s\n", hex);
+	text[15] = 'g';
+	parse_bad(text, "TLSFingerprint:");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=:%s\n", hex);
+	parse_bad(text, "TLSFingerprint:");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s:\n", colons);
+	parse_bad(text, "TLSFingerprint:");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=md5:%s\n", hex);
+	parse_bad(text, "TLSFingerprint:");
+}
+
+static void
+test_auth_method(void **state)
+{
+	static const struct {
+		const char		*text;
+		enum auth_method	 want;
+	} cases[] = {
+		{ "AuthMethod=cram-md5\n", AUTH_CRAM_MD5 },
+		{ "AuthMethod=CRAM-MD5\n", AUTH_CRAM_MD5 },
+		{ "AuthMethod=LOGIN\n", AUTH_LOGIN },
+		{ "AuthMethod=plain\n", AUTH_PLAIN },
+		{ "AuthMethod=\n", AUTH_BEST },
+		{ "AuthMethod=any\n", AUTH_BEST },
+		{ "AuthMethod=Best\n", AUTH_BEST },
+		{ "Root=x\n", AUTH_BEST },
+	};
+	struct config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		parse_ok(&cfg, cases[i].text);
+		assert_int_equal(cfg.auth_method, cases[i].want);
+		config_free(&cfg);
+	}
+	/* ssmtp silently used LOGIN for anything it did not know. */
+	parse_bad("AuthMethod=digest-md5\n",
+	    "test.conf:1: AuthMethod: expected PLAIN, LOGIN, CRAM-MD5");
+}
+
+static void
+test_durations(void **state)
+{
+	static const struct {
+		const char	*text;
+		long long	 want;
+	} good[] = {
+		{ "30", 30 }, { "30s", 30 }, { "5m", 300 }, { "2h", 7200 },
+		{ "5d", 432000 }, { "0", 0 }, { "7D", 604800 },
+	};
+	static const char *const bad[] = {
+		"", "s", "-5", "+5", "5x", "5ms", "5 m", "1.5h", " 5",
+		"99999999999999999999", "9223372036854775807d",
+	};
+	struct error err;
+	long long sec;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		sec = -1;
+		assert_int_equal(config_parse_duration(good[i].text, &sec,
+		    &err), ST_OK);
+		assert_int_equal(sec, good[i].want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		error_clear(&err);
+		if (config_parse_duration(bad[i], &sec, &err) != ST_CONFIG)
+			fail_msg("'%s' accepted", bad[i]);
+		assert_int_equal(err.status, ST_CONFIG);
+	}
+	assert_int_equal(config_parse_duration("9223372036854775807", &sec,
+	    &err), ST_OK);
+	assert_true(sec == 9223372036854775807LL);
+}
+
+static void
+test_timeout_key(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "Timeout=2m\n");
+	assert_int_equal(cfg.timeout, 120);
+	config_free(&cfg);
+	parse_ok(&cfg, "Timeout=1h\n");
+	assert_int_equal(cfg.timeout, 3600);
+	config_free(&cfg);
+	parse_ok(&cfg, "Timeout=1\n");
+	assert_int_equal(cfg.timeout, 1);
+	config_free(&cfg);
+	parse_bad("Timeout=0\n", "test.conf:1: Timeout: 0 seconds is out of");
+	parse_bad("Timeout=3601\n", "Timeout: 3601 seconds is out of range");
+	parse_bad("Timeout=2d\n", "Timeout: 172800 seconds");
+	parse_bad("Timeout=soon\n", "test.conf:1: Timeout: bad duration");
+}
+
+static void
+test_queue_durations(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.retry_interval, 60);
+	assert_int_equal(cfg.max_retry_interval, 3600);
+	assert_int_equal(cfg.queue_lifetime, 5 * 86400);
+	assert_int_equal(cfg.hub_backoff, 60);
+	config_free(&cfg);
+
+	parse_ok(&cfg, "RetryInterval=5m\nMaxRetryInterval=2h\n"
+	    "QueueLifetime=7d\nHubBackoff=0\n");
+	assert_int_equal(cfg.retry_interval, 300);
+	assert_int_equal(cfg.max_retry_interval, 7200);
+	assert_int_equal(cfg.queue_lifetime, 7 * 86400);
+	assert_int_equal(cfg.hub_backoff, 0);
+	config_free(&cfg);
+
+	parse_bad("QueueLifetime=366d\n",
+	    "test.conf:1: QueueLifetime: 31622400 seconds is more than");
+	parse_bad("retryinterval=often\n",
+	    "test.conf:1: RetryInterval: bad duration");
+}
+
+static void
+test_add_header(void **state)
+{
+	struct config cfg;
+	char text[ADDHEADER_MAX * 32 + 64];
+	size_t i;
+
+	(void)state;
+	parse_ok(&cfg, "AddHeader=X-Origin: web01\n"
+	    "AddHeader = Auto-Submitted:auto-generated\n");
+	assert_int_equal(cfg.add_header_count, 2);
+	assert_string_equal(cfg.add_header[0], "X-Origin: web01");
+	assert_string_equal(cfg.add_header[1], "Auto-Submitted:auto-generated");
+	config_free(&cfg);
+	assert_int_equal(cfg.add_header_count, 0);
+	assert_null(cfg.add_header[0]);
+
+	text[0] = '\0';
+	for (i = 0; i < ADDHEADER_MAX; i++)
+		(void)strlcat(text, "AddHeader=X-A: b\n", sizeof(text));
+	parse_ok(&cfg, text);
+	assert_int_equal(cfg.add_header_count, ADDHEADER_MAX);
+	config_free(&cfg);
+	(void)strlcat(text, "AddHeader=X-Too: many\n", sizeof(text));
+	parse_bad(text, "AddHeader: more than 16");
+
+	parse_bad("AddHeader=no colon here\n",
+	    "test.conf:1: AddHeader: expected 'Name: value'");
+	parse_bad("AddHeader=: value\n", "AddHeader: expected 'Name: value'");
+	parse_bad("AddHeader=X Y: value\n", "AddHeader: expected");
+	parse_bad("AddHeader=X-Y: a\rBcc: victim@example.com\n",
+	    "AddHeader: control character");
+}
+
+static void
+test_rewrite_domain(void **state)
+{
+	struct config cfg;
+	struct warnings w;
+	struct error err;
+
+	(void)state;
+	parse_ok(&cfg, "RewriteDomain=example.com\n");
+	assert_string_equal(cfg.rewrite_domain, "example.com");
+	config_free(&cfg);
+
+	assert_int_equal(parse(&cfg, "RewriteDomain=user@mail@example.org\n",
+	    &w, &err), ST_OK);
+	assert_string_equal(cfg.rewrite_domain, "example.org");
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:1: RewriteDomain: '@'"));
+	config_free(&cfg);
+
+	parse_bad("RewriteDomain=exa mple.com\n",
+	    "test.conf:1: RewriteDomain: bad character");
+	parse_bad("HostName=<vm>\n", "HostName: bad character");
+}
+
+static void
+test_postino_keys(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "RevaliasesFile=/etc/postino/revaliases\n"
+	    "QueueDir=/var/spool/other\nLogFile=/var/log/postino.log\n");
+	assert_string_equal(cfg.revaliases, "/etc/postino/revaliases");
+	assert_string_equal(cfg.queue_dir, "/var/spool/other");
+	assert_string_equal(cfg.log_file, "/var/log/postino.log");
+	config_free(&cfg);
+
+	parse_ok(&cfg, "LogFile=\nRevaliasesFile=\n");
+	assert_string_equal(cfg.log_file, "");
+	assert_string_equal(cfg.revaliases, "");
+	config_free(&cfg);
+
+	parse_bad("QueueDir=\n", "test.conf:1: QueueDir: a path is required");
+	parse_bad("QueueDir=spool\n", "QueueDir: path must be absolute");
+	parse_bad("LogFile=postino.log\n", "LogFile: path must be absolute");
+	parse_bad("AuthPassFile=pass\n", "AuthPassFile: path must be absolute");
+}
+
+static void
+test_secrets_not_shown(void **state)
+{
+	struct config cfg;
+	struct error err;
+	char text[2 * SECRET_MAX];
+
+	(void)state;
+	memset(text, 0, sizeof(text));
+	(void)strlcpy(text, "AuthPass=", sizeof(text));
+	memset(text + 9, 'S', SECRET_MAX + 10);
+	assert_int_equal(parse(&cfg, text, NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "test.conf:1: AuthPass: value too"));
+	assert_null(strstr(err.text, "SSSS"));
+	/* No half secret left behind. */
+	assert_string_equal(cfg.auth_pass, "");
+	config_free(&cfg);
+
+	assert_int_equal(parse(&cfg, "AuthUser=sec\001ret\n", NULL, &err),
+	    ST_CONFIG);
+	assert_non_null(strstr(err.text, "AuthUser: control character"));
+	assert_null(strstr(err.text, "sec"));
+	config_free(&cfg);
+}
+
+static void
+test_free_wipes(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "AuthUser=u\nAuthPass=p\nAddHeader=X: y\n");
+	config_free(&cfg);
+	assert_string_equal(cfg.auth_user, "");
+	assert_string_equal(cfg.auth_pass, "");
+	assert_null(cfg.add_header[0]);
+	/* Twice is harmless. */
+	config_free(&cfg);
+	config_free(NULL);
+}
+
+static void
+test_auth_pass_file(void **state)
+{
+	char pass[64], conf[64], text[256];
+	struct config cfg;
+	struct error err;
+	FILE *fp;
+	size_t i;
+
+	(void)state;
+	temp_file(pass, sizeof(pass), "s3cr#t=x \r\nsecond line\n");
+	(void)snprintf(text, sizeof(text), "AuthUser=me\nAuthPassFile=%s\n",
+	    pass);
+	temp_file(conf, sizeof(conf), text);
+	error_clear(&err);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_OK);
+	assert_string_equal(cfg.auth_pass, "s3cr#t=x ");
+	assert_string_equal(cfg.auth_pass_file, pass);
+	assert_string_equal(cfg.path, conf);
+	config_free(&cfg);
+
+	/* The pure parser records the key but reads no file. */
+	parse_ok(&cfg, text);
+	assert_string_equal(cfg.auth_pass, "");
+	config_free(&cfg);
+
+	/* Both keys: an error, whichever comes first. */
+	(void)snprintf(text, sizeof(text), "AuthPassFile=%s\nAuthPass=x\n",
+	    pass);
+	parse_bad(text, "test.conf:2: AuthPass and AuthPassFile are both set");
+
+	/* An empty file is an empty password; an over-long one an error. */
+	assert_int_equal(truncate(pass, 0), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_OK);
+	assert_string_equal(cfg.auth_pass, "");
+	config_free(&cfg);
+	fp = fopen(pass, "w");
+	assert_non_null(fp);
+	for (i = 0; i < SECRET_MAX; i++)
+		(void)fputc('p', fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err),
+	    ST_CONFIG);
+	assert_non_null(strstr(err.text, "AuthPassFile"));
+	assert_null(strstr(err.text, "pppp"));
+	assert_string_equal(cfg.auth_pass, "");
+	config_free(&cfg);
+
+	/* An unreadable file names itself and the line. */
+	assert_int_equal(unlink(pass), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err),
+	    ST_CONFIG);
+	assert_non_null(strstr(err.text, ":2: AuthPassFile: cannot read"));
+	assert_non_null(strstr(err.text, pass));
+	config_free(&cfg);
+	assert_int_equal(unlink(conf), 0);
+}
+
+static void
+test_load(void **state)
+{
+	char conf[64];
+	struct config cfg;
+	struct error err;
+	struct warnings w;
+	FILE *fp;
+	size_t i;
+
+	(void)state;
+	temp_file(conf, sizeof(conf), "MailHub=[::1]:2525\nBogus=1\n"
+	    "AuthPass=x");
+	memset(&w, 0, sizeof(w));
+	error_clear(&err);
+	assert_int_equal(config_load(&cfg, conf, collect, &w, &err), ST_OK);
+	assert_string_equal(cfg.hub_host, "::1");
+	assert_string_equal(cfg.hub_port, "2525");
+	assert_string_equal(cfg.auth_pass, "x");
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, ":2: unknown key 'Bogus' ignored"));
+	assert_true(strncmp(w.last, conf, strlen(conf)) == 0);
+	config_free(&cfg);
+
+	/* A syntax error in a file names it and the line. */
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	(void)fputs("Root=a\n\nUseTLS=maybe\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_CONFIG);
+	assert_true(strncmp(err.text, conf, strlen(conf)) == 0);
+	assert_non_null(strstr(err.text, ":3: UseTLS: expected YES or NO"));
+	config_free(&cfg);
+
+	/* Over 1 MiB: refused. */
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	for (i = 0; i < 1024 * 1024 / 8 + 1; i++)
+		(void)fputs("# xxxxx\n", fp);	/* 8 bytes */
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "too large"));
+	config_free(&cfg);
+
+	assert_int_equal(unlink(conf), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, strerror(ENOENT)));
+	config_free(&cfg);
+}
+
+static void
+test_nul_and_long_lines(void **state)
+{
+	static const char text[] = "Root=a\0b\n";
+	static char big[20000];
+	struct config cfg;
+	struct error err;
+
+	(void)state;
+	error_clear(&err);
+	assert_int_equal(config_parse_buffer(&cfg, NAME, text,
+	    sizeof(text) - 1, NULL, NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "test.conf:1: Root: control"));
+	config_free(&cfg);
+
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "Root=", 5);
+	assert_int_equal(config_parse_buffer(&cfg, NAME, big, strlen(big),
+	    NULL, NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "Root: value too long"));
+	config_free(&cfg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_spaces_and_case),
+		cmocka_unit_test(test_hash_and_equals_in_values),
+		cmocka_unit_test(test_comments),
+		cmocka_unit_test(test_last_line_without_newline),
+		cmocka_unit_test(test_crlf),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_no_equals),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_last_wins),
+		cmocka_unit_test(test_mailhub_forms),
+		cmocka_unit_test(test_split_hub),
+		cmocka_unit_test(test_remote_port_order),
+		cmocka_unit_test(test_tls_modes),
+		cmocka_unit_test(test_tls_files),
+		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_auth_method),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_timeout_key),
+		cmocka_unit_test(test_queue_durations),
+		cmocka_unit_test(test_add_header),
+		cmocka_unit_test(test_rewrite_domain),
+		cmocka_unit_test(test_postino_keys),
+		cmocka_unit_test(test_secrets_not_shown),
+		cmocka_unit_test(test_free_wipes),
+		cmocka_unit_test(test_auth_pass_file),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_nul_and_long_lines),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
