@@ -122,7 +122,7 @@ install: postino
 	ln -sf postino.8 $(DESTDIR)$(MANDIR)/man8/newaliases.8
 	install -m 0644 man/ssmtp.conf.5 man/revaliases.5 \
 	    $(DESTDIR)$(MANDIR)/man5/
-	install -d -m 0770 $(DESTDIR)$(QUEUEDIR)
+	install -d -m 2770 $(DESTDIR)$(QUEUEDIR)
 	-chgrp $(POSTINO_GROUP) $(DESTDIR)$(QUEUEDIR)
 	install -d $(DESTDIR)/etc/cron.d
 	install -m 0644 dist/postino.cron $(DESTDIR)/etc/cron.d/postino

@@ -601,7 +601,8 @@ struct queue_entry {
 	int		 body_8bit;
 	int		 hold;		/* postino queue hold */
 	int		 possible_dup;	/* a reply after the final dot was lost */
-	struct route	 route;
+	struct route	 route;		/* empty host: MailHub at delivery */
+	int		 hub_default;	/* parsed "hub default" */
 	char		 last_error[REPLY_TEXT_MAX];
 	struct queue_rcpt *rcpt;
 	size_t		 nrcpt;

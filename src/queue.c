@@ -24,7 +24,8 @@
  *   body 7bit                      (or 8bit)
  *   hold 0
  *   possible-duplicate 0
- *   hub mail.example.org 587
+ *   hub default                    (MailHub; or "hub HOST PORT" from
+ *                                   the submitter's revaliases entry)
  *   sender <www-data@example.org>  (<> for the null sender)
  *   error connect to 192.0.2.1[192.0.2.1]:587: Connection refused
  *   rcpt pending <ops@example.org>
@@ -246,8 +247,12 @@ queue_format(const struct queue_entry *e, size_t *outlen)
 	    (unsigned long)e->uid, (long long)e->size,
 	    e->body_8bit ? "8bit" : "7bit", e->hold ? 1 : 0,
 	    e->possible_dup ? 1 : 0);
-	bad |= append(&buf, &len, &cap, "hub %s %s\nsender <%s>\n",
-	    e->route.host, e->route.port, e->sender);
+	if (e->route.host[0] != '\0')
+		bad |= append(&buf, &len, &cap, "hub %s %s\n", e->route.host,
+		    e->route.port);
+	else
+		bad |= append(&buf, &len, &cap, "hub default\n");
+	bad |= append(&buf, &len, &cap, "sender <%s>\n", e->sender);
 	clean_value(clean, sizeof(clean), e->last_error);
 	bad |= append(&buf, &len, &cap, "error %s\n", clean);
 	for (i = 0; i < e->nrcpt && !bad; i++) {
@@ -326,6 +331,11 @@ parse_hub(struct queue_entry *e, const char *v)
 {
 	size_t n = strcspn(v, " ");
 
+	if (strcmp(v, "default") == 0) {
+		e->route.host[0] = e->route.port[0] = '\0';
+		e->hub_default = 1;
+		return 0;
+	}
 	if (n == 0 || n >= sizeof(e->route.host) || v[n] != ' ')
 		return -1;
 	memcpy(e->route.host, v, n);
@@ -420,7 +430,7 @@ queue_parse(const char *buf, size_t len, struct queue_entry *e,
 		}
 	}
 	if (!queue_valid_qid(e->qid) || e->nrcpt == 0 ||
-	    e->route.host[0] == '\0')
+	    (e->route.host[0] == '\0' && !e->hub_default))
 		return error_set(err, ST_DATA,
 		    "control file incomplete (id, hub or recipients missing)");
 	return ST_OK;

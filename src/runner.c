@@ -63,9 +63,20 @@ hub_level_failure(enum smtp_stage stage)
 
 static int
 session_open(const struct runner_ctx *ctx, struct hub_session *hs,
-    const struct route *rt)
+    const struct route *entry_route)
 {
 	struct smtp_params sp;
+	struct route dflt;
+	const struct route *rt = entry_route;
+
+	/* Entries without their own hub follow the current MailHub, so that
+	 * fixing a wrong MailHub also delivers what is queued. */
+	if (rt->host[0] == '\0') {
+		memset(&dflt, 0, sizeof(dflt));
+		(void)strlcpy(dflt.host, ctx->cfg->hub_host, sizeof(dflt.host));
+		(void)strlcpy(dflt.port, ctx->cfg->hub_port, sizeof(dflt.port));
+		rt = &dflt;
+	}
 
 	if (hs->smtp != NULL && !same_route(&hs->route, rt))
 		runner_session_close(hs);
@@ -107,8 +118,11 @@ session_open(const struct runner_ctx *ctx, struct hub_session *hs,
 static long long
 retry_delay(const struct config *cfg, unsigned int attempts)
 {
-	long long d = cfg->retry_interval > 0 ? cfg->retry_interval : 60;
+	long long d = cfg->retry_interval;
 	unsigned int i;
+
+	if (d <= 0)
+		return 0;
 
 	for (i = 1; i < attempts && d < cfg->max_retry_interval; i++)
 		d *= 2;
@@ -253,6 +267,11 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 	memset(&res, 0, sizeof(res));
 	error_clear(&txerr);
 	rc = smtp_send(hs->smtp, &env, &res, &txerr);
+	/* The session's relay and TLS facts come from smtp_open. */
+	if (res.relay[0] == '\0')
+		(void)strlcpy(res.relay, hs->res.relay, sizeof(res.relay));
+	if (res.tls[0] == '\0')
+		(void)strlcpy(res.tls, hs->res.tls, sizeof(res.tls));
 	hs->res = res;
 	apply_answers(e, hs, &env, map, rc, &txerr);
 	if (rc != ST_OK && res.dot_sent) {
@@ -411,7 +430,8 @@ write_bounce(const struct runner_ctx *ctx, int fd, const struct queue_entry *e,
 		bad |= write_fmt(fd, "\r\nFinal-Recipient: rfc822; %s\r\n"
 		    "Action: failed\r\nStatus: %s\r\nRemote-MTA: dns; %s\r\n"
 		    "Diagnostic-Code: smtp; %s\r\n", e->rcpt[i].addr, code,
-		    e->route.host, e->rcpt[i].reply);
+		    e->route.host[0] != '\0' ? e->route.host :
+		    ctx->cfg->hub_host, e->rcpt[i].reply);
 	}
 	bad |= write_fmt(fd, "\r\n--%s\r\nContent-Type: text/rfc822-headers"
 	    "\r\n\r\n", boundary);

@@ -768,7 +768,7 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 /* Deliver now, unless the caller or the hub's health says queue. */
 static int
 deliver(const struct config *cfg, struct run *r, const struct options *o,
-    struct queue_entry *e, struct message *msg)
+    struct queue_entry *e, struct message *msg, const struct route *hub)
 {
 	struct runner_ctx ctx;
 	struct hub_session hs;
@@ -794,13 +794,15 @@ deliver(const struct config *cfg, struct run *r, const struct options *o,
 		}
 		return code;
 	}
-	down = queue_hub_down_since(cfg->queue_dir, &e->route, why.text,
+	down = queue_hub_down_since(cfg->queue_dir, hub, why.text,
 	    sizeof(why.text));
 	if (down >= 0 && down < cfg->hub_backoff) {
 		(void)snprintf(e->last_error, sizeof(e->last_error), "hub "
-		    "failed %llds ago, not tried (HubBackoff): %s", down,
-		    why.text);
+		    "%s:%s failed %llds ago, not tried (HubBackoff): %s",
+		    hub->host, hub->port, down, why.text);
 		e->next_retry = time(NULL) + cfg->hub_backoff - down;
+		log_line(LOG_NOTICE, "%s: status=deferred (%s)", e->qid,
+		    e->last_error);
 		return commit(cfg, e, msg->fd, 0);
 	}
 	error_clear(&why);
@@ -824,7 +826,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 	struct revalias rev;
 	struct msgopts mo;
 	struct message msg;
-	struct route rt;
+	struct route rt, hub;
 	struct error err;
 	char default_sender[ADDR_MAX], sender[ADDR_MAX];
 	size_t i;
@@ -900,14 +902,17 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 		code = EX_DATAERR;
 		goto out;
 	}
-	alias_route(cfg, &rev, &rt);
+	alias_route(cfg, &rev, &hub);
+	rt = hub;
+	if (!rev.found || rev.hub_host[0] == '\0')
+		memset(&rt, 0, sizeof(rt));	/* MailHub, whatever it is then */
 	if ((code = build_entry(&entry, r, sender, &rcpts, &msg, &rt,
 	    o->body_8bit || msg.eight_bit)) != EX_OK)
 		goto out;
 	log_line(LOG_INFO, "%s: uid=%lu from=<%s>, size=%lld, nrcpt=%zu",
 	    r->qid, (unsigned long)r->uid, sender, (long long)msg.size,
 	    entry.nrcpt);
-	code = deliver(cfg, r, o, &entry, &msg);
+	code = deliver(cfg, r, o, &entry, &msg, &hub);
 	goto out;
 fail:
 	say("%s", err.text);

@@ -46,7 +46,8 @@ print_entry(FILE *out, const struct queue_entry *e, const char *area,
 	(void)snprintf(id, sizeof(id), "%s%s", e->qid,
 	    busy ? "*" : (e->hold || failed) ? "!" : "");
 	(void)localtime_r(&e->queued, &tm);
-	(void)strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+	/* asctime()'s first 20 characters, as Postfix prints them. */
+	(void)strftime(when, sizeof(when), "%a %b %e %H:%M:%S ", &tm);
 	(void)fprintf(out, "%-11s %7lld %20.20s %s\n", id,
 	    (long long)e->size, when, e->sender[0] != '\0' ? e->sender :
 	    "MAILER-DAEMON");
