@@ -50,7 +50,7 @@ struct lexer {
 /* One addr-spec found by the list parser. */
 struct found {
 	const char	*spec;		/* normalised; "" for "<>" */
-	size_t		 end;		/* text offset just after its last token */
+	size_t		 end;		/* offset just after its last token */
 	int		 has_at;
 	int		 in_group;
 };

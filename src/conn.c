@@ -232,7 +232,8 @@ conn_open(struct conn *c, const char *host, const char *port,
 
 	if (strlcpy(c->host, host, sizeof(c->host)) >= sizeof(c->host) ||
 	    strlcpy(c->port, port, sizeof(c->port)) >= sizeof(c->port))
-		return error_set(err, ST_CONFIG, "mailhub name too long");
+		return error_set(err, ST_CONFIG, "mailhub '%.*s' or port "
+		    "'%.*s' too long", 80, host, 80, port);
 	if ((rc = resolve(host, port, &res, err)) != ST_OK)
 		return rc;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -311,9 +312,9 @@ conn_read_line(struct conn *c, char *buf, size_t len, size_t *outlen,
 		start = c->rbuf + c->roff;
 		nl = memchr(start, '\n', c->rlen - c->roff);
 		chunk = nl != NULL ? (size_t)(nl - start) : c->rlen - c->roff;
-		if (chunk > len - 1 - n)
-			return error_set(err, ST_TEMP, "reply line too long "
-			    "(more than %zu octets)", len - 1);
+		/* Room for a CR that the NUL will replace. */
+		if (chunk > len - n)
+			goto toolong;
 		memcpy(buf + n, start, chunk);
 		n += chunk;
 		c->roff += chunk;
@@ -324,10 +325,16 @@ conn_read_line(struct conn *c, char *buf, size_t len, size_t *outlen,
 	}
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
+	if (n > len - 1)
+		goto toolong;
 	buf[n] = '\0';
 	if (outlen != NULL)
 		*outlen = n;
 	return ST_OK;
+toolong:
+	buf[0] = '\0';
+	return error_set(err, ST_TEMP, "reply line too long (more than %zu "
+	    "octets)", len - 1);
 }
 
 int

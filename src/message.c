@@ -19,6 +19,24 @@
  * after "in" has made lines, and the split must fold before that point
  * and not after it; the scan also needs the caller's lines whole to tell
  * a lone "." from the tail of a split line.
+ *
+ * Decisions where the spec is silent:
+ * - A "." alone on the last line without a newline ends input like ".\n".
+ * - CRs just before LF all belong to the line end ("\r\r\n" from text
+ *   written twice in text mode); a CR at EOF ends the line. A run of more
+ *   than two CRs inside a line is shortened to two (bounded lookahead).
+ * - "Name :" (WSP before the colon, RFC 5322 obsolete syntax) is a field;
+ *   a line whose would-be name fills HEADER_KEEP_MAX is the body's first.
+ * - Folding a header line longer than 998 octets inserts CRLF SP at the
+ *   limit, which adds a space to the unfolded value (nothing better
+ *   exists without knowing the field's grammar).
+ * - Resent mode (Resent-To/Cc/Bcc present) adds Resent-Date/-Message-ID/
+ *   -From instead of Date/Message-ID/From; AddHeader lines count as
+ *   present headers.
+ * - An unparsable From: still counts as present; from_addr is then "".
+ * - -t errors: a header of the class not used (plain vs Resent-) does not
+ *   fail the message. On any error message_read() returns at once: the
+ *   caller drains stdin if it wants to (callers.md 3.1).
  */
 #include <sys/stat.h>
 
@@ -85,7 +103,11 @@ lc_data(struct lineconv *lc, char c, char *out, size_t o)
 	return o;
 }
 
-/* Bytes held back turned out to be data: a "." and CRs not before LF. */
+/*
+ * Bytes held back turned out to be data: a "." and CRs not before LF.
+ * A data CR is always followed by a data byte, so the CRs and that byte
+ * go on one line: a split between two CRs would leave one last.
+ */
 static size_t
 lc_flush(struct lineconv *lc, char *out, size_t o)
 {
@@ -93,6 +115,9 @@ lc_flush(struct lineconv *lc, char *out, size_t o)
 		lc->pending_dot = 0;
 		o = lc_data(lc, '.', out, o);
 	}
+	if (lc->pending_cr > 0 && lc->split_at != 0 &&
+	    lc->line_len + (size_t)lc->pending_cr >= lc->split_at)
+		o = lc_split(lc, out, o);
 	for (; lc->pending_cr > 0; lc->pending_cr--)
 		o = lc_data(lc, '\r', out, o);
 	return o;
@@ -343,7 +368,7 @@ struct reader {
 	size_t			 colon;
 	int			 seen[H_COUNT];
 	struct addrlist		 resent_rcpts;
-	struct error		 rcpt_err[2];	/* first -t problem: plain, resent */
+	struct error		 rcpt_err[2];	/* -t problems: plain, resent */
 	char			*wbuf;
 	size_t			 wlen;
 };
@@ -760,7 +785,8 @@ field_spill(struct reader *r, const char *rest, size_t n, struct error *err)
  * Is the line in field[] a header field: a name of printable ASCII but
  * ':', optional WSP (RFC 5322 obsolete syntax), then ':'? Incremental: a
  * line may arrive in pieces. A lone CR waits for the next byte, which
- * tells the empty line from a line of data starting with CR.
+ * tells the empty line from a line of data starting with CR (lineconv
+ * emits CRLF in one piece today; the scan does not rely on it).
  */
 static int
 classify(struct reader *r)
@@ -905,7 +931,8 @@ header_segment(struct reader *r, const char *p, size_t n, int complete,
 	r->flen += k;
 	if (r->cur == CUR_LINE) {
 		c = classify(r);
-		if (c == CLS_MORE && k < n)	/* a name this long is no name */
+		/* A name filling the whole buffer is no field name. */
+		if (c == CLS_MORE && k < n)
 			c = CLS_NO;
 		if (c == CLS_NO)
 			return not_header(r, p + k, n - k, complete, err);

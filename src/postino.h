@@ -229,7 +229,8 @@ int		 addr_list_parse(const char *text, size_t len,
 int		 addr_parse_one(const char *text, char *out, size_t outlen,
 		    struct error *);
 /* Is addr safe for an SMTP path: no CR, LF, NUL, <, >, space or control
- * bytes, length < ADDR_MAX? */
+ * bytes, length < ADDR_MAX? "" is not (the null sender is the caller's
+ * case to handle). */
 int		 addr_is_safe(const char *addr);
 /* Does addr contain 8-bit bytes (needs SMTPUTF8)? */
 int		 addr_needs_utf8(const char *addr);
@@ -265,7 +266,8 @@ struct message {
 	off_t		 size;		/* bytes in the spool (CRLF form) */
 	int		 eight_bit;	/* 8-bit bytes seen anywhere */
 	int		 had_from;	/* the caller's message had From: */
-	char		 from_addr[ADDR_MAX]; /* first address of that From: */
+	char		 from_addr[ADDR_MAX]; /* first address of that From:
+					 * (qualified; "" if none usable) */
 	int		 resent;	/* Resent-To/Cc/Bcc seen (-t uses only those) */
 	struct addrlist	 header_rcpts;	/* -t: To/Cc/Bcc or Resent-* */
 	size_t		 nul_bytes;	/* NUL bytes dropped */
@@ -310,6 +312,7 @@ struct lineconv {
 	int		 input_bol;	/* at the start of an input line */
 	size_t		 splits;	/* lines split so far */
 };
+/* split_at 1..3 is raised to 4 (the output bound needs it). */
 void		 lineconv_init(struct lineconv *, int dot_stuff,
 		    size_t split_at);
 /*

@@ -137,7 +137,7 @@ die_usage(const char *fmt, ...)
 /* ------------------------------------------------------------ options */
 
 /* Letters whose option takes an argument (attached or next element). */
-static const char OPTS_WITH_ARG[] = "ABCFLNRVXDMQdefhpr";
+static const char OPTS_WITH_ARG[] = "ABCFLMNOQRVXDdefhpr";
 /* Letters accepted without an argument. */
 static const char OPTS_FLAGS[] = "GIUTcimnstvx";
 
@@ -870,7 +870,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 	    ST_OK) {
 		say("%s", err.text);
 		code = exit_for_status(err.status);
-		goto out;
+		goto drain;	/* e.g. a -t header that does not parse */
 	}
 	if (msg.nul_bytes > 0)
 		log_line(LOG_WARNING, "%s: removed %zu NUL bytes from the "

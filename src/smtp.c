@@ -49,7 +49,7 @@ struct smtp {
 	const struct config	*cfg;
 	char			 helo[HOST_MAX];
 	struct caps		 caps;
-	int			 broken;	/* out of step: close, no QUIT */
+	int			 broken;	/* out of step: no QUIT */
 };
 
 /* Commands being built for one write. */
@@ -131,7 +131,8 @@ static int
 read_reply(struct conn *c, int *code, char *text, size_t textlen,
     reply_line_fn *fn, void *arg, struct error *err)
 {
-	char line[REPLY_LINE_MAX], clean[REPLY_LINE_MAX];
+	/* REPLY_LINE_MAX counts the CRLF; the buffer holds the rest + NUL. */
+	char line[REPLY_LINE_MAX - 1], clean[REPLY_LINE_MAX];
 	size_t n;
 	int i, lc = 0, more, rc;
 
@@ -675,8 +676,8 @@ smtp_open(struct smtp **out, const struct smtp_params *p,
 	    !cfg->auth_allow_plaintext)
 		return error_set(err, ST_CONFIG, "AuthUser is set but the "
 		    "connection to the hub is not encrypted: set "
-		    "UseSTARTTLS=YES (or UseTLS=YES), or AuthAllowPlaintext=YES "
-		    "to send the password in clear");
+		    "UseSTARTTLS=YES (or UseTLS=YES), or "
+		    "AuthAllowPlaintext=YES to send the password in clear");
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return error_set(err, ST_OSERR, "out of memory");
 	s->cfg = cfg;

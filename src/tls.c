@@ -38,21 +38,31 @@ struct tls_state {
 
 /* ------------------------------------------------------------ errors */
 
-/* The most useful text in OpenSSL's error queue, which is then emptied. */
+/*
+ * The most useful text in OpenSSL's error queue, which is then emptied:
+ * a system error (errno) if there is one, else the first, most specific,
+ * entry (the last ones are generic, like "PEM lib").
+ */
 static void
 ssl_errtext(char *buf, size_t len, const char *fallback)
 {
-	unsigned long e;
+	unsigned long e, first = 0, sys = 0;
 	const char *r;
 
-	e = ERR_peek_last_error();
-	if (e == 0)
+	while ((e = ERR_get_error()) != 0) {
+		if (first == 0)
+			first = e;
+		if (sys == 0 && ERR_SYSTEM_ERROR(e))
+			sys = e;
+	}
+	if (sys != 0)
+		(void)strlcpy(buf, strerror(ERR_GET_REASON(sys)), len);
+	else if (first == 0)
 		(void)strlcpy(buf, fallback, len);
-	else if ((r = ERR_reason_error_string(e)) != NULL)
+	else if ((r = ERR_reason_error_string(first)) != NULL)
 		(void)strlcpy(buf, r, len);
 	else
-		ERR_error_string_n(e, buf, len);
-	ERR_clear_error();
+		ERR_error_string_n(first, buf, len);
 }
 
 /* ------------------------------------------------------ socket BIO */
@@ -309,6 +319,7 @@ ctx_client_cert(SSL_CTX *ctx, const struct tls_params *p, struct error *err)
 {
 	const char *key;
 	char why[256];
+	int r;
 
 	if (p->cert_file == NULL || p->cert_file[0] == '\0')
 		return ST_OK;
@@ -320,6 +331,13 @@ ctx_client_cert(SSL_CTX *ctx, const struct tls_params *p, struct error *err)
 		    "client certificate: %s", p->cert_file, why);
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		r = ERR_GET_REASON(ERR_peek_last_error());
+		if (r == X509_R_KEY_VALUES_MISMATCH ||
+		    r == X509_R_KEY_TYPE_MISMATCH) {
+			ERR_clear_error();
+			return error_set(err, ST_CONFIG, "TLSKey %s does not "
+			    "match TLSCert %s", key, p->cert_file);
+		}
 		ssl_errtext(why, sizeof(why), "unreadable");
 		return error_set(err, ST_CONFIG, "TLSKey %s: cannot load the "
 		    "private key (it must be PEM, not encrypted): %s", key,
@@ -421,7 +439,8 @@ handshake(struct conn *c, struct tls_state *st, struct error *err)
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 			if ((rc = conn_wait(c, e == SSL_ERROR_WANT_WRITE,
 			    err)) != ST_OK) {
-				error_prefix(err, "TLS handshake");
+				error_prefix(err, "TLS handshake with %s",
+				    c->host);
 				return rc;
 			}
 			continue;

@@ -137,7 +137,7 @@ test_commit_lock_update_remove(void **state)
 	(void)snprintf(path, sizeof(path), "%s/data/00000000A1", qdir);
 	fd = open(path, O_RDONLY);
 	assert_true(fd != -1);
-	assert_int_equal(read(fd, buf, sizeof(buf)), 21);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 20);
 	(void)close(fd);
 
 	queue_entry_init(&got);

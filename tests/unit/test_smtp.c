@@ -1180,7 +1180,8 @@ test_starttls_not_offered(void **state)
 {
 	static const struct pstep s[] = {
 		SEND(GREET), EXPECT("EHLO client.test"),
-		SEND("250-hub.test\r\n250-AUTH PLAIN LOGIN\r\n250 PIPELINING\r\n"),
+		SEND("250-hub.test\r\n250-AUTH PLAIN LOGIN\r\n"
+		    "250 PIPELINING\r\n"),
 		/* Neither AUTH nor MAIL: straight to QUIT. */
 		EXPECT("QUIT"), SEND("221 bye\r\n"), PEOF, END
 	};
@@ -1258,7 +1259,8 @@ test_auth_plain(void **state)
 {
 	static const struct pstep s[] = {
 		SEND(GREET), EXPECT("EHLO client.test"),
-		SEND("250-hub.test\r\n250-AUTH LOGIN PLAIN\r\n250 8BITMIME\r\n"),
+		SEND("250-hub.test\r\n250-AUTH LOGIN PLAIN\r\n"
+		    "250 8BITMIME\r\n"),
 		EXPECT("AUTH PLAIN AHVzZXIAcGFzcw=="),
 		SEND("235 2.7.0 Authentication successful\r\n"),
 		EXPECT("QUIT"), SEND("221 bye\r\n"), END

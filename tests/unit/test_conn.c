@@ -1,0 +1,583 @@
+/*
+ * test_conn.c: connections (conn.c). Connecting over loopback (IPv4,
+ * IPv6, refused, every address in turn), the buffered line reader
+ * (CRLF, refills, limits, EOF), deadlines (silence, trickling, renewal
+ * per step, a hub that does not read), writes to a hub that hung up, and
+ * back ends plugged in through struct conn_ops.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+static double
+since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A listening socket on a loopback address; port gets its number. */
+static int
+listener(int family, char *port, size_t portlen)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t slen;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		slen = sizeof(*sin);
+	} else {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		slen = sizeof(*sin6);
+	}
+	if ((fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&ss, slen) == -1 ||
+	    listen(fd, 4) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &slen) == -1) {
+		(void)close(fd);
+		return -1;
+	}
+	(void)snprintf(port, portlen, "%d", ntohs(family == AF_INET ?
+	    sin->sin_port : sin6->sin6_port));
+	return fd;
+}
+
+/* A connected pair: c reads sv[0] through the plain back end. */
+static int
+pair(struct conn *c, int timeout_s)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	conn_init(c, timeout_s);
+	conn_attach(c, sv[0], NULL);
+	return sv[1];
+}
+
+/* Fork a writer that sends each piece after ms of quiet, then exits. */
+static pid_t
+writer(int fd, const char *const *pieces, int ms)
+{
+	pid_t pid;
+	size_t i;
+
+	fflush(NULL);
+	if ((pid = fork()) != 0)
+		return pid;
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; pieces[i] != NULL; i++) {
+		(void)poll(NULL, 0, ms);
+		if (write(fd, pieces[i], strlen(pieces[i])) == -1)
+			break;
+	}
+	_exit(0);
+}
+
+static void
+reap(pid_t pid)
+{
+	int status;
+
+	(void)kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+/* ----------------------------------------------------- connecting */
+
+static void
+test_open_v4(void **state)
+{
+	char port[PORT_MAX];
+	struct error err;
+	struct conn c;
+	int lfd, one = 0, fl;
+	socklen_t len = sizeof(one);
+
+	(void)state;
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	conn_init(&c, 2);
+	error_clear(&err);
+	assert_int_equal(conn_open(&c, "127.0.0.1", port, &err), ST_OK);
+	assert_string_equal(c.addr, "127.0.0.1");
+	assert_string_equal(c.host, "127.0.0.1");
+	assert_string_equal(c.port, port);
+	assert_int_equal(getsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    &len), 0);
+	assert_int_not_equal(one, 0);
+	fl = fcntl(c.fd, F_GETFL);
+	assert_true(fl != -1 && (fl & O_NONBLOCK));
+	assert_true(fcntl(c.fd, F_GETFD) & FD_CLOEXEC);
+	conn_close(&c);
+	assert_int_equal(c.fd, -1);
+	conn_close(&c);		/* twice is harmless */
+	(void)close(lfd);
+}
+
+static void
+test_open_v6(void **state)
+{
+	char port[PORT_MAX];
+	struct error err;
+	struct conn c;
+	int lfd;
+
+	(void)state;
+	if ((lfd = listener(AF_INET6, port, sizeof(port))) == -1)
+		skip();
+	conn_init(&c, 2);
+	assert_int_equal(conn_open(&c, "::1", port, &err), ST_OK);
+	assert_string_equal(c.addr, "::1");
+	conn_close(&c);
+	(void)close(lfd);
+}
+
+static void
+test_open_refused(void **state)
+{
+	char port[PORT_MAX];
+	struct error err;
+	struct conn c;
+	int lfd;
+
+	(void)state;
+	/* A port that was just free: nobody listens there now. */
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	(void)close(lfd);
+	conn_init(&c, 2);
+	error_clear(&err);
+	assert_int_equal(conn_open(&c, "127.0.0.1", port, &err), ST_TEMP);
+	assert_int_equal(c.fd, -1);
+	assert_non_null(strstr(err.text, "127.0.0.1"));
+	assert_non_null(strstr(err.text, "Connection refused"));
+}
+
+static void
+test_open_bad_port(void **state)
+{
+	struct error err;
+	struct conn c;
+
+	(void)state;
+	conn_init(&c, 2);
+	error_clear(&err);
+	assert_int_equal(conn_open(&c, "127.0.0.1", "nosuchsvc",
+	    &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "nosuchsvc"));
+}
+
+/* Every address of a name in order: the first refuses, a later one takes. */
+static void
+test_open_every_address(void **state)
+{
+	struct addrinfo hints, *res, *ai;
+	char port[PORT_MAX];
+	struct error err;
+	struct conn c;
+	int lfd, families = 0, last = AF_UNSPEC;
+
+	(void)state;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo("localhost", "25", &hints, &res) != 0)
+		skip();
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family != last && last != AF_UNSPEC)
+			families++;
+		last = ai->ai_family;
+	}
+	freeaddrinfo(res);
+	/* Needs localhost as both ::1 and 127.0.0.1 (not everywhere). */
+	if (families == 0)
+		skip();
+	lfd = listener(last, port, sizeof(port));
+	assert_true(lfd != -1);
+	conn_init(&c, 2);
+	assert_int_equal(conn_open(&c, "localhost", port, &err), ST_OK);
+	assert_string_equal(c.addr, last == AF_INET ? "127.0.0.1" : "::1");
+	conn_close(&c);
+	(void)close(lfd);
+}
+
+/* ------------------------------------------------------ line reader */
+
+static void
+test_read_lines(void **state)
+{
+	static const char text[] = "one\r\ntwo\nthree\r\n\r\nbare\rcr\r\n";
+	char buf[64];
+	struct error err;
+	struct conn c;
+	size_t n;
+	int w;
+
+	(void)state;
+	w = pair(&c, 2);
+	assert_int_equal(write(w, text, sizeof(text) - 1),
+	    (ssize_t)sizeof(text) - 1);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), &n, &err),
+	    ST_OK);
+	assert_string_equal(buf, "one");
+	assert_int_equal(n, 3);
+	assert_int_equal(conn_pending(&c), sizeof(text) - 1 - 5);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), &n, &err),
+	    ST_OK);
+	assert_string_equal(buf, "two");
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), &n, &err),
+	    ST_OK);
+	assert_string_equal(buf, "three");
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), &n, &err),
+	    ST_OK);
+	assert_string_equal(buf, "");
+	assert_int_equal(n, 0);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_OK);
+	assert_string_equal(buf, "bare\rcr");
+	assert_int_equal(conn_pending(&c), 0);
+	conn_close(&c);
+	(void)close(w);
+}
+
+static void
+test_read_refills(void **state)
+{
+	static const char *const pieces[] = { "ab", "c\r", "\nde", "f\r\n",
+	    NULL };
+	char buf[64];
+	struct error err;
+	struct conn c;
+	pid_t pid;
+	int w;
+
+	(void)state;
+	w = pair(&c, 2);
+	pid = writer(w, pieces, 30);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_OK);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_OK);
+	assert_string_equal(buf, "def");
+	reap(pid);
+	conn_close(&c);
+	(void)close(w);
+}
+
+static void
+test_read_limits(void **state)
+{
+	char buf[8], *big, *line;
+	struct error err;
+	struct conn c;
+	size_t n;
+	int w;
+
+	(void)state;
+	/* Seven octets fit a buffer of eight; eight do not. */
+	w = pair(&c, 2);
+	assert_int_equal(write(w, "1234567\r\n12345678\r\n", 19), 19);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), &n, &err),
+	    ST_OK);
+	assert_string_equal(buf, "1234567");
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), &n, &err),
+	    ST_TEMP);
+	assert_non_null(strstr(err.text, "too long"));
+	conn_close(&c);
+	(void)close(w);
+
+	/* A line longer than the internal buffer, into a large one. */
+	big = malloc(10002);
+	line = malloc(10001);
+	assert_non_null(big);
+	assert_non_null(line);
+	memset(big, 'x', 10000);
+	memcpy(big + 10000, "\r\n", 2);
+	w = pair(&c, 2);
+	assert_int_equal(write(w, big, 10002), 10002);
+	if (conn_read_line(&c, line, 10001, &n, &err) != ST_OK)
+		fail_msg("%s", err.text);
+	assert_int_equal(n, 10000);
+	assert_int_equal(strspn(line, "x"), 10000);
+	conn_close(&c);
+	(void)close(w);
+	free(big);
+	free(line);
+}
+
+static void
+test_read_eof(void **state)
+{
+	char buf[64];
+	struct error err;
+	struct conn c;
+	int w;
+
+	(void)state;
+	w = pair(&c, 2);
+	assert_int_equal(write(w, "whole\r\nhal", 10), 10);
+	(void)close(w);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_OK);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_TEMP);
+	assert_string_equal(err.text, "connection closed by hub");
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_TEMP);
+	conn_close(&c);
+}
+
+/* -------------------------------------------------------- deadlines */
+
+static void
+test_deadline_silent(void **state)
+{
+	struct timespec t0;
+	char buf[64];
+	struct error err;
+	struct conn c;
+	double t;
+	int w;
+
+	(void)state;
+	w = pair(&c, 1);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	conn_step(&c);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_TEMP);
+	t = since(&t0);
+	assert_true(t >= 0.95 && t < 1.6);
+	assert_non_null(strstr(err.text, "timed out after 1 s"));
+	conn_close(&c);
+	(void)close(w);
+}
+
+static void
+test_deadline_trickle(void **state)
+{
+	static const char *const bytes[] = { "2", "2", "0", " ", "s", "l",
+	    "o", "w", "l", "y", "\r", "\n", NULL };
+	struct timespec t0;
+	char buf[64];
+	struct error err;
+	struct conn c;
+	pid_t pid;
+	double t;
+	int w;
+
+	(void)state;
+	w = pair(&c, 1);
+	pid = writer(w, bytes, 200);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	conn_step(&c);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_TEMP);
+	t = since(&t0);
+	assert_true(t >= 0.95 && t < 1.6);
+	reap(pid);
+	conn_close(&c);
+	(void)close(w);
+}
+
+/* Each step has its own deadline: two slow lines, each in time. */
+static void
+test_deadline_per_step(void **state)
+{
+	static const char *const lines[] = { "one\r\n", "two\r\n", NULL };
+	char buf[64];
+	struct error err;
+	struct conn c;
+	pid_t pid;
+	int w;
+
+	(void)state;
+	w = pair(&c, 1);
+	pid = writer(w, lines, 700);
+	conn_step(&c);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_OK);
+	conn_step(&c);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_OK);
+	assert_string_equal(buf, "two");
+	reap(pid);
+	conn_close(&c);
+	(void)close(w);
+}
+
+/* ----------------------------------------------------------- writes */
+
+static void
+test_write_stalled(void **state)
+{
+	struct timespec t0;
+	struct error err;
+	struct conn c;
+	char *big;
+	double t;
+	int w;
+
+	(void)state;
+	/* The peer never reads: the socket buffer fills, then the clock. */
+	big = calloc(1, 16 << 20);
+	assert_non_null(big);
+	w = pair(&c, 1);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	conn_step(&c);
+	assert_int_equal(conn_write(&c, big, 16 << 20, &err), ST_TEMP);
+	t = since(&t0);
+	assert_true(t >= 0.95 && t < 1.6);
+	assert_non_null(strstr(err.text, "timed out"));
+	conn_close(&c);
+	(void)close(w);
+	free(big);
+}
+
+static void
+test_write_hangup(void **state)
+{
+	struct error err;
+	struct conn c;
+	char port[PORT_MAX];
+	int lfd, afd;
+
+	(void)state;
+	/* TCP, where a write to a closed peer raises SIGPIPE by default. */
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	conn_init(&c, 2);
+	assert_int_equal(conn_open(&c, "127.0.0.1", port, &err), ST_OK);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd != -1);
+	(void)close(afd);
+	(void)poll(NULL, 0, 50);
+	/* The first write may still be taken; a later one must fail. */
+	(void)conn_write(&c, "x\r\n", 3, &err);
+	(void)poll(NULL, 0, 50);
+	assert_int_equal(conn_write(&c, "y\r\n", 3, &err), ST_TEMP);
+	assert_string_equal(err.text, "connection closed by hub");
+	conn_close(&c);
+	(void)close(lfd);
+}
+
+/* ------------------------------------------------------ back ends */
+
+/* A back end that hands out at most one byte per call and says
+ * "would block" every other call: the loops must cope. */
+struct stingy {
+	int	 reads, writes, blocked;
+};
+
+static struct stingy stingy_count;
+
+static ssize_t
+stingy_read(struct conn *c, void *buf, size_t len, int *want_write)
+{
+	(void)len;
+	stingy_count.reads++;
+	if (stingy_count.reads % 2 == 1) {
+		stingy_count.blocked++;
+		*want_write = 0;
+		errno = EAGAIN;
+		return -1;
+	}
+	return conn_plain_ops.read(c, buf, 1, want_write);
+}
+
+static ssize_t
+stingy_write(struct conn *c, const void *buf, size_t len, int *want_write)
+{
+	(void)len;
+	stingy_count.writes++;
+	if (stingy_count.writes % 2 == 1) {
+		*want_write = 1;
+		errno = EAGAIN;
+		return -1;
+	}
+	return conn_plain_ops.write(c, buf, 1, want_write);
+}
+
+static const struct conn_ops stingy_ops = {
+	stingy_read, stingy_write, NULL, "stingy"
+};
+
+static void
+test_backend(void **state)
+{
+	char buf[64];
+	struct error err;
+	struct conn c;
+	int sv[2];
+
+	(void)state;
+	memset(&stingy_count, 0, sizeof(stingy_count));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	conn_init(&c, 2);
+	conn_attach(&c, sv[0], &stingy_ops);
+	assert_int_equal(write(sv[1], "hello\r\n", 7), 7);
+	assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL, &err),
+	    ST_OK);
+	assert_string_equal(buf, "hello");
+	assert_true(stingy_count.reads >= 14);
+	assert_int_equal(conn_write(&c, "abcd", 4, &err), ST_OK);
+	assert_int_equal(stingy_count.writes, 8);
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "abcd", 4);
+	/* No close in the back end: conn_close closes the fd itself. */
+	conn_close(&c);
+	assert_int_equal(c.fd, -1);
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), 0);
+	(void)close(sv[1]);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_v4),
+		cmocka_unit_test(test_open_v6),
+		cmocka_unit_test(test_open_refused),
+		cmocka_unit_test(test_open_bad_port),
+		cmocka_unit_test(test_open_every_address),
+		cmocka_unit_test(test_read_lines),
+		cmocka_unit_test(test_read_refills),
+		cmocka_unit_test(test_read_limits),
+		cmocka_unit_test(test_read_eof),
+		cmocka_unit_test(test_deadline_silent),
+		cmocka_unit_test(test_deadline_trickle),
+		cmocka_unit_test(test_deadline_per_step),
+		cmocka_unit_test(test_write_stalled),
+		cmocka_unit_test(test_write_hangup),
+		cmocka_unit_test(test_backend),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

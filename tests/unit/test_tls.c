@@ -1,0 +1,688 @@
+/*
+ * test_tls.c: tls.c. Base64 and HMAC-MD5 against published vectors, and
+ * handshakes with a forked OpenSSL server on loopback using a throwaway
+ * CA (made with the openssl CLI): verification by TLS_CA_File and by a
+ * hashed TLS_CA_Dir, host names and IP literals, SPKI and certificate
+ * pins, TLSVerify=NO, client certificates, configuration errors, a peer
+ * that does not speak TLS, and the handshake deadline.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "unit.h"
+
+static char dir[64];	/* the throwaway CA, certificates and keys */
+
+/* ------------------------------------------------------------ crypto */
+
+static void
+test_base64_encode(void **state)
+{
+	/* RFC 4648 section 10. */
+	static const char *const v[][2] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" },
+		{ "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	char out[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(tls_base64_encode((const unsigned char *)
+		    v[i][0], strlen(v[i][0]), out, sizeof(out)),
+		    (int)strlen(v[i][1]));
+		assert_string_equal(out, v[i][1]);
+	}
+	/* NULs inside (AUTH PLAIN), and the exact room needed. */
+	assert_int_equal(tls_base64_encode((const unsigned char *)
+	    "\0user\0pass", 10, out, 17), 16);
+	assert_string_equal(out, "AHVzZXIAcGFzcw==");
+	assert_int_equal(tls_base64_encode((const unsigned char *)
+	    "\0user\0pass", 10, out, 16), -1);
+}
+
+static void
+test_base64_decode(void **state)
+{
+	static const char *const v[][2] = {
+		{ "", "" }, { "Zg==", "f" }, { "Zm8=", "fo" },
+		{ "Zm9v", "foo" }, { "Zm9vYg==", "foob" },
+		{ "Zm9vYmE=", "fooba" }, { "Zm9vYmFy", "foobar" },
+		{ "Zm9vYg==\r\n", "foob" }, { " Zm9v", "foo" },
+	};
+	unsigned char out[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(tls_base64_decode(v[i][0], strlen(v[i][0]),
+		    out, sizeof(out)), (int)strlen(v[i][1]));
+		assert_memory_equal(out, v[i][1], strlen(v[i][1]));
+	}
+	assert_int_equal(tls_base64_decode("AHVzZXIAcGFzcw==", 16, out,
+	    sizeof(out)), 10);
+	assert_memory_equal(out, "\0user\0pass", 10);
+	/* Bad length, bad characters, no room. */
+	assert_int_equal(tls_base64_decode("Zm9", 3, out, sizeof(out)), -1);
+	assert_int_equal(tls_base64_decode("Zm9*", 4, out, sizeof(out)), -1);
+	assert_int_equal(tls_base64_decode("Zm9vYmFy", 8, out, 5), -1);
+	assert_int_equal(tls_base64_decode("Zm9vYmFy", 8, out, 6), 6);
+}
+
+static void
+test_hmac_md5(void **state)
+{
+	static const char chal[] = "<1896.697170952@postoffice.reston.mci.net>";
+	static const char jefe[] = "what do ya want for nothing?";
+	unsigned char key[16];
+	char out[33];
+
+	(void)state;
+	/* RFC 2195 section 2. */
+	assert_int_equal(tls_hmac_md5_hex("tanstaaftanstaaf", 16,
+	    (const unsigned char *)chal, strlen(chal), out), 0);
+	assert_string_equal(out, "b913a602c7eda7a495b4e6e7334d3890");
+	/* RFC 2202 test cases 1 and 2. */
+	memset(key, 0x0b, sizeof(key));
+	assert_int_equal(tls_hmac_md5_hex((const char *)key, sizeof(key),
+	    (const unsigned char *)"Hi There", 8, out), 0);
+	assert_string_equal(out, "9294727a3638bb1c13f48ef8158bfc9d");
+	assert_int_equal(tls_hmac_md5_hex("Jefe", 4,
+	    (const unsigned char *)jefe, strlen(jefe), out), 0);
+	assert_string_equal(out, "750c783e6ab0b503eaa86e310a5db738");
+}
+
+/* ------------------------------------------------------- the server */
+
+enum srv_mode {
+	SRV_TLS,	/* handshake, then answer "ping" with "pong" */
+	SRV_CLIENT_CERT,	/* the same, requiring a client certificate */
+	SRV_PLAIN,	/* not TLS at all: an SMTP greeting */
+	SRV_SILENT	/* accept and say nothing */
+};
+
+struct srv {
+	pid_t	 pid;
+	char	 port[PORT_MAX];
+};
+
+static void
+path(char *buf, size_t len, const char *name)
+{
+	(void)snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* Exit 0: handshake and echo done; 3: the same, with a client cert. */
+static void
+serve(int lfd, enum srv_mode mode)
+{
+	struct pollfd pfd = { lfd, POLLIN, 0 };
+	char cert[128], key[128], ca[128], buf[64];
+	SSL_CTX *ctx;
+	SSL *ssl;
+	size_t n;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (poll(&pfd, 1, 8000) != 1 || (fd = accept(lfd, NULL, NULL)) == -1)
+		_exit(2);
+	if (mode == SRV_PLAIN) {
+		if (write(fd, "220 plain hub\r\n", 15) != 15)
+			_exit(2);
+	}
+	if (mode == SRV_PLAIN || mode == SRV_SILENT) {
+		if (read(fd, buf, sizeof(buf)) < 0)
+			_exit(2);
+		(void)poll(NULL, 0, 3000);
+		_exit(0);
+	}
+	path(cert, sizeof(cert), "srv.pem");
+	path(key, sizeof(key), "srv.key");
+	path(ca, sizeof(ca), "ca.pem");
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		_exit(4);
+	if (mode == SRV_CLIENT_CERT) {
+		if (SSL_CTX_load_verify_file(ctx, ca) != 1)
+			_exit(4);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_accept(ssl) != 1)
+		_exit(5);
+	if (SSL_read_ex(ssl, buf, sizeof(buf), &n) != 1 || n != 6 ||
+	    memcmp(buf, "ping\r\n", 6) != 0)
+		_exit(6);
+	if (SSL_write_ex(ssl, "pong\r\n", 6, &n) != 1)
+		_exit(7);
+	(void)SSL_shutdown(ssl);
+	_exit(SSL_get0_peer_certificate(ssl) != NULL ? 3 : 0);
+}
+
+static void
+srv_start(struct srv *s, enum srv_mode mode)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	int lfd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd != -1);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &slen), 0);
+	(void)snprintf(s->port, sizeof(s->port), "%d", ntohs(sin.sin_port));
+	fflush(NULL);
+	s->pid = fork();
+	assert_true(s->pid != -1);
+	if (s->pid == 0)
+		serve(lfd, mode);
+	(void)close(lfd);
+}
+
+static int
+srv_wait(struct srv *s)
+{
+	int status;
+
+	if (waitpid(s->pid, &status, 0) != s->pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+/* Connect to a fresh server and run tls_start with p. */
+static int
+handshake(struct srv *s, enum srv_mode mode, struct conn *c,
+    const struct tls_params *p, int timeout, struct error *err)
+{
+	srv_start(s, mode);
+	conn_init(c, timeout);
+	error_clear(err);
+	assert_int_equal(conn_open(c, "127.0.0.1", s->port, err), ST_OK);
+	return tls_start(c, p, err);
+}
+
+/* After a good handshake: one exchange through the TLS back end. */
+static void
+ping(struct conn *c)
+{
+	char line[64];
+	struct error err;
+
+	assert_int_equal(conn_write(c, "ping\r\n", 6, &err), ST_OK);
+	assert_int_equal(conn_read_line(c, line, sizeof(line), NULL, &err),
+	    ST_OK);
+	assert_string_equal(line, "pong");
+	/* The server closes (close_notify): an EOF, as for plain. */
+	assert_int_equal(conn_read_line(c, line, sizeof(line), NULL, &err),
+	    ST_TEMP);
+	assert_string_equal(err.text, "connection closed by hub");
+}
+
+/* SHA-256 of the server's key (SPKI) or certificate, raw and in hex. */
+static void
+server_digest(int whole, unsigned char md[32], char hex[65])
+{
+	char file[128];
+	unsigned char *der = NULL;
+	unsigned int mdlen = 0;
+	X509 *x;
+	FILE *fp;
+	int len, i;
+
+	path(file, sizeof(file), "srv.pem");
+	fp = fopen(file, "r");
+	assert_non_null(fp);
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	(void)fclose(fp);
+	assert_non_null(x);
+	if (whole)
+		assert_int_equal(X509_digest(x, EVP_sha256(), md, &mdlen), 1);
+	else {
+		len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+		assert_true(len > 0);
+		assert_int_equal(EVP_Digest(der, (size_t)len, md, &mdlen,
+		    EVP_sha256(), NULL), 1);
+		OPENSSL_free(der);
+	}
+	X509_free(x);
+	for (i = 0; i < 32; i++)
+		(void)snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+params(struct tls_params *p, const char *name, char *ca, size_t calen)
+{
+	memset(p, 0, sizeof(*p));
+	p->servername = name;
+	p->verify = 1;
+	path(ca, calen, "ca.pem");
+	p->ca_file = ca;
+}
+
+#define NEED_CERTS()	do { if (dir[0] == '\0') skip(); } while (0)
+
+/* ------------------------------------------------------- handshakes */
+
+static void
+test_verified(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], fp[65], want[65];
+	unsigned char md[32];
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "localhost", ca, sizeof(ca));
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, "TLSv1.3 TLS_"));
+	assert_non_null(strstr(c.tls_desc, " verified"));
+	tls_peer_fingerprint(&c, fp, sizeof(fp));
+	server_digest(0, md, want);
+	assert_string_equal(fp, want);
+	ping(&c);
+	conn_close(&c);
+	assert_null(c.tls);
+	assert_null(c.tls_ctx);
+	assert_int_equal(srv_wait(&s), 0);
+
+	/* An IP literal is checked against the IP SAN (and has no SNI). */
+	params(&p, "127.0.0.1", ca, sizeof(ca));
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " verified"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
+}
+
+static void
+test_ca_dir(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], hashed[128];
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "localhost", ca, sizeof(ca));
+	p.ca_file = NULL;
+	path(hashed, sizeof(hashed), "hashed");
+	p.ca_dir = hashed;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " verified"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
+}
+
+static void
+test_name_mismatch(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], hex[65], want[512];
+	unsigned char md[32];
+
+	(void)state;
+	NEED_CERTS();
+	server_digest(0, md, hex);
+	params(&p, "mail.example.org", ca, sizeof(ca));
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_int_equal(err.hint, HINT_TLS_VERIFY);
+	(void)snprintf(want, sizeof(want), "TLS certificate of "
+	    "mail.example.org refused: hostname mismatch; if this "
+	    "certificate is right, set TLS_CA_File to its CA or pin it with "
+	    "TLSFingerprint=sha256:%s", hex);
+	assert_string_equal(err.text, want);
+	/* Still the plain back end, nothing left behind. */
+	assert_null(c.tls);
+	assert_null(c.tls_ctx);
+	assert_ptr_equal(c.ops, &conn_plain_ops);
+	conn_close(&c);
+	(void)srv_wait(&s);
+}
+
+static void
+test_unknown_ca(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128];
+
+	(void)state;
+	NEED_CERTS();
+	/* The system store does not know the throwaway CA. */
+	params(&p, "localhost", ca, sizeof(ca));
+	p.ca_file = NULL;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_int_equal(err.hint, HINT_TLS_VERIFY);
+	assert_non_null(strstr(err.text, "refused: unable to get local "
+	    "issuer certificate"));
+	conn_close(&c);
+	(void)srv_wait(&s);
+}
+
+static void
+test_pins(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], hex[65];
+	unsigned char md[32], wrong[32];
+
+	(void)state;
+	NEED_CERTS();
+	/* A matching key pin vouches alone: wrong name, unknown CA. */
+	server_digest(0, md, hex);
+	params(&p, "mail.example.org", ca, sizeof(ca));
+	p.ca_file = NULL;
+	p.pin = md;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " pinned"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
+
+	/* So does a pin of the whole certificate. */
+	server_digest(1, md, hex);
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " pinned"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
+
+	/* A wrong pin with a chain that verifies: the chain decides. */
+	memset(wrong, 0xab, sizeof(wrong));
+	params(&p, "localhost", ca, sizeof(ca));
+	p.pin = wrong;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " verified"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
+
+	/* A wrong pin and a chain that does not: both are named. */
+	params(&p, "mail.example.org", ca, sizeof(ca));
+	p.pin = wrong;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_non_null(strstr(err.text, "hostname mismatch, and its key "
+	    "does not match TLSFingerprint"));
+	conn_close(&c);
+	(void)srv_wait(&s);
+
+	/* A wrong pin with TLSVerify=NO is still refused. */
+	p.verify = 0;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_int_equal(err.hint, HINT_TLS_VERIFY);
+	assert_non_null(strstr(err.text, "does not match TLSFingerprint"));
+	conn_close(&c);
+	(void)srv_wait(&s);
+}
+
+static void
+test_verify_off(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128];
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "mail.example.org", ca, sizeof(ca));
+	p.ca_file = NULL;
+	p.verify = 0;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " unverified (TLSVerify=NO)"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
+}
+
+static void
+test_client_cert(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], cert[128], key[128];
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "localhost", ca, sizeof(ca));
+	path(cert, sizeof(cert), "cli.pem");
+	path(key, sizeof(key), "cli.key");
+	p.cert_file = cert;
+	p.key_file = key;
+	assert_int_equal(handshake(&s, SRV_CLIENT_CERT, &c, &p, 5, &err),
+	    ST_OK);
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 3);
+
+	/* One PEM holding both (ssmtp's TLSCert, TLSKey unset). */
+	path(cert, sizeof(cert), "both.pem");
+	p.key_file = NULL;
+	assert_int_equal(handshake(&s, SRV_CLIENT_CERT, &c, &p, 5, &err),
+	    ST_OK);
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 3);
+}
+
+/* Configuration errors need no hub: a socketpair stands in for one. */
+static int
+config_error(const struct tls_params *p, struct error *err)
+{
+	struct conn c;
+	int sv[2], rc;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	conn_init(&c, 2);
+	conn_attach(&c, sv[0], NULL);
+	error_clear(err);
+	rc = tls_start(&c, p, err);
+	assert_null(c.tls_ctx);
+	conn_close(&c);
+	(void)close(sv[1]);
+	return rc;
+}
+
+static void
+test_config_errors(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	char ca[128], cert[128], key[128];
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "localhost", ca, sizeof(ca));
+	path(ca, sizeof(ca), "missing.pem");
+	assert_int_equal(config_error(&p, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "TLS_CA_File "));
+	assert_non_null(strstr(err.text, "missing.pem"));
+
+	params(&p, "localhost", ca, sizeof(ca));
+	p.ca_file = NULL;
+	path(ca, sizeof(ca), "no-such-dir");
+	p.ca_dir = ca;
+	assert_int_equal(config_error(&p, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "TLS_CA_Dir "));
+
+	params(&p, "localhost", ca, sizeof(ca));
+	path(cert, sizeof(cert), "missing-cert.pem");
+	p.cert_file = cert;
+	assert_int_equal(config_error(&p, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "TLSCert "));
+
+	path(cert, sizeof(cert), "cli.pem");
+	path(key, sizeof(key), "missing.key");
+	p.key_file = key;
+	assert_int_equal(config_error(&p, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "TLSKey "));
+
+	/* A key of another certificate. */
+	path(key, sizeof(key), "srv.key");
+	assert_int_equal(config_error(&p, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "does not match TLSCert"));
+
+	/* An encrypted key fails instead of prompting. */
+	path(key, sizeof(key), "enc.key");
+	assert_int_equal(config_error(&p, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "TLSKey "));
+}
+
+static void
+test_not_tls(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128];
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "localhost", ca, sizeof(ca));
+	assert_int_equal(handshake(&s, SRV_PLAIN, &c, &p, 5, &err), ST_TEMP);
+	assert_int_equal(err.hint, HINT_NONE);
+	assert_non_null(strstr(err.text, "TLS handshake with 127.0.0.1 "
+	    "failed: "));
+	conn_close(&c);
+	(void)srv_wait(&s);
+}
+
+static void
+test_handshake_deadline(void **state)
+{
+	struct timespec t0, t1;
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128];
+	double t;
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "localhost", ca, sizeof(ca));
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(handshake(&s, SRV_SILENT, &c, &p, 1, &err), ST_TEMP);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	t = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(t >= 0.9 && t < 2.0);
+	assert_non_null(strstr(err.text,
+	    "TLS handshake with 127.0.0.1: timed out"));
+	conn_close(&c);
+	(void)srv_wait(&s);
+}
+
+/* --------------------------------------------------------- set-up */
+
+static int
+make_certs(void **state)
+{
+	char cmd[4096], tmpl[] = "/tmp/postino-tls-XXXXXX";
+	static const char ec[] = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	    "-nodes -days 2";
+
+	(void)state;
+	if (mkdtemp(tmpl) == NULL)
+		return 0;
+	(void)snprintf(cmd, sizeof(cmd), "set -e; cd %s; exec >/dev/null 2>&1; "
+	    "openssl req -x509 %s -keyout ca.key -out ca.pem "
+	    "-subj /CN=postino-test-ca; "
+	    "openssl req -x509 %s -keyout srv.key -out srv.pem "
+	    "-subj /CN=localhost -CA ca.pem -CAkey ca.key "
+	    "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+	    "-addext basicConstraints=critical,CA:FALSE; "
+	    "openssl req -x509 %s -keyout cli.key -out cli.pem "
+	    "-subj /CN=client -CA ca.pem -CAkey ca.key "
+	    "-addext basicConstraints=critical,CA:FALSE; "
+	    "cat cli.pem cli.key > both.pem; "
+	    "openssl pkey -in cli.key -aes256 -passout pass:secret "
+	    "-out enc.key; "
+	    "mkdir hashed; cp ca.pem hashed/; "
+	    "ln -s ca.pem hashed/$(openssl x509 -hash -noout -in ca.pem).0",
+	    tmpl, ec, ec, ec);
+	if (system(cmd) == 0)
+		(void)strlcpy(dir, tmpl, sizeof(dir));
+	else
+		fprintf(stderr, "openssl CLI failed: TLS tests skipped\n");
+	return 0;
+}
+
+static int
+remove_certs(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	if (dir[0] != '\0') {
+		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_base64_encode),
+		cmocka_unit_test(test_base64_decode),
+		cmocka_unit_test(test_hmac_md5),
+		cmocka_unit_test(test_verified),
+		cmocka_unit_test(test_ca_dir),
+		cmocka_unit_test(test_name_mismatch),
+		cmocka_unit_test(test_unknown_ca),
+		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_verify_off),
+		cmocka_unit_test(test_client_cert),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_not_tls),
+		cmocka_unit_test(test_handshake_deadline),
+	};
+
+	return cmocka_run_group_tests(tests, make_certs, remove_certs);
+}
