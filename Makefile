@@ -97,6 +97,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) asan
+	$(MAKE) fuzz-smoke
 
 demo: postino
 	@sh tests/demo.sh
@@ -133,3 +134,6 @@ install: postino
 
 clean:
 	rm -rf build postino
+
+# Fuzz targets (fuzz/README.md): fuzz-build, fuzz-smoke, fuzz.
+-include fuzz/fuzz.mk

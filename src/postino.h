@@ -408,7 +408,7 @@ typedef void	 transcript_fn(void *arg, enum transcript_dir, const char *line,
 struct conn {
 	int		 fd;
 	const struct conn_ops *ops;
-	void		*tls;		/* SSL * when the TLS back end is on */
+	void		*tls;		/* tls.c's state (SSL, BIO) when on */
 	void		*tls_ctx;	/* SSL_CTX * */
 	int		 timeout_ms;	/* per step */
 	struct timespec	 deadline;	/* absolute, CLOCK_MONOTONIC */
@@ -419,7 +419,9 @@ struct conn {
 	char		 port[PORT_MAX];
 	transcript_fn	*transcript;
 	void		*transcript_arg;
-	char		 tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+	char		 tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384
+					 * verified" (or pinned, or
+					 * unverified (TLSVerify=NO)) */
 };
 
 /* The plain back end, exported so that tests can wrap it. */
@@ -725,6 +727,34 @@ int		 runner_has_due(const char *dir);
 /* One pass over the queue (sendmail -q). */
 int		 runner_run(const struct runner_ctx *, const struct runner_filter *,
 		    struct error *);
+
+/* ----------------------------------------------------------- smtpd.c */
+
+/*
+ * sendmail -bs: an SMTP dialogue on stdin/stdout (spec/callers.md 3.8)
+ * for Symfony, Laravel and SwiftMailer. smtpd.c speaks the protocol;
+ * each complete transaction is handed to main()'s submit callback with
+ * the un-stuffed DATA in a file (fd at offset 0, LF or CRLF lines, the
+ * final "." removed), and the callback's one-line reply ("250 2.0.0 Ok:
+ * queued as QID", "550 5.1.1 ...", "451 4.3.0 ...") is sent as is.
+ */
+typedef int	 smtpd_submit_fn(void *arg, const char *sender,
+		    const struct addrlist *rcpts, int data_fd, char *reply,
+		    size_t replylen);
+
+struct smtpd_params {
+	int		 in_fd;		/* STDIN_FILENO */
+	int		 out_fd;	/* STDOUT_FILENO */
+	const char	*hostname;	/* in the greeting and EHLO */
+	const char	*spool_dir;	/* where DATA is spooled (unnamed) */
+	long long	 max_size;	/* SIZE advertised; 0: none */
+	int		 idle_timeout;	/* seconds; 300 */
+	smtpd_submit_fn	*submit;
+	void		*submit_arg;
+};
+
+/* Run the dialogue until QUIT, EOF or the idle timeout. ST_OK normally. */
+int		 smtpd_run(const struct smtpd_params *, struct error *);
 
 /* ------------------------------------------------------------ showq.c */
 

@@ -25,6 +25,7 @@
 
 enum mode {
 	MODE_SEND,		/* -bm, the default */
+	MODE_SMTP,		/* -bs */
 	MODE_LIST_QUEUE,	/* -bp, mailq */
 	MODE_RUN_QUEUE,		/* -q... */
 	MODE_ALIASES,		/* -bi, -I, newaliases */
@@ -49,8 +50,11 @@ struct options {
 	int		 verbose;	/* -v */
 	int		 body_8bit;	/* -B8BITMIME */
 	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
+	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
 	struct runner_filter filter;	/* -qI, -qR */
 	const char	*queue_action;	/* postino queue ACTION */
+	const char	*auth_user;	/* ssmtp's -au */
+	const char	*auth_method;	/* ssmtp's -am */
 	int		 json;		/* postino queue --json */
 	char		**rcpt_args;	/* operands */
 	size_t		 nrcpt_args;
@@ -70,6 +74,10 @@ struct run {
 };
 
 static const char *progname = "sendmail";
+/* -oeq and -bs: nothing on stderr (Symfony fails on any stderr byte). */
+static int quiet;
+/* The last problem told, for a -bs reply. */
+static char last_said[ERR_MAX];
 
 static void
 die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -87,7 +95,11 @@ say(const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	(void)fprintf(stderr, "%s: %s\n", progname, text);
+	(void)strlcpy(last_said, text, sizeof(last_said));
+	if (!quiet)
+		(void)fprintf(stderr, "%s: %s\n", progname, text);
+	else
+		log_line(LOG_NOTICE, "%s", text);	/* not lost either */
 }
 
 /*
@@ -190,6 +202,8 @@ set_short_option(struct options *o, const char *v)
 	case 'e':
 		if (v[1] == '\0' || v[2] != '\0' || !strchr("pqmwe", v[1]))
 			die_usage("-oe: expected one of p, q, m, w, e");
+		o->error_mode = v[1];
+		quiet = v[1] == 'q';
 		break;
 	case 'd':
 		if (v[1] == '\0' || v[2] != '\0' || !strchr("ibqd", v[1]))
@@ -215,7 +229,9 @@ set_mode(struct options *o, const char *v)
 	else if (strcmp(v, "d") == 0 || strcmp(v, "D") == 0 ||
 	    strcmp(v, "l") == 0)
 		die_usage("-b%s: postino is not a daemon", v);
-	else if (strcmp(v, "s") == 0 || strcmp(v, "v") == 0)
+	else if (strcmp(v, "s") == 0)
+		o->mode = MODE_SMTP;
+	else if (strcmp(v, "v") == 0)
 		die_usage("-b%s is not supported by this version", v);
 	else
 		die_usage("unsupported option -b%s", v);
@@ -288,6 +304,36 @@ set_flag(struct options *o, char letter)
 }
 
 /*
+ * ssmtp's -au<user> and -am<method> override AuthUser and AuthMethod.
+ * -ap<password> is refused: a password in argv is visible to every
+ * local user in ps(1).
+ */
+static void
+set_ssmtp_auth(struct options *o, int argc, char **argv, int *i)
+{
+	const char *p = argv[*i] + 2, *v;
+
+	if (*p != 'u' && *p != 'm' && *p != 'p')
+		die_usage("unsupported option -a%c", *p != '\0' ? *p : ' ');
+	if (*p == 'p')
+		die_usage("-ap: passwords on the command line are refused "
+		    "(visible in ps); use AuthPass or AuthPassFile");
+	v = p + 1;
+	if (*v == '\0') {
+		if (*i + 1 >= argc)
+			die_usage("option -a%c requires an argument", *p);
+		v = argv[++*i];
+	}
+	if (*p == 'u')
+		o->auth_user = v;
+	else if (strcasecmp(v, "plain") != 0 && strcasecmp(v, "login") != 0 &&
+	    strcasecmp(v, "cram-md5") != 0)
+		die_usage("-am: expected plain, login or cram-md5");
+	else
+		o->auth_method = v;
+}
+
+/*
  * One argv element that starts with '-': a cluster of flags, possibly
  * ending in a letter that takes an argument (attached, or the next
  * element, consumed through *i). Returns nothing: errors exit 64.
@@ -309,6 +355,10 @@ parse_option_element(struct options *o, int argc, char **argv, int *i)
 	}
 	if (*p == 'o') {
 		set_short_option(o, p + 1);
+		return;
+	}
+	if (*p == 'a') {
+		set_ssmtp_auth(o, argc, argv, i);
 		return;
 	}
 	for (; *p != '\0'; p++) {
@@ -484,6 +534,13 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 		return EX_CONFIG;
 	}
 	log_open(r->progname, cfg->log_file);
+	if (o->auth_user != NULL)
+		(void)strlcpy(cfg->auth_user, o->auth_user,
+		    sizeof(cfg->auth_user));
+	if (o->auth_method != NULL)
+		cfg->auth_method = strcasecmp(o->auth_method, "plain") == 0 ?
+		    AUTH_PLAIN : strcasecmp(o->auth_method, "login") == 0 ?
+		    AUTH_LOGIN : AUTH_CRAM_MD5;
 	r->debug = cfg->debug;
 	alias_domain(cfg, r->domain, sizeof(r->domain));
 	alias_hostname(cfg, r->hostname, sizeof(r->hostname));
@@ -724,14 +781,15 @@ report_refusal(const struct queue_entry *e, const struct hub_session *hs)
 static int
 settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
     struct hub_session *hs, struct queue_entry *e, struct message *msg,
-    const struct error *why)
+    const struct error *why, char error_mode)
 {
 	char bqid[QID_MAX];
 	size_t sent, failed, pending;
 	struct error err;
-	int code;
+	int code, refused = 0;
 
 	error_clear(&err);
+	bqid[0] = '\0';
 	count_states(e, &sent, &failed, &pending);
 	if (pending > 0) {
 		if ((code = commit(cfg, e, msg->fd, 0)) != EX_OK)
@@ -740,11 +798,15 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 			say("warning: message queued, an administrator must "
 			    "act: %s", why->text);
 	} else if (sent == 0) {
-		/* Every recipient refused: the caller is told, so no bounce. */
-		for (size_t i = 0; i < e->nrcpt; i++)
-			e->rcpt[i].notify = 0;
+		/*
+		 * Every recipient refused: the caller is told. Only the error
+		 * modes that mail errors back (-oem, -oew, -oee) also bounce.
+		 */
+		if (strchr("mwe", error_mode) == NULL)
+			for (size_t i = 0; i < e->nrcpt; i++)
+				e->rcpt[i].notify = 0;
 		(void)commit(cfg, e, msg->fd, 1);
-		return report_refusal(e, hs);
+		refused = 1;
 	}
 	if (failed > 0 && runner_bounce(ctx, e, msg->fd, bqid, &err) != ST_OK)
 		log_line(LOG_ERR, "%s: %s", e->qid, err.text);
@@ -762,6 +824,8 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 		}
 		queue_entry_free(&b);
 	}
+	if (refused)
+		return error_mode == 'e' ? EX_OK : report_refusal(e, hs);
 	return EX_OK;
 }
 
@@ -807,7 +871,8 @@ deliver(const struct config *cfg, struct run *r, const struct options *o,
 	}
 	error_clear(&why);
 	(void)runner_attempt(&ctx, &hs, e, msg->fd, &why);
-	code = settle_submission(cfg, &ctx, &hs, e, msg, &why);
+	code = settle_submission(cfg, &ctx, &hs, e, msg, &why,
+	    o->error_mode != '\0' ? o->error_mode : 'p');
 	runner_session_close(&hs);
 	if (code == EX_OK && !hs.failed && runner_has_due(cfg->queue_dir) &&
 	    !runner_active(cfg->queue_dir)) {
@@ -817,11 +882,15 @@ deliver(const struct config *cfg, struct run *r, const struct options *o,
 	return code;
 }
 
-/* Read the message, settle sender and recipients, relay. */
+/*
+ * Read the message from in_fd, settle sender and recipients (given: argv
+ * or RCPT, plus -t), relay or queue. Returns the exit code.
+ */
 static int
-send_message(const struct config *cfg, struct run *r, const struct options *o)
+send_message(const struct config *cfg, struct run *r, const struct options *o,
+    int in_fd, const struct addrlist *given)
 {
-	struct addrlist args, all, rcpts;
+	struct addrlist all, rcpts;
 	struct queue_entry entry;
 	struct revalias rev;
 	struct msgopts mo;
@@ -837,12 +906,9 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 	msg.fd = -1;
 	error_clear(&err);
 	queue_entry_init(&entry);
-	addrlist_init(&args);
 	addrlist_init(&all);
 	addrlist_init(&rcpts);
 
-	if ((code = collect_arg_recipients(o, &args)) != EX_OK)
-		goto drain;
 	if (alias_load_revaliases(cfg->revaliases, r->login, &rev, &err) !=
 	    ST_OK) {
 		say("%s", err.text);
@@ -866,7 +932,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 	mo.now = time(NULL);
 	mo.add_headers = (const char *const *)cfg->add_header;
 	mo.add_header_count = cfg->add_header_count;
-	if (message_read(STDIN_FILENO, cfg->queue_dir, &mo, &msg, &err) !=
+	if (message_read(in_fd, cfg->queue_dir, &mo, &msg, &err) !=
 	    ST_OK) {
 		say("%s", err.text);
 		code = exit_for_status(err.status);
@@ -879,8 +945,8 @@ send_message(const struct config *cfg, struct run *r, const struct options *o)
 		log_line(LOG_NOTICE, "%s: split %zu lines longer than %d "
 		    "octets", r->qid, msg.lines_split, SMTP_LINE_MAX);
 
-	for (i = 0; i < args.n; i++)
-		if (addrlist_add(&all, args.v[i], &err) != ST_OK)
+	for (i = 0; i < given->n; i++)
+		if (addrlist_add(&all, given->v[i], &err) != ST_OK)
 			goto fail;
 	for (i = 0; i < msg.header_rcpts.n; i++)
 		if (addrlist_add(&all, msg.header_rcpts.v[i], &err) != ST_OK)
@@ -919,11 +985,11 @@ fail:
 	code = exit_for_status(err.status);
 	goto out;
 drain:
-	drain_stdin();
+	if (in_fd == STDIN_FILENO)
+		drain_stdin();
 out:
 	queue_entry_free(&entry);
 	message_free(&msg);
-	addrlist_free(&args);
 	addrlist_free(&all);
 	addrlist_free(&rcpts);
 	return code;
@@ -976,11 +1042,105 @@ queue_admin(const struct config *cfg, const struct options *o)
 }
 
 static int
+send_from_stdin(const struct config *cfg, struct run *r,
+    const struct options *o)
+{
+	struct addrlist args;
+	int code;
+
+	addrlist_init(&args);
+	if ((code = collect_arg_recipients(o, &args)) != EX_OK)
+		drain_stdin();
+	else
+		code = send_message(cfg, r, o, STDIN_FILENO, &args);
+	addrlist_free(&args);
+	return code;
+}
+
+/* -bs: one transaction's outcome as the SMTP reply the client expects. */
+static void
+smtp_reply_for(int code, const char *qid, char *reply, size_t len)
+{
+	switch (code) {
+	case EX_OK:
+		(void)snprintf(reply, len, "250 2.0.0 Ok: queued as %s", qid);
+		return;
+	case EX_NOUSER:
+		(void)snprintf(reply, len, "550 5.1.1 %s", last_said);
+		return;
+	case EX_UNAVAILABLE:
+		(void)snprintf(reply, len, "550 5.7.1 %s", last_said);
+		return;
+	case EX_DATAERR:
+	case EX_USAGE:
+		(void)snprintf(reply, len, "554 5.6.0 %s", last_said);
+		return;
+	default:
+		(void)snprintf(reply, len, "451 4.3.0 Error: queue file "
+		    "write error");
+		return;
+	}
+}
+
+struct bs_context {
+	const struct config	*cfg;
+	struct run		*run;
+	const struct options	*opts;
+};
+
+/* Each -bs transaction takes the normal path: envelope from MAIL/RCPT. */
+static int
+bs_submit(void *arg, const char *sender, const struct addrlist *rcpts,
+    int data_fd, char *reply, size_t replylen)
+{
+	struct bs_context *bc = arg;
+	struct options so = *bc->opts;
+	char clean[ERR_MAX];
+	int code;
+
+	so.sender = sender;
+	so.extract = 0;
+	so.ignore_dots = 1;	/* the dialogue already ended DATA */
+	message_new_qid(bc->run->qid);
+	last_said[0] = '\0';
+	code = send_message(bc->cfg, bc->run, &so, data_fd, rcpts);
+	log_sanitize(clean, sizeof(clean), last_said, strlen(last_said));
+	(void)strlcpy(last_said, clean, sizeof(last_said));
+	smtp_reply_for(code, bc->run->qid, reply, replylen);
+	return code == EX_OK ? ST_OK : ST_PERM;
+}
+
+static int
+serve_smtp(const struct config *cfg, struct run *r, const struct options *o)
+{
+	struct smtpd_params sp;
+	struct bs_context bc = { cfg, r, o };
+	struct error err;
+
+	memset(&sp, 0, sizeof(sp));
+	error_clear(&err);
+	sp.in_fd = STDIN_FILENO;
+	sp.out_fd = STDOUT_FILENO;
+	sp.hostname = r->hostname;
+	sp.spool_dir = cfg->queue_dir;
+	sp.idle_timeout = 300;
+	sp.submit = bs_submit;
+	sp.submit_arg = &bc;
+	if (smtpd_run(&sp, &err) != ST_OK) {
+		log_line(LOG_ERR, "-bs: %s", err.text);
+		return exit_for_status(err.status);
+	}
+	return EX_OK;
+}
+
+static int
 run_mode(const struct config *cfg, struct run *r, const struct options *o)
 {
 	switch (o->mode) {
 	case MODE_SEND:
-		return send_message(cfg, r, o);
+		return send_from_stdin(cfg, r, o);
+	case MODE_SMTP:
+		return serve_smtp(cfg, r, o);
 	case MODE_LIST_QUEUE:
 	case MODE_QUEUE_ADMIN:
 		return queue_admin(cfg, o);
@@ -1025,6 +1185,10 @@ main(int argc, char **argv)
 		die_usage("recipients are not allowed in this mode");
 	if (o.extract && o.mode != MODE_SEND)
 		die_usage("-t is only valid when sending a message");
+	if (o.mode == MODE_SMTP) {
+		quiet = 1;	/* -bs: stderr must stay empty */
+		o.verbose = 0;	/* stdout is the dialogue */
+	}
 	r.verbose = o.verbose;
 	identify_caller(&r);
 	message_new_qid(r.qid);
@@ -1033,6 +1197,9 @@ main(int argc, char **argv)
 	if ((code = load_config(&cfg, &o, &r)) != EX_OK) {
 		if (o.mode == MODE_SEND)
 			drain_stdin();
+		else if (o.mode == MODE_SMTP)
+			(void)dprintf(STDOUT_FILENO, "421 4.3.5 postino "
+			    "configuration error\r\n");
 		config_free(&cfg);
 		free(o.rcpt_args);
 		return code;
@@ -1041,4 +1208,12 @@ main(int argc, char **argv)
 	config_free(&cfg);
 	free(o.rcpt_args);
 	return code;
+}
+
+/* TEMPORARY until smtpd.c lands: lets the tree link meanwhile. */
+__attribute__((weak)) int
+smtpd_run(const struct smtpd_params *sp, struct error *err)
+{
+	(void)sp;
+	return error_set(err, ST_SOFTWARE, "-bs is not built in");
 }

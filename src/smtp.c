@@ -674,10 +674,11 @@ smtp_open(struct smtp **out, const struct smtp_params *p,
 	res->stage = STAGE_CONNECT;
 	if (cfg->auth_user[0] != '\0' && cfg->tls == TLS_NONE &&
 	    !cfg->auth_allow_plaintext)
-		return error_set(err, ST_CONFIG, "AuthUser is set but the "
+		return hinted(err, HINT_TLS_POLICY, error_set(err, ST_CONFIG,
+		    "AuthUser is set but the "
 		    "connection to the hub is not encrypted: set "
 		    "UseSTARTTLS=YES (or UseTLS=YES), or "
-		    "AuthAllowPlaintext=YES to send the password in clear");
+		    "AuthAllowPlaintext=YES to send the password in clear"));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return error_set(err, ST_OSERR, "out of memory");
 	s->cfg = cfg;
@@ -986,7 +987,10 @@ final_dot(struct smtp *s, struct smtp_result *res, struct error *err)
 {
 	int rc;
 
+	/* From here, code 0 with dot_sent says: the reply was lost. */
 	res->stage = STAGE_DOT;
+	res->code = 0;
+	res->reply[0] = '\0';
 	res->dot_sent = 1;
 	if ((rc = send_cmd(s, NULL, err, ".")) != ST_OK ||
 	    (rc = reply(s, "reply to the final dot", &res->code, res->reply,
