@@ -132,6 +132,14 @@ enum auth_method {
 	AUTH_CRAM_MD5
 };
 
+/* A rate limit: at most max messages per period seconds. */
+struct rate_rule {
+	unsigned int	 max;		/* 0: no limit */
+	long long	 period;
+};
+
+#define RATE_USERS_MAX	64
+
 struct config {
 	char		 path[PATH_MAX];	/* the file that was read */
 	/* ssmtp keys (spec/anchors.md 1a) */
@@ -168,6 +176,15 @@ struct config {
 	long long	 max_retry_interval;	/* MaxRetryInterval= (1 h) */
 	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
 	long long	 hub_backoff;		/* HubBackoff= (60 s) */
+	struct rate_rule rate_default;		/* RateLimit= N/period */
+	struct {
+		char		 login[64];
+		struct rate_rule rule;
+	}		 rate_user[RATE_USERS_MAX]; /* RateLimitUser= login:N/p */
+	size_t		 rate_user_count;
+	char		 rate_exempt[RATE_USERS_MAX][64]; /* RateLimitExempt= */
+	size_t		 rate_exempt_count;
+	int		 rate_exempt_set;	/* unset: root is exempt */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
 };
@@ -727,6 +744,19 @@ int		 runner_has_due(const char *dir);
 /* One pass over the queue (sendmail -q). */
 int		 runner_run(const struct runner_ctx *, const struct runner_filter *,
 		    struct error *);
+
+/* -------------------------------------------------------- ratelimit.c */
+
+/* "100/1h" -> max 100, period 3600. */
+int		 ratelimit_parse(const char *value, struct rate_rule *,
+		    struct error *);
+/*
+ * Count one message for uid/login against its rule. Over the limit:
+ * ST_CANTCREAT (exit 73, never 75), and *warn_now is set the first time
+ * in a period so that one LOG_WARNING names the uid.
+ */
+int		 ratelimit_take(const struct config *, uid_t uid,
+		    const char *login, int *warn_now, struct error *);
 
 /* ----------------------------------------------------------- smtpd.c */
 

@@ -899,7 +899,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	struct error err;
 	char default_sender[ADDR_MAX], sender[ADDR_MAX];
 	size_t i;
-	int code;
+	int code, warn;
 
 	memset(&msg, 0, sizeof(msg));
 	memset(&rev, 0, sizeof(rev));
@@ -975,6 +975,11 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	if ((code = build_entry(&entry, r, sender, &rcpts, &msg, &rt,
 	    o->body_8bit || msg.eight_bit)) != EX_OK)
 		goto out;
+	if (ratelimit_take(cfg, r->uid, r->login, &warn, &err) != ST_OK) {
+		if (warn)
+			log_line(LOG_WARNING, "%s", err.text);
+		goto fail;
+	}
 	log_line(LOG_INFO, "%s: uid=%lu from=<%s>, size=%lld, nrcpt=%zu",
 	    r->qid, (unsigned long)r->uid, sender, (long long)msg.size,
 	    entry.nrcpt);
