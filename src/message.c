@@ -373,8 +373,8 @@ struct reader {
 	size_t			 wlen;
 };
 
-static int
-spool_create(const char *dir, int *fdp, struct error *err)
+int
+message_spool_create(const char *dir, int *fdp, struct error *err)
 {
 	char path[PATH_MAX];
 	int fd = -1, saved;
@@ -1088,8 +1088,11 @@ message_read(int in_fd, const char *spool_dir, const struct msgopts *opts,
 	cbuf = malloc(CONV_CAP);
 	if (r.field == NULL || r.wbuf == NULL || ibuf == NULL || cbuf == NULL)
 		rc = error_set(err, ST_OSERR, "out of memory");
-	else
-		rc = spool_create(spool_dir, &msg->fd, err);
+	else if (opts->spool_fd != NULL) {
+		msg->fd = *opts->spool_fd;	/* opened with the group */
+		rc = ST_OK;
+	} else
+		rc = message_spool_create(spool_dir, &msg->fd, err);
 	if (rc == ST_OK)
 		rc = write_received(&r, err);
 	if (rc == ST_OK)

@@ -276,6 +276,9 @@ struct msgopts {
 	time_t		 now;
 	const char	*const *add_headers;	/* AddHeader= lines */
 	size_t		 add_header_count;
+	const int	*spool_fd;		/* already open spool file to
+						 * use (taken over, closed on
+						 * error); NULL: create one */
 };
 
 struct message {
@@ -303,6 +306,11 @@ struct message {
 int		 message_read(int in_fd, const char *spool_dir,
 		    const struct msgopts *, struct message *, struct error *);
 void		 message_free(struct message *);
+/*
+ * An unnamed file in dir (O_TMPFILE; else mkstemp + unlink): nothing
+ * remains if the process dies. ST_CANTCREAT naming dir and the cause.
+ */
+int		 message_spool_create(const char *dir, int *fd, struct error *);
 /* RFC 5322 date of t in local time ("Sun, 22 Nov 2026 01:02:03 +0100"). */
 void		 message_date(time_t t, char *buf, size_t len);
 /* A fresh queue id: QID_LEN upper-case hex digits. */
@@ -744,6 +752,17 @@ int		 runner_has_due(const char *dir);
 /* One pass over the queue (sendmail -q). */
 int		 runner_run(const struct runner_ctx *, const struct runner_filter *,
 		    struct error *);
+
+/* ------------------------------------------------------------- priv.c */
+
+/* Is the process running with a set-group-ID it can drop? */
+int		 priv_is_setgid(void);
+/* Effective group := real group; the saved one keeps the privilege. */
+int		 priv_drop(struct error *);
+/* Effective group := saved group (around queue steps). */
+int		 priv_regain(struct error *);
+/* Real, effective and saved := real group: no way back (-C by a user). */
+int		 priv_drop_for_good(struct error *);
 
 /* -------------------------------------------------------- ratelimit.c */
 

@@ -258,12 +258,23 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 	error_clear(err);
 	if (count_pending(e) == 0)
 		return ST_OK;
-	if (session_open(ctx, hs, &e->route) != ST_OK) {
+	/*
+	 * The network runs without the group privilege; only a client
+	 * key (UseTLSCert) may need it to be read while the session opens.
+	 */
+	if (!ctx->cfg->use_tls_cert)
+		(void)priv_drop(err);
+	rc = session_open(ctx, hs, &e->route);
+	(void)priv_drop(err);
+	if (rc != ST_OK) {
 		(void)defer_all(e, hs, &hs->err, 0);
+		(void)priv_regain(err);
 		return finish_attempt(ctx, e, &hs->err, err);
 	}
-	if (pending_envelope(e, data_fd, &env, &map) == -1)
+	if (pending_envelope(e, data_fd, &env, &map) == -1) {
+		(void)priv_regain(err);
 		return error_set(err, ST_OSERR, "out of memory");
+	}
 	memset(&res, 0, sizeof(res));
 	error_clear(&txerr);
 	rc = smtp_send(hs->smtp, &env, &res, &txerr);
@@ -288,6 +299,7 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 	}
 	free(env.rcpt);
 	free(map);
+	(void)priv_regain(err);	/* the queue steps that follow need it */
 	return finish_attempt(ctx, e, &txerr, err);
 }
 
@@ -327,24 +339,6 @@ write_fmt(int fd, const char *fmt, ...)
 	if (n < 0)
 		return -1;
 	return write_str(fd, buf);
-}
-
-/* An unnamed file in the queue directory, as message.c makes them. */
-static int
-spool_create(const char *dir)
-{
-	char tmpl[PATH_MAX];
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0660);
-
-	if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
-	    errno != EINVAL))
-		return fd;
-	if (snprintf(tmpl, sizeof(tmpl), "%s/.tmp.XXXXXX", dir) >=
-	    (int)sizeof(tmpl))
-		return -1;
-	if ((fd = mkostemp(tmpl, O_CLOEXEC)) != -1)
-		(void)unlink(tmpl);
-	return fd;
 }
 
 /* The original header block (at most BOUNCE_HEADERS_MAX), CRLF lines. */
@@ -462,11 +456,11 @@ runner_bounce(const struct runner_ctx *ctx, struct queue_entry *e,
 	}
 	queue_entry_init(&b);
 	message_new_qid(b.qid);
-	if ((fd = spool_create(ctx->cfg->queue_dir)) == -1 ||
-	    write_bounce(ctx, fd, e, b.qid, data_fd) == -1 ||
+	if (message_spool_create(ctx->cfg->queue_dir, &fd, err) != ST_OK)
+		return err->status;
+	if (write_bounce(ctx, fd, e, b.qid, data_fd) == -1 ||
 	    fstat(fd, &st) == -1) {
-		if (fd != -1)
-			(void)close(fd);
+		(void)close(fd);
 		return error_set(err, ST_CANTCREAT, "cannot write bounce: %s",
 		    strerror(errno));
 	}

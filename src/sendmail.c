@@ -511,12 +511,12 @@ identify_caller(struct run *r)
 static void
 drop_group_for_config(const struct options *o)
 {
-	gid_t gid = getgid();
+	struct error err;
 
 	if (o->config_path == NULL || getuid() == 0)
 		return;
-	if (setresgid(gid, gid, gid) == -1) {
-		say("cannot drop group privilege: %s", strerror(errno));
+	if (priv_drop_for_good(&err) != ST_OK) {
+		say("%s", err.text);
 		exit(EX_OSERR);
 	}
 }
@@ -850,6 +850,10 @@ deliver(const struct config *cfg, struct run *r, const struct options *o,
 		ctx.transcript = transcript_line;
 		ctx.transcript_arg = r;
 	}
+	if (priv_regain(&why) != ST_OK) {	/* queue steps ahead */
+		say("%s", why.text);
+		return EX_OSERR;
+	}
 	if (o->delivery != DELIVER_NOW) {
 		if ((code = commit(cfg, e, msg->fd, 0)) == EX_OK &&
 		    o->delivery == DELIVER_BACKGROUND) {
@@ -899,7 +903,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	struct error err;
 	char default_sender[ADDR_MAX], sender[ADDR_MAX];
 	size_t i;
-	int code, warn;
+	int code, warn, spool_fd = -1;
 
 	memset(&msg, 0, sizeof(msg));
 	memset(&rev, 0, sizeof(rev));
@@ -932,6 +936,17 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	mo.now = time(NULL);
 	mo.add_headers = (const char *const *)cfg->add_header;
 	mo.add_header_count = cfg->add_header_count;
+	/* The spool file is made with the group; the input is parsed
+	 * without it. */
+	if (message_spool_create(cfg->queue_dir, &spool_fd, &err) != ST_OK ||
+	    priv_drop(&err) != ST_OK) {
+		if (spool_fd != -1)
+			(void)close(spool_fd);
+		say("%s", err.text);
+		code = exit_for_status(err.status);
+		goto drain;
+	}
+	mo.spool_fd = &spool_fd;
 	if (message_read(in_fd, cfg->queue_dir, &mo, &msg, &err) !=
 	    ST_OK) {
 		say("%s", err.text);

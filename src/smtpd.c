@@ -94,6 +94,7 @@ struct spool {
 	off_t		 size;
 	int		 too_big;
 	int		 failed;
+	int		 complete;	/* the final dot was seen */
 };
 
 static long long
@@ -266,9 +267,11 @@ next_line(struct session *s, char **line, size_t *lenp, struct error *err)
 	for (;;) {
 		p = s->ibuf + s->ipos;
 		avail = s->ilen - s->ipos;
-		if ((lf = memchr(p, '\n', avail)) != NULL) {
-			n = (size_t)(lf - p);
-			*line = take_line(s, p, n, n + 1, lenp);
+		lf = memchr(p, '\n', avail);
+		if (lf != NULL || (s->eof && avail > 0)) {
+			n = lf != NULL ? (size_t)(lf - p) : avail;
+			*line = take_line(s, p, n, lf != NULL ? n + 1 : n,
+			    lenp);
 			if (s->discarding) {
 				s->discarding = 0;
 				continue;
@@ -280,6 +283,11 @@ next_line(struct session *s, char **line, size_t *lenp, struct error *err)
 				return err->status;
 			continue;
 		}
+		if (s->eof) {
+			*line = NULL;
+			return ST_OK;
+		}
+		/* No line end in sight: answer now, skip to the LF. */
 		if (avail > CMD_MAX && !s->discarding) {
 			if (reply(s, err, "500 5.5.2 Error: line too long") !=
 			    ST_OK)
@@ -288,13 +296,6 @@ next_line(struct session *s, char **line, size_t *lenp, struct error *err)
 		}
 		if (s->discarding)
 			s->ipos = s->ilen;
-		if (s->eof) {
-			*line = NULL;
-			if (avail > 0 && !s->discarding)
-				*line = take_line(s, p, avail, avail, lenp);
-			s->ipos = s->ilen;
-			return ST_OK;
-		}
 		if (fill(s, err) != ST_OK)
 			return err->status;
 	}
@@ -366,7 +367,7 @@ static int
 check_mail_param(const struct session *s, const char *key, const char *val,
     char *why, size_t len)
 {
-	const char *errstr;
+	const char *errstr = NULL;
 	long long size;
 
 	if (strcasecmp(key, "SIZE") == 0) {
@@ -501,14 +502,14 @@ cmd_rcpt(struct session *s, char *arg, struct error *err)
 		return reply(s, err, "501 5.5.4 Syntax: RCPT TO:<address>");
 	switch (parse_path(arg + 3, addr, sizeof(addr), &rest)) {
 	case PATH_OK:
-		if (addr[0] != '\0')
-			break;
-		/* FALLTHROUGH: <> is no recipient */
+		break;
 	case PATH_BAD:
 		return reply(s, err, "501 5.1.3 Bad recipient address syntax");
 	case PATH_SYNTAX:
 		return reply(s, err, "501 5.5.4 Syntax: RCPT TO:<address>");
 	}
+	if (addr[0] == '\0')	/* <> is nobody */
+		return reply(s, err, "501 5.1.3 Bad recipient address syntax");
 	if (check_params(s, rest, 0, why, sizeof(why)) != 0)
 		return reply(s, err, "%s", why);
 	if (s->rcpts.n >= SMTPD_RCPT_MAX)
@@ -627,7 +628,7 @@ data_line_start(struct session *s)
 	return 0;
 }
 
-/* Stream DATA into sp up to the final dot. At EOF s->eof is set. */
+/* Stream DATA into sp up to the final dot (sp->complete) or EOF. */
 static int
 receive_data(struct session *s, struct spool *sp, struct error *err)
 {
@@ -660,6 +661,7 @@ receive_data(struct session *s, struct spool *sp, struct error *err)
 			return err->status;
 	}
 	spool_flush(s, sp);
+	sp->complete = 1;
 	touch_deadline(s);
 	return ST_OK;
 }
@@ -708,10 +710,7 @@ cmd_data(struct session *s, char *arg, struct error *err)
 		(void)close(sp.fd);
 		return err->status;
 	}
-	if (s->eof && s->ipos == s->ilen && !sp.failed && sp.size == 0 &&
-	    0)
-		st = ST_OK;
-	if (s->eof) {
+	if (!sp.complete) {
 		/* No final dot: the transaction is abandoned. */
 		st = ST_OK;
 	} else if (sp.too_big)
@@ -795,8 +794,8 @@ dispatch(struct session *s, char *line, size_t len, struct error *err)
 static int
 serve(struct session *s, struct error *err)
 {
-	char *line;
-	size_t len;
+	char *line = NULL;
+	size_t len = 0;
 
 	if (reply(s, err, "220 %s ESMTP postino", s->host) != ST_OK)
 		return err->status;
@@ -808,8 +807,6 @@ serve(struct session *s, struct error *err)
 			break;
 		if (dispatch(s, line, len, err) != ST_OK)
 			return err->status;
-		if (s->eof && s->ipos == s->ilen)
-			break;
 	}
 	return ST_OK;
 }
@@ -841,7 +838,6 @@ smtpd_run(const struct smtpd_params *p, struct error *err)
 			st = ferr.status;
 		}
 	} else if (s->timed_out) {
-		s->olen = 0;
 		if (reply(s, &ferr, "421 4.4.2 %s Error: timeout exceeded",
 		    s->host) == ST_OK)
 			(void)flush(s, &ferr);
