@@ -696,7 +696,7 @@ add_entry(struct aparse *p, const char *s, size_t len, struct error *err)
 		    "ignored", log_sanitize(show, sizeof(show), s, len));
 		return ST_OK;
 	}
-	log_sanitize(show, sizeof(show), key, strlen(key));
+	(void)log_sanitize(show, sizeof(show), key, strlen(key));
 	if (!name_ok(key)) {
 		awarn(p, p->line, "bad alias name '%s', ignored", show);
 		return ST_OK;

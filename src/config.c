@@ -97,6 +97,7 @@ static const struct keyword keywords[] = {
 	{ "AddHeader",		key_add_header,	0, 0,			0 },
 	/* postino */
 	{ "RevaliasesFile",	key_path,	FIELD(revaliases),	0 },
+	{ "AliasesFile",	key_path,	FIELD(aliases_file),	0 },
 	{ "QueueDir",		key_path,	FIELD(queue_dir), KF_NONEMPTY },
 	{ "TLSVerify",		key_bool,	FIELD(tls_verify),	0 },
 	{ "TLSFingerprint",	key_fingerprint, 0, 0,			0 },
@@ -647,6 +648,8 @@ config_defaults(struct config *cfg)
 	    sizeof(cfg->tls_cert));
 	(void)strlcpy(cfg->revaliases, POSTINO_REVALIASES,
 	    sizeof(cfg->revaliases));
+	(void)strlcpy(cfg->aliases_file, "/etc/aliases",
+	    sizeof(cfg->aliases_file));
 	(void)strlcpy(cfg->queue_dir, POSTINO_QUEUEDIR,
 	    sizeof(cfg->queue_dir));
 	(void)strlcpy(cfg->mailname_path, POSTINO_MAILNAME,

@@ -164,6 +164,7 @@ struct config {
 	size_t		 add_header_count;
 	/* postino keys */
 	char		 revaliases[PATH_MAX];	/* RevaliasesFile= */
+	char		 aliases_file[PATH_MAX]; /* AliasesFile= (empty: none) */
 	char		 queue_dir[PATH_MAX];	/* QueueDir= */
 	int		 tls_verify;		/* TLSVerify= (default yes) */
 	unsigned char	 tls_pin[32];		/* TLSFingerprint= SHA-256 */
@@ -368,7 +369,10 @@ struct route {
 /*
  * Scan the revaliases file for login (exact, case-sensitive; last match
  * wins; a later match without a hub keeps an earlier hub). A missing file
- * is not an error.
+ * is not an error. Chains are followed: while the address has no '@' and
+ * names an entry of its own ("root: admins", "admins: ops@x"), that
+ * entry's address replaces it (loops and chains over 20 stop where they
+ * are); the hub named nearest the login wins.
  */
 int		 alias_load_revaliases(const char *path, const char *login,
 		    struct revalias *, struct error *);
@@ -410,6 +414,51 @@ int		 alias_recipient(const struct config *, const char *rcpt,
 /* Hub and port: revaliases hub > MailHub; revaliases port > config port. */
 void		 alias_route(const struct config *, const struct revalias *,
 		    struct route *);
+
+/*
+ * The aliases file (aliases(5); AliasesFile=, default /etc/aliases):
+ * "name: value, value" lines, blank-led continuation lines, '#' comment
+ * lines, names case-insensitive. |command, /file and :include: values
+ * and lines that are not aliases are skipped with a warning
+ * ("file:line: ..."), never an error. A missing file or path "" gives an
+ * empty table; unreadable, over 4 MiB or over 65536 entries: ST_CONFIG.
+ */
+struct aliases;
+int		 alias_load_aliases(const char *path, struct aliases **out,
+		    config_warn_fn *warn, void *warn_arg, struct error *);
+/* The same from memory (unit and fuzz tests); name is for warnings. */
+int		 alias_parse_aliases(const char *name, const char *buf,
+		    size_t len, struct aliases **out, config_warn_fn *warn,
+		    void *warn_arg, struct error *);
+void		 alias_free_aliases(struct aliases *);
+/* newaliases, -bi, -I: parse, warn, count the entries kept. */
+int		 alias_check_aliases(const char *path, config_warn_fn *warn,
+		    void *warn_arg, size_t *entries, struct error *);
+/*
+ * Add the final addresses of one recipient to out. A local recipient (no
+ * '@', @localhost, @localhost.localdomain, @hostname, @its first label)
+ * is looked up in al (NULL or no_alias: no lookups) recursively; every
+ * name not looked up goes through Root= and gets @domain; others are
+ * added unchanged. Each address is checked with addr_is_safe; duplicates
+ * collapse. ST_DATA for an unusable address (out may then hold part of
+ * the expansion), ST_OSERR on ENOMEM.
+ */
+int		 alias_expand(const struct config *, const struct aliases *al,
+		    const char *rcpt, const char *domain, const char *hostname,
+		    int no_alias, struct addrlist *out, struct error *);
+/* One line of -bv output, without a newline. */
+typedef void	 alias_line_fn(void *arg, const char *line);
+/*
+ * sendmail -bv for one argument (callers.md 3.10): for each address in
+ * arg (a list is allowed) and each of its final addresses, emit
+ * "<addr>... deliverable: mailer relay, host <MailHub>, user <final>";
+ * for an unusable one "<addr>... Invalid address" and ST_DATA (exit 67).
+ * ST_OSERR (nothing emitted for it) on ENOMEM.
+ */
+int		 alias_verify_line(const struct config *,
+		    const struct aliases *al, const char *arg,
+		    const char *domain, const char *hostname, int no_alias,
+		    alias_line_fn *emit, void *emit_arg, struct error *);
 
 /* ------------------------------------------------------------- conn.c */
 
@@ -718,6 +767,7 @@ struct hub_session {
 	struct smtp	*smtp;
 	struct route	 route;
 	int		 failed;	/* could not open: skip this route */
+	int		 used;		/* a transaction ran: RSET before the next */
 	struct error	 err;		/* why */
 	struct smtp_result res;		/* relay and TLS for the log */
 };

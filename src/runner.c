@@ -46,6 +46,7 @@ runner_session_close(struct hub_session *hs)
 	if (hs->smtp != NULL)
 		smtp_close(hs->smtp);
 	hs->smtp = NULL;
+	hs->used = 0;
 }
 
 static int
@@ -256,6 +257,7 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 	int rc;
 
 	error_clear(err);
+	error_clear(&txerr);
 	if (count_pending(e) == 0)
 		return ST_OK;
 	/*
@@ -265,6 +267,11 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 	if (!ctx->cfg->use_tls_cert)
 		(void)priv_drop(err);
 	rc = session_open(ctx, hs, &e->route);
+	/* A reused session is reset first; RSET only where it is needed. */
+	if (rc == ST_OK && hs->used && smtp_reset(hs->smtp, &txerr) != ST_OK) {
+		runner_session_close(hs);
+		rc = session_open(ctx, hs, &e->route);
+	}
 	(void)priv_drop(err);
 	if (rc != ST_OK) {
 		(void)defer_all(e, hs, &hs->err, 0);
@@ -285,14 +292,15 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 		(void)strlcpy(res.tls, hs->res.tls, sizeof(res.tls));
 	hs->res = res;
 	apply_answers(e, hs, &env, map, rc, &txerr);
-	if (rc != ST_OK && res.dot_sent) {
+	hs->used = 1;
+	if (rc != ST_OK && res.dot_sent && res.code == 0) {
 		e->possible_dup = 1;
 		log_line(LOG_WARNING, "%s: the reply to the final dot was "
 		    "lost; the hub may have the message: possible duplicate "
 		    "on retry", e->qid);
 	}
 	/* After a failed transaction the session may be out of step. */
-	if (rc != ST_OK || smtp_reset(hs->smtp, &txerr) != ST_OK) {
+	if (rc != ST_OK) {
 		runner_session_close(hs);
 		if (rc != ST_OK && hub_level_failure(res.stage))
 			hs->failed = 1;

@@ -57,44 +57,6 @@ send(int fd, const void *buf, size_t len, int flags)
 	return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
 }
 
-/* ------------------------------------------- lineconv, until message.c */
-
-/* A minimal dot-stuffer for a spool already in CRLF form (weak: the real
- * one in message.c wins when it is linked). */
-__attribute__((weak)) void
-lineconv_init(struct lineconv *lc, int dot_stuff, size_t split_at)
-{
-	memset(lc, 0, sizeof(*lc));
-	lc->dot_stuff = dot_stuff;
-	lc->split_at = split_at;
-	lc->at_line_start = 1;
-}
-
-__attribute__((weak)) size_t
-lineconv_feed(struct lineconv *lc, const char *in, size_t inlen, char *out,
-    size_t outcap)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < inlen && o + 2 < outcap; i++) {
-		if (lc->at_line_start && lc->dot_stuff && in[i] == '.')
-			out[o++] = '.';
-		out[o++] = in[i];
-		lc->at_line_start = in[i] == '\n';
-	}
-	return o;
-}
-
-__attribute__((weak)) size_t
-lineconv_finish(struct lineconv *lc, char *out, size_t outcap)
-{
-	if (lc->at_line_start || outcap < 2)
-		return 0;
-	memcpy(out, "\r\n", 2);
-	lc->at_line_start = 1;
-	return 2;
-}
-
 /* ------------------------------------------------------ the peer */
 
 enum pop {
@@ -959,6 +921,7 @@ test_data_and_dot(void **state)
 	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_TEMP);
 	assert_int_equal(f->res.stage, STAGE_DOT);
 	assert_int_equal(f->res.dot_sent, 1);
+	assert_int_equal(f->res.code, 0);
 	assert_non_null(strstr(f->err.text, "connection closed by hub"));
 	assert_int_equal(fx_end(f), 0);
 	free(f);
@@ -1163,6 +1126,7 @@ test_auth_plaintext_refused(void **state)
 	assert_null(f->s);
 	assert_int_equal(f->res.stage, STAGE_CONNECT);
 	assert_non_null(strstr(f->err.text, "AuthAllowPlaintext=YES"));
+	assert_int_equal(f->err.hint, HINT_TLS_POLICY);
 	/* Nothing connected: the listening socket has nobody waiting. */
 	pfd.fd = f->hub.lfd;
 	pfd.events = POLLIN;
