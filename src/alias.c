@@ -1185,6 +1185,7 @@ expand_one(struct expand *x, const char *rcpt, int stop, int depth,
 	i = (size_t)(e - x->al->v);
 	if (x->state == NULL && (x->state = calloc(x->al->n, 1)) == NULL)
 		return error_set(err, ST_OSERR, "%s", strerror(errno));
+	/* Met again by another path: its addresses are in out already. */
 	if (x->state[i] == ENTRY_DONE)
 		return ST_OK;
 	/* "a: b" with "b: a", or "root: root, admins": the name itself. */

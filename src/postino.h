@@ -404,9 +404,10 @@ int		 alias_final_sender(const struct config *,
 		    const char *domain, char *out, size_t outlen,
 		    struct error *);
 /*
- * Map one recipient: local names (no '@', @localhost, @hostname,
- * @domain-less FQDN) go to Root= when they name root or a system account
- * (uid < 1000) and Root= is set; everything without '@' is qualified.
+ * Map one recipient without alias lookup: local names (no '@',
+ * @localhost, @hostname, @domain-less FQDN) go to Root= when they name
+ * root or a system account (uid < 1000) and Root= is set; everything
+ * without '@' is qualified. alias_expand's last step for every name.
  */
 int		 alias_recipient(const struct config *, const char *rcpt,
 		    const char *domain, const char *hostname, char *out,

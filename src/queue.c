@@ -438,10 +438,15 @@ queue_parse(const char *buf, size_t len, struct queue_entry *e,
 
 /* ------------------------------------------------------------ writing */
 
-/* Write e's control text to area/.tmp.QID, fsync, rename to area/QID. */
+/*
+ * Write e's control text to area/.tmp.QID, fsync, rename to area/QID,
+ * fsync the directory. A new entry (fresh) is rolled back when the
+ * directory cannot be synced: the caller is told it failed, so it must
+ * not be delivered later behind the caller's back.
+ */
 static int
 write_control(const char *dir, const char *area, const struct queue_entry *e,
-    struct error *err)
+    int fresh, struct error *err)
 {
 	char tmp[PATH_MAX], final[PATH_MAX], name[QID_MAX + 8];
 	size_t len;
@@ -468,9 +473,17 @@ write_control(const char *dir, const char *area, const struct queue_entry *e,
 		    tmp, strerror(saved));
 	}
 	free(text);
-	if (rename(tmp, final) == -1 || fsync_dir(dir, area) == -1) {
+	if (rename(tmp, final) == -1) {
 		saved = errno;
 		(void)unlink(tmp);
+		(void)close(fd);
+		return error_set(err, ST_CANTCREAT, "cannot commit %s: %s",
+		    final, strerror(saved));
+	}
+	if (fsync_dir(dir, area) == -1) {
+		saved = errno;
+		if (fresh)
+			(void)unlink(final);
 		(void)close(fd);
 		return error_set(err, ST_CANTCREAT, "cannot commit %s: %s",
 		    final, strerror(saved));
@@ -558,7 +571,7 @@ queue_commit(const char *dir, const struct queue_entry *e, int spool_fd,
 	(void)flock(spool_fd, LOCK_EX);
 	if (link_data(dir, e->qid, spool_fd, err) != ST_OK)
 		return err->status;
-	if (write_control(dir, failed ? "failed" : "queue", e, err) !=
+	if (write_control(dir, failed ? "failed" : "queue", e, 1, err) !=
 	    ST_OK) {
 		if (path_join(data, sizeof(data), dir, "data", e->qid,
 		    NULL) == ST_OK)
@@ -571,7 +584,7 @@ queue_commit(const char *dir, const struct queue_entry *e, int spool_fd,
 int
 queue_update(const char *dir, const struct queue_entry *e, struct error *err)
 {
-	return write_control(dir, "queue", e, err);
+	return write_control(dir, "queue", e, 0, err);
 }
 
 /* ------------------------------------------------------------ reading */
@@ -721,7 +734,7 @@ queue_unlink(const char *dir, const char *area, const char *qid,
 int
 queue_move_failed(const char *dir, struct queue_entry *e, struct error *err)
 {
-	if (write_control(dir, "failed", e, err) != ST_OK)
+	if (write_control(dir, "failed", e, 0, err) != ST_OK)
 		return err->status;
 	{
 		char ctl[PATH_MAX];

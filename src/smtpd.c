@@ -46,7 +46,6 @@
 #include <sys/types.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -520,34 +519,6 @@ cmd_rcpt(struct session *s, char *arg, struct error *err)
 	return reply(s, err, "250 2.1.5 Ok");
 }
 
-/* An unnamed file in dir: O_TMPFILE, or mkstemp + unlink. -1 on error. */
-static int
-spool_open(const char *dir)
-{
-	char path[PATH_MAX];
-	int fd = -1, saved;
-
-#ifdef O_TMPFILE
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
-	    errno != EINVAL))
-		return fd;
-#endif
-	/* queue_sweep() removes a ".tmp." file a crash left behind. */
-	if ((size_t)snprintf(path, sizeof(path), "%s/.tmp.XXXXXX", dir) >=
-	    sizeof(path))
-		return -1;
-	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
-		return -1;
-	if (unlink(path) == -1) {
-		saved = errno;
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
 static void
 spool_flush(struct session *s, struct spool *sp)
 {
@@ -695,6 +666,7 @@ static int
 cmd_data(struct session *s, char *arg, struct error *err)
 {
 	struct spool sp;
+	struct error serr;
 	int st;
 
 	if (*arg != '\0')
@@ -702,7 +674,9 @@ cmd_data(struct session *s, char *arg, struct error *err)
 	if (!s->in_mail || s->rcpts.n == 0)
 		return reply(s, err, "503 5.5.1 Error: need RCPT command");
 	memset(&sp, 0, sizeof(sp));
-	if ((sp.fd = spool_open(s->p->spool_dir)) == -1)
+	/* Unnamed (O_TMPFILE): a dialogue cut short leaves nothing. */
+	error_clear(&serr);
+	if (message_spool_create(s->p->spool_dir, &sp.fd, &serr) != ST_OK)
 		return reply(s, err, QUEUE_WRITE_ERROR);
 	s->dlen = 0;
 	if (reply(s, err, "354 End data with <CR><LF>.<CR><LF>") != ST_OK ||

@@ -1,15 +1,16 @@
-"""Throwaway X.509 material for the end-to-end tests, made with the openssl CLI.
+"""Throwaway X.509 material for the end-to-end tests (openssl CLI).
 
 Everything lives in one directory and is valid for two days:
 
     ca.pem / ca.key            the test CA that postino is told to trust
     server.pem / server.key    CN=localhost, SAN DNS:localhost, IP:127.0.0.1,
                                IP:::1, signed by the test CA
-    wrongname.pem / .key       signed by the test CA, SAN DNS:wrong.example.invalid
+    wrongname.pem / .key       signed by the test CA,
+                               SAN DNS:wrong.example.invalid only
     other-ca.pem / .key        a second CA that postino does not know
-    unknownca.pem / .key       CN=localhost with the good SANs, signed by other-ca
+    unknownca.pem / .key       CN=localhost, the good SANs, signed by other-ca
     client.pem / client.key    a client certificate signed by the test CA
-    client-combined.pem        client cert and key in one file (ssmtp's TLSCert)
+    client-combined.pem        client cert and key in one file (ssmtp style)
 
 EC P-256 keys keep generation fast (a few milliseconds each).
 """

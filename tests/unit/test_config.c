@@ -96,6 +96,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.auth_allow_plaintext, 0);
 	assert_int_equal(cfg.from_line_override, 0);
 	assert_string_equal(cfg.revaliases, POSTINO_REVALIASES);
+	assert_string_equal(cfg.aliases_file, "/etc/aliases");
 	assert_string_equal(cfg.queue_dir, POSTINO_QUEUEDIR);
 	assert_string_equal(cfg.tls_cert, "/etc/ssl/certs/ssmtp.pem");
 	assert_string_equal(cfg.mailname_path, POSTINO_MAILNAME);
@@ -670,6 +671,16 @@ test_postino_keys(void **state)
 	assert_string_equal(cfg.log_file, "");
 	assert_string_equal(cfg.revaliases, "");
 	config_free(&cfg);
+
+	/* AliasesFile: a path, or empty for no aliases at all. */
+	parse_ok(&cfg, "aliasesfile = /etc/postino/aliases\n");
+	assert_string_equal(cfg.aliases_file, "/etc/postino/aliases");
+	config_free(&cfg);
+	parse_ok(&cfg, "AliasesFile=\n");
+	assert_string_equal(cfg.aliases_file, "");
+	config_free(&cfg);
+	parse_bad("AliasesFile=aliases\n", "test.conf:1: AliasesFile: path "
+	    "must be absolute");
 
 	parse_bad("QueueDir=\n", "test.conf:1: QueueDir: a path is required");
 	parse_bad("QueueDir=spool\n", "QueueDir: path must be absolute");

@@ -860,6 +860,48 @@ t_activity_resets_timeout(void **state)
 	run_free(&r);
 }
 
+/* A message arriving slowly, in pieces closer together than the idle
+ * timeout, is not cut even when the whole takes longer. */
+static void
+t_slow_data_not_cut(void **state)
+{
+	struct session_run r;
+	int fds[2], i;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static const char head[] = "MAIL FROM:<a@x>\r\n"
+		    "RCPT TO:<b@y>\r\nDATA\r\n";
+
+		(void)close(fds[0]);
+		if (write(fds[1], head, sizeof(head) - 1) == -1)
+			_exit(1);
+		for (i = 0; i < 4; i++) {
+			(void)usleep(400000);
+			if (write(fds[1], "slow\r\n", 6) != 6)
+				_exit(1);
+		}
+		_exit(write(fds[1], ".\r\nQUIT\r\n", 9) == 9 ? 0 : 1);
+	}
+	(void)close(fds[1]);
+	run_init(&r);
+	r.p.idle_timeout = 1;
+	run_fd(&r, fds[0]);
+	(void)close(fds[0]);
+	reap(pid);
+	assert_int_equal(r.st, ST_OK);
+	assert_string_equal(r.out, GREETING OK_MAIL OK_RCPT GO_AHEAD QUEUED
+	    BYE);
+	assert_int_equal(r.ncalls, 1);
+	assert_string_equal(r.calls[0].data, "slow\r\nslow\r\nslow\r\n"
+	    "slow\r\n");
+	run_free(&r);
+}
+
 /* The caller has gone: no crash, no hang, ST_IOERR. */
 static void
 t_epipe(void **state)
@@ -922,6 +964,7 @@ main(void)
 		cmocka_unit_test(t_byte_at_a_time),
 		cmocka_unit_test(t_idle_timeout),
 		cmocka_unit_test(t_activity_resets_timeout),
+		cmocka_unit_test(t_slow_data_not_cut),
 		cmocka_unit_test(t_epipe),
 		cmocka_unit_test(t_bad_params),
 	};
