@@ -31,6 +31,7 @@
  *   rcpt pending <ops@example.org>
  *   rcpt sent <dev@example.org> 250 2.0.0 Ok: queued as 4Xyz1
  *   rcpt failed <old@example.org> 550 5.1.1 User unknown
+ *   rcpt bounce <gone@example.org> 550 ...  (failed, report still owed)
  *
  * Commit order: the data file is linked (after fsync) before the control
  * file is renamed into queue/ (after fsync), and the directories are
@@ -59,7 +60,9 @@
  */
 #define STALE_SECONDS	5
 
-static const char *const rcpt_state_names[] = { "pending", "sent", "failed" };
+/* "bounce" is a failed recipient whose report is still owed. */
+static const char *const rcpt_state_names[] = { "pending", "sent", "failed",
+	"bounce" };
 
 /* ------------------------------------------------------------- helpers */
 
@@ -258,7 +261,8 @@ queue_format(const struct queue_entry *e, size_t *outlen)
 	for (i = 0; i < e->nrcpt && !bad; i++) {
 		clean_value(clean, sizeof(clean), e->rcpt[i].reply);
 		bad |= append(&buf, &len, &cap, "rcpt %s <%s>%s%s\n",
-		    rcpt_state_names[e->rcpt[i].state], e->rcpt[i].addr,
+		    rcpt_state_names[e->rcpt[i].state == RS_FAILED &&
+		    e->rcpt[i].notify ? 3 : e->rcpt[i].state], e->rcpt[i].addr,
 		    clean[0] != '\0' ? " " : "", clean);
 	}
 	if (bad) {
@@ -312,15 +316,17 @@ parse_rcpt(struct queue_entry *e, const char *v, struct error *err)
 	size_t n = strcspn(v, " ");
 	int st;
 
-	for (st = 0; st < 3; st++)
+	for (st = 0; st < 4; st++)
 		if (strlen(rcpt_state_names[st]) == n &&
 		    strncmp(v, rcpt_state_names[st], n) == 0)
 			break;
-	if (st == 3 || v[n] != ' ' || parse_angle(v + n + 1, addr,
+	if (st == 4 || v[n] != ' ' || parse_angle(v + n + 1, addr,
 	    sizeof(addr), &rest) == -1 || addr[0] == '\0')
 		return error_set(err, ST_DATA, "bad rcpt line");
-	if (queue_entry_add_rcpt(e, addr, (enum rcpt_state)st, err) != ST_OK)
+	if (queue_entry_add_rcpt(e, addr, st == 3 ? RS_FAILED :
+	    (enum rcpt_state)st, err) != ST_OK)
 		return err->status;
+	e->rcpt[e->nrcpt - 1].notify = st == 3;
 	(void)strlcpy(e->rcpt[e->nrcpt - 1].reply, rest,
 	    sizeof(e->rcpt[0].reply));
 	return ST_OK;
@@ -704,9 +710,18 @@ queue_remove(const char *dir, struct queue_entry *e, struct error *err)
 	if (path_join(data, sizeof(data), dir, "data", e->qid, err) != ST_OK ||
 	    path_join(ctl, sizeof(ctl), dir, "queue", e->qid, err) != ST_OK)
 		return err->status;
-	if (unlink(ctl) == -1 && errno != ENOENT)
-		return error_set(err, ST_CANTCREAT, "cannot remove %s: %s",
-		    ctl, strerror(errno));
+	if (unlink(ctl) == -1 && errno != ENOENT) {
+		int saved = errno;
+
+		/* Keep what was done on record, so the next run does not
+		 * send the message again. */
+		if (write_control(dir, "queue", e, 0, err) != ST_OK)
+			return error_set(err, ST_CANTCREAT, "cannot remove %s "
+			    "(%s) nor record its delivery: possible duplicate "
+			    "on the next run", ctl, strerror(saved));
+		return error_set(err, ST_CANTCREAT, "cannot remove %s: %s "
+		    "(its delivery is recorded)", ctl, strerror(saved));
+	}
 	(void)fsync_dir(dir, "queue");
 	(void)unlink(data);
 	return ST_OK;

@@ -545,8 +545,12 @@ settle(const struct runner_ctx *ctx, struct queue_entry *e, int rc)
 	error_clear(&err);
 	for (i = 0; i < e->nrcpt; i++)
 		failed += e->rcpt[i].state == RS_FAILED;
-	if (runner_bounce(ctx, e, e->data_fd, bqid, &err) != ST_OK)
-		log_line(LOG_ERR, "%s: %s", e->qid, err.text);
+	if (runner_bounce(ctx, e, e->data_fd, bqid, &err) != ST_OK) {
+		/* The report is still owed: keep the entry ("bounce"). */
+		log_line(LOG_ERR, "%s: %s; kept to try again", e->qid,
+		    err.text);
+		rc = ST_TEMP;
+	}
 	if (rc == ST_TEMP) {
 		if (queue_update(dir, e, &err) != ST_OK)
 			log_line(LOG_ERR, "%s: %s", e->qid, err.text);
@@ -557,7 +561,8 @@ settle(const struct runner_ctx *ctx, struct queue_entry *e, int rc)
 	else
 		rc = queue_remove(dir, e, &err);
 	if (rc != ST_OK)
-		log_line(LOG_ERR, "%s: %s", e->qid, err.text);
+		log_line(strstr(err.text, "possible duplicate") != NULL ?
+		    LOG_WARNING : LOG_ERR, "%s: %s", e->qid, err.text);
 	else if (failed == 0 || e->sender[0] != '\0')
 		log_line(LOG_INFO, "%s: removed", e->qid);
 }

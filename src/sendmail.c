@@ -30,6 +30,7 @@ enum mode {
 	MODE_RUN_QUEUE,		/* -q... */
 	MODE_ALIASES,		/* -bi, -I, newaliases */
 	MODE_NOOP,		/* -bh, -bH */
+	MODE_VERIFY,		/* -bv */
 	MODE_VERSION,		/* --version */
 	MODE_QUEUE_ADMIN	/* postino queue ... */
 };
@@ -49,6 +50,8 @@ struct options {
 	int		 ignore_dots;	/* -i, -oi, -O IgnoreDots */
 	int		 verbose;	/* -v */
 	int		 body_8bit;	/* -B8BITMIME */
+	int		 no_alias;	/* -n */
+	int		 dsn_options;	/* -N or -R given (refused with -bv) */
 	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
 	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
 	struct runner_filter filter;	/* -qI, -qR */
@@ -69,6 +72,7 @@ struct run {
 	char		 gecos[NAME_MAX_];
 	char		 domain[HOST_MAX];
 	char		 hostname[HOST_MAX];
+	struct aliases	*aliases;	/* AliasesFile, NULL: none */
 	int		 debug;		/* Debug=YES: transcript to the log */
 	int		 verbose;	/* -v: transcript to stdout */
 };
@@ -232,7 +236,7 @@ set_mode(struct options *o, const char *v)
 	else if (strcmp(v, "s") == 0)
 		o->mode = MODE_SMTP;
 	else if (strcmp(v, "v") == 0)
-		die_usage("-b%s is not supported by this version", v);
+		o->mode = MODE_VERIFY;
 	else
 		die_usage("unsupported option -b%s", v);
 }
@@ -277,6 +281,10 @@ set_option_with_arg(struct options *o, char letter, const char *v)
 	case 'O':
 		set_long_option(o, v);
 		break;
+	case 'N':
+	case 'R':
+		o->dsn_options = 1;	/* DSN is not passed on yet */
+		break;
 	default:
 		break;	/* -A -L -N -R -V -X -D -M -Q -d -e -h -p: ignored */
 	}
@@ -297,6 +305,9 @@ set_flag(struct options *o, char letter)
 		break;
 	case 'I':
 		o->mode = MODE_ALIASES;
+		break;
+	case 'n':
+		o->no_alias = 1;
 		break;
 	default:
 		break;	/* -G -U -T -c -m -n -s -x: ignored */
@@ -544,6 +555,12 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 	r->debug = cfg->debug;
 	alias_domain(cfg, r->domain, sizeof(r->domain));
 	alias_hostname(cfg, r->hostname, sizeof(r->hostname));
+	/* A broken aliases file must not stop mail: relay unaliased. */
+	if (alias_load_aliases(cfg->aliases_file, &r->aliases,
+	    log_config_warning, NULL, &err) != ST_OK) {
+		log_line(LOG_ERR, "%s (aliases not used)", err.text);
+		r->aliases = NULL;
+	}
 	return EX_OK;
 }
 
@@ -647,25 +664,18 @@ sender_before_reading(const struct config *cfg, const struct run *r,
 /* Aliases, Root= and qualification, then duplicates collapse. */
 static int
 map_recipients(const struct config *cfg, const struct run *r,
-    const struct addrlist *in, struct addrlist *out)
+    const struct options *o, const struct addrlist *in, struct addrlist *out)
 {
-	char mapped[ADDR_MAX];
 	struct error err;
 	size_t i;
 
 	error_clear(&err);
-	for (i = 0; i < in->n; i++) {
-		if (alias_recipient(cfg, in->v[i], r->domain, r->hostname,
-		    mapped, sizeof(mapped), &err) != ST_OK ||
-		    addrlist_add(out, mapped, &err) != ST_OK) {
+	for (i = 0; i < in->n; i++)
+		if (alias_expand(cfg, r->aliases, in->v[i], r->domain,
+		    r->hostname, o->no_alias, out, &err) != ST_OK) {
 			say("%s... %s", in->v[i], err.text);
 			return exit_for_status(err.status);
 		}
-		if (!addr_is_safe(mapped)) {
-			say("%s... unsafe address", in->v[i]);
-			return EX_DATAERR;
-		}
-	}
 	return EX_OK;
 }
 
@@ -808,8 +818,14 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 		(void)commit(cfg, e, msg->fd, 1);
 		refused = 1;
 	}
-	if (failed > 0 && runner_bounce(ctx, e, msg->fd, bqid, &err) != ST_OK)
+	if (failed > 0 && runner_bounce(ctx, e, msg->fd, bqid, &err) !=
+	    ST_OK) {
+		/* The report is owed: the queue keeps it until it is sent. */
 		log_line(LOG_ERR, "%s: %s", e->qid, err.text);
+		if (pending == 0 && !refused &&
+		    (code = commit(cfg, e, msg->fd, 0)) != EX_OK)
+			return code;
+	}
 	if (failed > 0 && bqid[0] != '\0' && hs->smtp != NULL) {
 		struct queue_entry b;
 
@@ -973,7 +989,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 		code = EX_USAGE;
 		goto out;
 	}
-	if ((code = map_recipients(cfg, r, &all, &rcpts)) != EX_OK)
+	if ((code = map_recipients(cfg, r, o, &all, &rcpts)) != EX_OK)
 		goto out;
 	if (alias_final_sender(cfg, &msg, default_sender, r->domain,
 	    sender, sizeof(sender), &err) != ST_OK)
@@ -1124,6 +1140,8 @@ bs_submit(void *arg, const char *sender, const struct addrlist *rcpts,
 	message_new_qid(bc->run->qid);
 	last_said[0] = '\0';
 	code = send_message(bc->cfg, bc->run, &so, data_fd, rcpts);
+	/* The next DATA's spool file is made in the queue directory. */
+	(void)priv_regain(&(struct error){ 0 });
 	log_sanitize(clean, sizeof(clean), last_said, strlen(last_said));
 	(void)strlcpy(last_said, clean, sizeof(last_said));
 	smtp_reply_for(code, bc->run->qid, reply, replylen);
@@ -1153,6 +1171,51 @@ serve_smtp(const struct config *cfg, struct run *r, const struct options *o)
 	return EX_OK;
 }
 
+static void
+print_line(void *arg, const char *line)
+{
+	(void)fprintf(arg, "%s\n", line);
+}
+
+/* -bv: where each argument would go; no connection, no queue. */
+static int
+verify(const struct config *cfg, const struct run *r, const struct options *o)
+{
+	struct error err;
+	size_t i;
+	int code = EX_OK;
+
+	if (o->dsn_options || o->extract)
+		die_usage("-bv cannot be combined with -t, -N or -R");
+	if (o->nrcpt_args == 0)
+		die_usage("-bv: no addresses to verify");
+	for (i = 0; i < o->nrcpt_args; i++) {
+		error_clear(&err);
+		if (alias_verify_line(cfg, r->aliases, o->rcpt_args[i],
+		    r->domain, r->hostname, o->no_alias, print_line, stdout,
+		    &err) != ST_OK)
+			code = err.status == ST_OSERR ? EX_OSERR : EX_NOUSER;
+	}
+	return code;
+}
+
+/* newaliases, -bi, -I: nothing to build; check the file and log. */
+static int
+check_aliases(const struct config *cfg)
+{
+	struct error err;
+	size_t n = 0;
+
+	error_clear(&err);
+	if (alias_check_aliases(cfg->aliases_file, log_config_warning, NULL,
+	    &n, &err) != ST_OK)
+		log_line(LOG_ERR, "%s", err.text);
+	else
+		log_line(LOG_INFO, "%s: %zu aliases", cfg->aliases_file[0] ?
+		    cfg->aliases_file : "(none)", n);
+	return EX_OK;
+}
+
 static int
 run_mode(const struct config *cfg, struct run *r, const struct options *o)
 {
@@ -1166,7 +1229,10 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 		return queue_admin(cfg, o);
 	case MODE_RUN_QUEUE:
 		return run_queue(cfg, r, o);
+	case MODE_VERIFY:
+		return verify(cfg, r, o);
 	case MODE_ALIASES:
+		return check_aliases(cfg);
 	case MODE_NOOP:
 	case MODE_VERSION:
 		break;
@@ -1201,9 +1267,10 @@ main(int argc, char **argv)
 		(void)printf("postino %s\n", POSTINO_VERSION);
 		return EX_OK;
 	}
-	if (o.mode != MODE_SEND && o.nrcpt_args > 0)
+	if (o.mode != MODE_SEND && o.mode != MODE_VERIFY && o.nrcpt_args > 0)
 		die_usage("recipients are not allowed in this mode");
-	if (o.extract && o.mode != MODE_SEND)
+	if (o.extract && o.mode != MODE_SEND && o.mode != MODE_VERIFY)
+		/* -bv -t is refused by verify() with its own words */
 		die_usage("-t is only valid when sending a message");
 	if (o.mode == MODE_SMTP) {
 		quiet = 1;	/* -bs: stderr must stay empty */
@@ -1225,15 +1292,9 @@ main(int argc, char **argv)
 		return code;
 	}
 	code = run_mode(&cfg, &r, &o);
+	alias_free_aliases(r.aliases);
 	config_free(&cfg);
 	free(o.rcpt_args);
 	return code;
 }
 
-/* TEMPORARY until smtpd.c lands: lets the tree link meanwhile. */
-__attribute__((weak)) int
-smtpd_run(const struct smtpd_params *sp, struct error *err)
-{
-	(void)sp;
-	return error_set(err, ST_SOFTWARE, "-bs is not built in");
-}
