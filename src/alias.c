@@ -165,6 +165,10 @@ apply_match(const char *name, size_t line, const char *s, size_t len,
 	    !port_ok(port)))
 		return error_set(err, ST_CONFIG, "%s:%zu: bad port", name,
 		    line);
+	/* Brackets may hold blanks; an address or hub never does. */
+	if (strpbrk(addr, " \t") != NULL || strpbrk(host, " \t") != NULL)
+		return error_set(err, ST_CONFIG, "%s:%zu: blank inside an "
+		    "address or hub", name, line);
 	ra->found = 1;
 	(void)strlcpy(ra->address, addr, sizeof(ra->address));
 	/* A later match keeps what it does not name (ssmtp's globals). */

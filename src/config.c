@@ -68,7 +68,8 @@ struct keyword {
 static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
     key_port, key_domain, key_use_tls, key_use_starttls, key_use_tls_cert,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
-    key_fingerprint, key_timeout, key_duration;
+    key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
+    key_rate_exempt;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -112,6 +113,10 @@ static const struct keyword keywords[] = {
 	{ "MaxRetryInterval",	key_duration,	FIELD(max_retry_interval), 0 },
 	{ "QueueLifetime",	key_duration,	FIELD(queue_lifetime),	0 },
 	{ "HubBackoff",		key_duration,	FIELD(hub_backoff),	0 },
+	/* abuse control */
+	{ "RateLimit",		key_rate,	0, 0,			0 },
+	{ "RateLimitUser",	key_rate_user,	0, 0,			0 },
+	{ "RateLimitExempt",	key_rate_exempt, 0, 0,			0 },
 };
 
 static char *
@@ -637,6 +642,79 @@ key_duration(struct parse *p, const struct keyword *kw, const char *value,
 	return ST_OK;
 }
 
+/* RateLimit=N/period; empty or "none": no default limit. */
+static int
+key_rate(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	if (value[0] == '\0' || strcasecmp(value, "none") == 0) {
+		memset(&p->cfg->rate_default, 0, sizeof(p->cfg->rate_default));
+		return ST_OK;
+	}
+	if (ratelimit_parse(value, &p->cfg->rate_default, err) != ST_OK) {
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+		return err->status;
+	}
+	return ST_OK;
+}
+
+/* RateLimitUser=login:N/period, once per user; the last one wins. */
+static int
+key_rate_user(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	struct config *cfg = p->cfg;
+	const char *colon = strchr(value, ':');
+	size_t n = colon != NULL ? (size_t)(colon - value) : 0, i;
+
+	if (n == 0 || n >= sizeof(cfg->rate_user[0].login))
+		return perr(p, err, "%s: expected login:N/period", kw->name);
+	for (i = 0; i < cfg->rate_user_count; i++)
+		if (strncmp(cfg->rate_user[i].login, value, n) == 0 &&
+		    cfg->rate_user[i].login[n] == '\0')
+			break;
+	if (i == RATE_USERS_MAX)
+		return perr(p, err, "%s: more than %d users", kw->name,
+		    RATE_USERS_MAX);
+	memcpy(cfg->rate_user[i].login, value, n);
+	cfg->rate_user[i].login[n] = '\0';
+	if (ratelimit_parse(colon + 1, &cfg->rate_user[i].rule, err) !=
+	    ST_OK) {
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+		return err->status;
+	}
+	if (i == cfg->rate_user_count)
+		cfg->rate_user_count++;
+	return ST_OK;
+}
+
+/* RateLimitExempt=login, login ... (replaces the default "root"). */
+static int
+key_rate_exempt(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	struct config *cfg = p->cfg;
+	const char *s = value;
+
+	cfg->rate_exempt_count = 0;
+	cfg->rate_exempt_set = 1;
+	while (*s != '\0') {
+		size_t n;
+
+		s += strspn(s, ", \t");
+		if ((n = strcspn(s, ", \t")) == 0)
+			break;
+		if (n >= sizeof(cfg->rate_exempt[0]) ||
+		    cfg->rate_exempt_count == RATE_USERS_MAX)
+			return perr(p, err, "%s: login too long or too many",
+			    kw->name);
+		memcpy(cfg->rate_exempt[cfg->rate_exempt_count], s, n);
+		cfg->rate_exempt[cfg->rate_exempt_count++][n] = '\0';
+		s += n;
+	}
+	return ST_OK;
+}
+
 void
 config_defaults(struct config *cfg)
 {
@@ -911,6 +989,26 @@ read_pass_file(struct config *cfg, size_t line, struct error *err)
 	return ST_OK;
 }
 
+/*
+ * A file that holds a password must not be readable by every user: the
+ * whole point of the setgid group is that it need not be.
+ */
+static int
+secret_file_private(const char *path, const char *what, struct error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return ST_OK;	/* reading it will say what is wrong */
+	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0)
+		return error_set(err, ST_CONFIG, "%s holds %s but is %s by "
+		    "every user (mode %04o): run chmod o-rw %s (for example "
+		    "mode 0640, owner root, group mail)", path, what,
+		    (st.st_mode & S_IWOTH) ? "writable" : "readable",
+		    (unsigned)(st.st_mode & 07777), path);
+	return ST_OK;
+}
+
 int
 config_load(struct config *cfg, const char *path, config_warn_fn *warn,
     void *warn_arg, struct error *err)
@@ -928,7 +1026,11 @@ config_load(struct config *cfg, const char *path, config_warn_fn *warn,
 	rc = parse_text(cfg, path, buf, len, warn, warn_arg, &pass_file_line,
 	    err);
 	freezero(buf, cap);	/* it holds AuthPass */
-	if (rc == ST_OK && cfg->auth_pass_file[0] != '\0')
+	if (rc == ST_OK && cfg->auth_pass[0] != '\0')
+		rc = secret_file_private(path, "AuthPass", err);
+	if (rc == ST_OK && cfg->auth_pass_file[0] != '\0' &&
+	    (rc = secret_file_private(cfg->auth_pass_file, "AuthPassFile",
+	    err)) == ST_OK)
 		rc = read_pass_file(cfg, pass_file_line, err);
 	return rc;
 }

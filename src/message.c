@@ -26,7 +26,8 @@
  *   written twice in text mode); a CR at EOF ends the line. A run of more
  *   than two CRs inside a line is shortened to two (bounded lookahead).
  * - "Name :" (WSP before the colon, RFC 5322 obsolete syntax) is a field;
- *   a line whose would-be name fills HEADER_KEEP_MAX is the body's first.
+ *   a line whose would-be name is too long for "name:" to fit in 998
+ *   octets is the body's first.
  * - Folding a header line longer than 998 octets inserts CRLF SP at the
  *   limit, which adds a space to the unfolded value (nothing better
  *   exists without knowing the field's grammar).
@@ -794,6 +795,10 @@ classify(struct reader *r)
 	unsigned char c;
 
 	for (; r->scan < r->flen; r->scan++) {
+		/* "name:" must fit on one 998-octet line: folding can only
+		 * happen after the colon. */
+		if (r->scan >= SMTP_LINE_MAX - 1)
+			return CLS_NO;
 		c = (unsigned char)r->field[r->scan];
 		if (c == ':' && r->scan > 0) {
 			if (!r->after_name)

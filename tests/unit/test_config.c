@@ -3,6 +3,7 @@
  * every key, the interactions resolved after the file, and the
  * differences from ssmtp that ssmtp.conf(5) promises.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -714,6 +715,69 @@ test_secrets_not_shown(void **state)
 }
 
 static void
+test_secret_files_must_be_private(void **state)
+{
+	char conf[64], pass[64], text[256];
+	struct config cfg;
+	struct error err;
+
+	(void)state;
+	temp_file(conf, sizeof(conf), "AuthUser=u\nAuthPass=p\n");
+	assert_int_equal(chmod(conf, 0644), 0);
+	error_clear(&err);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "readable by every user"));
+	assert_non_null(strstr(err.text, "chmod o-rw"));
+	config_free(&cfg);
+	assert_int_equal(chmod(conf, 0640), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_OK);
+	config_free(&cfg);
+	assert_int_equal(unlink(conf), 0);
+
+	/* Without a password the mode is the administrator's business. */
+	temp_file(conf, sizeof(conf), "MailHub=h\n");
+	assert_int_equal(chmod(conf, 0644), 0);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_OK);
+	config_free(&cfg);
+	assert_int_equal(unlink(conf), 0);
+
+	temp_file(pass, sizeof(pass), "secret\n");
+	assert_int_equal(chmod(pass, 0604), 0);
+	(void)snprintf(text, sizeof(text), "AuthPassFile=%s\n", pass);
+	temp_file(conf, sizeof(conf), text);
+	assert_int_equal(config_load(&cfg, conf, NULL, NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "AuthPassFile"));
+	assert_null(strstr(err.text, "secret\n"));
+	config_free(&cfg);
+	assert_int_equal(unlink(conf), 0);
+	assert_int_equal(unlink(pass), 0);
+}
+
+static void
+test_rate_limit_keys(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "RateLimit=100/1h\nRateLimitUser=www-data:5/10m\n"
+	    "RateLimitUser=www-data:7/1m\nRateLimitExempt=root, nagios\n");
+	assert_int_equal(cfg.rate_default.max, 100);
+	assert_int_equal(cfg.rate_default.period, 3600);
+	assert_int_equal(cfg.rate_user_count, 1);
+	assert_string_equal(cfg.rate_user[0].login, "www-data");
+	assert_int_equal(cfg.rate_user[0].rule.max, 7);
+	assert_int_equal(cfg.rate_user[0].rule.period, 60);
+	assert_int_equal(cfg.rate_exempt_count, 2);
+	assert_string_equal(cfg.rate_exempt[1], "nagios");
+	assert_true(cfg.rate_exempt_set);
+	config_free(&cfg);
+	parse_bad("RateLimit=100\n", "RateLimit");
+	parse_bad("RateLimit=0/1h\n", "RateLimit");
+	parse_bad("RateLimit=5/0\n", "RateLimit");
+	parse_bad("RateLimitUser=5/1h\n", "RateLimitUser");
+}
+
+static void
 test_free_wipes(void **state)
 {
 	struct config cfg;
@@ -890,6 +954,8 @@ main(void)
 		cmocka_unit_test(test_secrets_not_shown),
 		cmocka_unit_test(test_free_wipes),
 		cmocka_unit_test(test_auth_pass_file),
+		cmocka_unit_test(test_secret_files_must_be_private),
+		cmocka_unit_test(test_rate_limit_keys),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_nul_and_long_lines),
 	};

@@ -1128,6 +1128,25 @@ t_long_name_line(void **state)
 	free(in);
 }
 
+/* A name too long for "name:" to fit in 998 octets is no field name
+ * either: folding it would cut the name and end the header early. */
+static void
+t_name_over_line_limit(void **state)
+{
+	struct msgopts o;
+	struct result r;
+	char in[2048];
+
+	memcpy(in, "Subject: s\n", 11);
+	memset(in + 11, 'N', 1000);
+	memcpy(in + 1011, ": v\nTo: x@y\n", 13);
+	default_opts(&o);
+	run(*state, &o, in, &r);
+	assert_int_equal(r.rc, ST_OK);
+	assert_non_null(strstr(r.spool, "Subject: s\r\n" ADDED "\r\nNNN"));
+	result_free(&r);
+}
+
 static void
 t_read_error(void **state)
 {
@@ -1463,6 +1482,7 @@ main(void)
 		cmocka_unit_test(t_long_lines),
 		cmocka_unit_test(t_eight_bit),
 		cmocka_unit_test(t_header_keep_max),
+		cmocka_unit_test(t_name_over_line_limit),
 		cmocka_unit_test(t_long_name_line),
 		cmocka_unit_test(t_read_error),
 		cmocka_unit_test(t_spool_create_fails),
