@@ -25,20 +25,22 @@
 int
 ratelimit_parse(const char *value, struct rate_rule *rule, struct error *err)
 {
-	char count[32];
+	char count[32], shown[64];
 	const char *slash = strchr(value, '/'), *errstr;
 	size_t n;
 
+	/* The value is untrusted text: shown sanitised, and bounded. */
+	log_sanitize(shown, sizeof(shown), value, strlen(value));
 	if (slash == NULL || (n = (size_t)(slash - value)) == 0 ||
 	    n >= sizeof(count))
 		return error_set(err, ST_CONFIG, "expected N/period (for "
-		    "example 100/1h), got '%s'", value);
+		    "example 100/1h), got '%s'", shown);
 	memcpy(count, value, n);
 	count[n] = '\0';
 	rule->max = (unsigned int)strtonum(count, 1, 1000000000, &errstr);
 	if (errstr != NULL)
-		return error_set(err, ST_CONFIG, "rate limit count '%s' is %s",
-		    count, errstr);
+		return error_set(err, ST_CONFIG, "rate limit count in '%s' is "
+		    "%s", shown, errstr);
 	if (config_parse_duration(slash + 1, &rule->period, err) != ST_OK)
 		return err->status;
 	if (rule->period <= 0)
