@@ -1265,6 +1265,7 @@ main(int argc, char **argv)
 		parse_options(&o, argc, argv);
 	if (o.mode == MODE_VERSION) {
 		(void)printf("postino %s\n", POSTINO_VERSION);
+		free(o.rcpt_args);
 		return EX_OK;
 	}
 	if (o.mode != MODE_SEND && o.mode != MODE_VERIFY && o.nrcpt_args > 0)

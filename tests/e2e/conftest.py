@@ -65,7 +65,7 @@ def hub(shared_dir, certs):
         pytest.skip(why)
     base = os.path.join(shared_dir, "postfix")
     os.mkdir(base, 0o755)
-    h = postfixhub.PostfixHub(base, certs)
+    h = postfixhub.PostfixHub(base, certs, cleanup_dir=shared_dir)
     try:
         h.start()
     except Exception:

@@ -11,6 +11,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from postfixhub import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 HOSTNAME = "postino-host.example.test"
@@ -386,7 +388,4 @@ def wait_until(pred, timeout=5.0, step=0.02):
 
 def unused_port():
     """A loopback port with nothing listening (connect gets refused)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()

@@ -30,6 +30,7 @@ import pwd
 import re
 import socket
 import subprocess
+import sys
 import time
 
 MYHOSTNAME = "hub.example.test"
@@ -64,6 +65,20 @@ discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+# Stops the hub if the test process dies without doing it (killed by a
+# timeout, say): it waits for EOF on a pipe that only the test process
+# holds, then runs `postfix stop` and removes the hub's directory (or
+# cleanup_dir), unless it was told "done" first.
+WATCHDOG = """
+import shutil, subprocess, sys
+if sys.stdin.buffer.read() != b"done":
+    subprocess.run([sys.argv[1], "-c", sys.argv[2], "stop"],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+    shutil.rmtree(sys.argv[3], ignore_errors=True)
 """
 
 
@@ -127,8 +142,10 @@ class HubMessage:
 
 
 class PostfixHub:
-    def __init__(self, base, certs):
+    def __init__(self, base, certs, cleanup_dir=None):
+        """cleanup_dir: what to remove if the test process dies (base)."""
         self.base = base
+        self.cleanup_dir = cleanup_dir or base
         self.certs = certs
         self.conf = os.path.join(base, "conf")
         self.queue = os.path.join(base, "queue")
@@ -140,6 +157,7 @@ class PostfixHub:
         self.ports = {name: free_port() for name in SERVICES}
         self.running = False
         self._seen = {}
+        self._watch_fd = None
 
     # -- setup -------------------------------------------------------
 
@@ -251,8 +269,18 @@ class PostfixHub:
                                   stdin=subprocess.DEVNULL, stdout=log,
                                   stderr=log, check=check, timeout=60)
 
+    def _watchdog(self):
+        r, w = os.pipe()
+        subprocess.Popen([sys.executable, "-c", WATCHDOG, POSTFIX, self.conf,
+                          self.cleanup_dir], stdin=r,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+        os.close(r)
+        self._watch_fd = w   # not inherited by anything started later
+
     def start(self):
         self.setup()
+        self._watchdog()
         self._postfix("start")
         self.running = True
         # master binds the listeners before it forks anything; wait until
@@ -275,6 +303,10 @@ class PostfixHub:
         if self.running:
             self._postfix("stop", check=False)
             self.running = False
+        if self._watch_fd is not None:
+            os.write(self._watch_fd, b"done")
+            os.close(self._watch_fd)
+            self._watch_fd = None
 
     # -- reading back ------------------------------------------------
 

@@ -14,7 +14,9 @@ broken in the body); CR, LF or NUL in an address or in -f exits 65; line
 breaks in -F become spaces.
 """
 
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -53,6 +55,30 @@ def wire_lines_ok(m):
     assert longest <= 998 + 1, "wire line of %d octets" % longest
 
 
+class Big:
+    """helpers.parse() for huge messages: linear, raw fields kept."""
+
+    def __init__(self, content):
+        head, sep, self.body = content.partition(b"\r\n\r\n")
+        assert sep, "no end of header block"
+        self.raw_header = head
+        self.fields = []        # (name, [raw lines])
+        for line in head.split(b"\r\n"):
+            if line[:1] in (b" ", b"\t") and self.fields:
+                self.fields[-1][1].append(line)
+            else:
+                name = line.split(b":", 1)[0].decode("latin-1")
+                self.fields.append((name, [line]))
+
+    def names(self):
+        return [n for n, _ in self.fields]
+
+    def get(self, name):
+        """Raw field lines joined with CRLF, folding kept."""
+        return [b"\r\n".join(ls) for n, ls in self.fields
+                if n.lower() == name.lower()]
+
+
 def session_of(srv):
     sessions = srv.sessions
     assert len(sessions) <= 1, [s.commands for s in sessions]
@@ -68,7 +94,15 @@ def assert_nothing_sent(res, srv, postino):
     assert srv.messages == []
     assert postino.queue_entries() == [], postino.queue_entries()
     assert res.stdout == b""
-    assert len(res.err_lines()) == 1, res.describe()
+    assert res.stderr != b"", res.describe()
+
+
+def assert_one_stderr_line(res):
+    """EXIT STATUS: one line on standard error says why; the caller's
+    bytes must not break it into two (or rewrite the terminal)."""
+    text = res.stderr.decode(errors="replace")
+    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
+    assert "\r" not in text and "\0" not in text, repr(text)
 
 
 def assert_clean_transcript(srv, rcpts):
@@ -127,10 +161,9 @@ def test_100mb_single_line_without_newline(postino, fault, asan):
     m = one_message(res, srv)
     check_rss(res, asan, "a 100 MB line")
     wire_lines_ok(m)
-    p = parse(m.content)
+    p = Big(m.content)
     # It is no header: the headers are postino's own, then the line.
-    for name in ("Received", "Date", "Message-ID", "From"):
-        assert len(p.get(name)) == 1, p.names()[:10]
+    assert sorted(p.names()) == ["Date", "From", "Message-ID", "Received"]
     lines = p.body.split(b"\r\n")
     assert lines[-1] == b""
     assert max(len(l) for l in lines) <= 998
@@ -149,10 +182,11 @@ def test_100k_header_lines(postino, fault, asan):
     res, srv = relay(postino, fault, data)
     m = one_message(res, srv)
     check_rss(res, asan, "100,000 header lines")
-    p = parse(m.content)
+    assert hdrs.replace(b"\n", b"\r\n") in m.content
+    p = Big(m.content)
     xs = [n_ for n_ in p.names() if n_.startswith("X-H")]
     assert xs == ["X-H%06d" % i for i in range(n)]
-    assert p.one("Subject") == tok
+    assert p.get("Subject") == [b"Subject: " + tok.encode()]
     for name in ("Received", "Date", "Message-ID", "From"):
         assert len(p.get(name)) == 1, name
     assert p.body == b"body\r\n"
@@ -177,7 +211,44 @@ def test_100k_duplicate_to_headers_with_t(postino, fault, asan):
     m = one_message(res, srv)
     check_rss(res, asan, "100,000 duplicate To: headers")
     assert m.rcpts == [RCPT]
-    assert len(parse(m.content).get("To")) == n
+    assert len(Big(m.content).get("To")) == n
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "addr.c addrlist_add() checks for duplicates with a linear scan "
+    "(addrlist_contains), so each -t address costs up to RCPT_MAX string "
+    "compares: 10,000 distinct To: lines plus 50,000 repeats take ~3 s "
+    "of CPU (~0.1 s without the scan; 1M repeats would take minutes). "
+    "A hash set or a sorted index makes it linear"))
+def test_t_duplicates_cost_linear_time(postino, fault):
+    """Recipients are deduplicated without rescanning the whole list for
+    every address: CPU time stays proportional to the input."""
+    distinct, repeats = 10000, 50000
+    last = b"To: u%d@example.org\n" % (distinct - 1)
+    data = (b"".join(b"To: u%d@example.org\n" % i for i in range(distinct))
+            + last * repeats + b"Subject: dup\n\nbody\n")
+    srv = fault()
+    postino.config(MailHub=srv.mailhub())
+    # -odq: only read and commit, so the time is postino's own; CPU time
+    # of that one child (wait4), not wall time, so a busy machine does
+    # not decide.
+    proc = subprocess.Popen([postino.binary, "-C", postino.config_path,
+                             "-odq", "-t"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=postino.env(), cwd=postino.dir)
+    proc.stdin.write(data)
+    proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, err
+    entries = [e for e in postino.queue_entries() if "/queue/" in e]
+    assert len(entries) == 1
+    with open(entries[0]) as f:
+        assert len(re.findall(r"(?m)^rcpt ", f.read())) == distinct
+    cpu = usage.ru_utime + usage.ru_stime
+    assert cpu < 1.0, "%.1f s of CPU to read %d To: lines" % (
+        cpu, distinct + repeats)
 
 
 def test_50mb_header_block(postino, fault, asan):
@@ -194,9 +265,10 @@ def test_50mb_header_block(postino, fault, asan):
     check_rss(res, asan, "a 50 MB header block")
     wire_lines_ok(m)
     assert big.replace(b"\n", b"\r\n") in m.content
-    p = parse(m.content)
-    assert p.one("Subject") == tok
-    assert p.one("To") == "root@example.test"
+    p = Big(m.content)
+    assert p.names().count("X-Big") == 1
+    assert p.get("Subject") == [b"Subject: " + tok.encode()]
+    assert p.get("To") == [b"To: root@example.test"]
     assert p.body == b"body\r\n"
 
 
@@ -211,12 +283,10 @@ def test_20mb_header_line_is_folded(postino, fault, asan):
     m = one_message(res, srv)
     check_rss(res, asan, "a 20 MB header line")
     wire_lines_ok(m)
-    p = parse(m.content)
+    p = Big(m.content)
     assert p.names().count("X-Long") == 1
-    assert p.one("Subject") == "after"
-    head = p.raw_header
-    start = head.index(b"X-Long: ")
-    field = head[start:head.index(b"\r\nSubject: after")]
+    assert p.get("Subject") == [b"Subject: after"]
+    field = p.get("X-Long")[0]
     assert field.replace(b"\r\n ", b"") == b"X-Long: " + value
     assert p.body == b"body\r\n"
 
@@ -342,6 +412,8 @@ CRLF_SENDERS = [
     "<sender@example.org>\r\n",
     "Name\r\nX: y <sender@example.org>",
 ]
+# No NUL here: execve(2) ends an argument at its first NUL, so no caller
+# can pass one in -f or a recipient. NUL from stdin: test_nul_bytes_*.
 
 
 @pytest.mark.parametrize("form", ["-f", "-fattached", "-r"])
@@ -354,6 +426,7 @@ def test_sender_with_cr_lf_is_refused(postino, fault, asan, form, sender):
     res, srv = relay(postino, fault, b"Subject: s\n\nbody\n", args=args)
     assert res.rc == 65, res.describe()
     assert_nothing_sent(res, srv, postino)
+    assert_one_stderr_line(res)
     check_rss(res, asan, "CR/LF in -f")
 
 
@@ -375,13 +448,16 @@ def test_recipient_with_cr_lf_is_refused(postino, fault, asan, bad):
     check_rss(res, asan, "CR/LF in a recipient")
 
 
-def test_nul_in_argv_cannot_happen():
-    """execve(2) ends every argument at its first NUL: there is no way to
-    pass one in -f or a recipient, so only CR and LF are tested there;
-    NUL from standard input is removed (test_nul_bytes_*)."""
-    import subprocess
-    with pytest.raises(ValueError):
-        subprocess.run(["/bin/true", "a\0b"])
+@pytest.mark.xfail(strict=True, reason=(
+    "sendmail.c collect_arg_recipients() says the raw argv recipient on "
+    "stderr: its CR/LF split the one error line (and a bare CR rewrites "
+    "the terminal line); it should be sanitised like the -f message"))
+@pytest.mark.parametrize("bad", CRLF_RCPTS)
+def test_recipient_with_cr_lf_one_stderr_line(postino, fault, bad):
+    res, srv = relay(postino, fault, b"Subject: s\n\nbody\n",
+                     args=[RCPT, bad])
+    assert res.rc == 65, res.describe()
+    assert_one_stderr_line(res)
 
 
 ANGLE_SENDERS = [
@@ -395,16 +471,13 @@ ANGLE_SENDERS = [
 
 @pytest.mark.parametrize("sender", ANGLE_SENDERS)
 def test_sender_with_angle_brackets(postino, fault, sender):
-    """'<' and '>' in -f cannot close the path early: refused as bad
-    syntax, or sent with one clean path and no smuggled parameter."""
+    """'<' and '>' in -f cannot close the path early and smuggle an ESMTP
+    parameter or a command: bad address syntax, exit 65, nothing sent."""
     res, srv = relay(postino, fault, b"Subject: s\n\nbody\n",
                      args=["-f", sender, RCPT])
-    if res.rc != 0:
-        assert res.rc in (64, 65), res.describe()
-        assert_nothing_sent(res, srv, postino)
-        return
-    one_message(res, srv)
-    assert_clean_transcript(srv, [RCPT])
+    assert res.rc == 65, res.describe()
+    assert_nothing_sent(res, srv, postino)
+    assert_one_stderr_line(res)
 
 
 ANGLE_RCPTS = [
@@ -419,16 +492,9 @@ ANGLE_RCPTS = [
 def test_recipient_with_angle_brackets(postino, fault, bad):
     res, srv = relay(postino, fault, b"Subject: s\n\nbody\n",
                      args=[RCPT, bad])
-    if res.rc != 0:
-        assert res.rc in (64, 65), res.describe()
-        assert_nothing_sent(res, srv, postino)
-        return
-    one_message(res, srv)
-    s = session_of(srv)
-    assert_clean_transcript(srv, sorted(
-        re.match(r"RCPT TO:<(.*)>", c).group(1) for c in s.commands
-        if c.startswith("RCPT")))
-    assert not any("NOTIFY" in c or "ORCPT" in c for c in s.commands)
+    assert res.rc == 65, res.describe()
+    assert_nothing_sent(res, srv, postino)
+    assert_one_stderr_line(res)
 
 
 # -- addresses from the header (-t) ----------------------------------------
@@ -469,19 +535,13 @@ def test_t_header_cannot_inject(postino, fault, head, rcpts):
     "To: <good@example.org\r>\n",
 ])
 def test_t_header_with_bare_cr(postino, fault, head):
-    """A CR inside a -t address: a data error (CR in an address, exit
-    65, nothing sent), or at least never on the wire."""
+    """A CR inside a -t address is a CR in an address: exit 65, nothing
+    sent, never on the wire."""
     data = (head + "Subject: s\n\nbody\n").encode()
     res, srv = relay(postino, fault, data, args=("-t",))
-    if res.rc != 0:
-        assert res.rc == 65, res.describe()
-        assert_nothing_sent(res, srv, postino)
-        return
-    one_message(res, srv)
-    s = session_of(srv)
-    for raw in s.raw_lines:
-        assert raw.count(b"\r") <= 1 and raw.endswith(b"\r\n"), raw
-    assert_clean_transcript(srv, ["good@example.org"])
+    assert res.rc == 65, res.describe()
+    assert_nothing_sent(res, srv, postino)
+    assert_one_stderr_line(res)
 
 
 # -- -F ---------------------------------------------------------------------
