@@ -26,6 +26,9 @@ python3-aiosmtpd
 python3-pytest
 mandoc
 time
+clang
+libclang-rt-14-dev
+monitoring-plugins-standard
 "
 
 missing=""
