@@ -584,8 +584,19 @@ struct smtp_rcpt {
 	enum status	 status;		/* ST_OK / ST_TEMP / ST_PERM */
 };
 
+/*
+ * DSN requests (-N, -R, -V; RFC 3461), passed to the hub only when it
+ * offers DSN, and silently dropped otherwise. Empty strings: not given.
+ */
+struct dsn {
+	char		 notify[32];	/* "NEVER" or "SUCCESS,FAILURE,DELAY" */
+	char		 ret[8];	/* "HDRS" or "FULL" */
+	char		 envid[101];	/* xtext-encoded ENVID */
+};
+
 struct envelope {
 	char		 sender[ADDR_MAX];	/* "" for <> */
+	struct dsn	 dsn;
 	struct smtp_rcpt *rcpt;
 	size_t		 nrcpt;
 	int		 body_8bit;		/* -B8BITMIME or 8-bit bytes */
@@ -681,6 +692,7 @@ struct queue_entry {
 	int		 body_8bit;
 	int		 hold;		/* postino queue hold */
 	int		 possible_dup;	/* a reply after the final dot was lost */
+	struct dsn	 dsn;		/* -N, -R, -V */
 	struct route	 route;		/* empty host: MailHub at delivery */
 	int		 hub_default;	/* parsed "hub default" */
 	char		 last_error[REPLY_TEXT_MAX];

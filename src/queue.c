@@ -27,6 +27,9 @@
  *   hub default                    (MailHub; or "hub HOST PORT" from
  *                                   the submitter's revaliases entry)
  *   sender <www-data@example.org>  (<> for the null sender)
+ *   dsn-notify FAILURE,DELAY       (optional: -N, -R, -V for the hub)
+ *   dsn-ret HDRS
+ *   dsn-envid QQ+2Bxyz
  *   error connect to 192.0.2.1[192.0.2.1]:587: Connection refused
  *   rcpt pending <ops@example.org>
  *   rcpt sent <dev@example.org> 250 2.0.0 Ok: queued as 4Xyz1
@@ -256,6 +259,14 @@ queue_format(const struct queue_entry *e, size_t *outlen)
 	else
 		bad |= append(&buf, &len, &cap, "hub default\n");
 	bad |= append(&buf, &len, &cap, "sender <%s>\n", e->sender);
+	if (e->dsn.notify[0] != '\0')
+		bad |= append(&buf, &len, &cap, "dsn-notify %s\n",
+		    e->dsn.notify);
+	if (e->dsn.ret[0] != '\0')
+		bad |= append(&buf, &len, &cap, "dsn-ret %s\n", e->dsn.ret);
+	if (e->dsn.envid[0] != '\0')
+		bad |= append(&buf, &len, &cap, "dsn-envid %s\n",
+		    e->dsn.envid);
 	clean_value(clean, sizeof(clean), e->last_error);
 	bad |= append(&buf, &len, &cap, "error %s\n", clean);
 	for (i = 0; i < e->nrcpt && !bad; i++) {
@@ -352,6 +363,33 @@ parse_hub(struct queue_entry *e, const char *v)
 	return 0;
 }
 
+/* dsn-notify, dsn-ret, dsn-envid: checked as strictly as on the way in. */
+static int
+parse_dsn(struct queue_entry *e, const char *which, const char *v,
+    struct error *err)
+{
+	char *dst;
+	size_t len, i;
+
+	if (strcmp(which, "notify") == 0) {
+		dst = e->dsn.notify;
+		len = sizeof(e->dsn.notify);
+	} else if (strcmp(which, "ret") == 0) {
+		dst = e->dsn.ret;
+		len = sizeof(e->dsn.ret);
+	} else if (strcmp(which, "envid") == 0) {
+		dst = e->dsn.envid;
+		len = sizeof(e->dsn.envid);
+	} else
+		return error_set(err, ST_DATA, "unknown key dsn-%s", which);
+	for (i = 0; v[i] != '\0'; i++)
+		if (v[i] <= ' ' || v[i] >= 0x7f || v[i] == '=')
+			return error_set(err, ST_DATA, "bad dsn-%s", which);
+	if (i == 0 || strlcpy(dst, v, len) >= len)
+		return error_set(err, ST_DATA, "bad dsn-%s", which);
+	return ST_OK;
+}
+
 /* One "key value" line; unknown keys are errors (the file is ours). */
 static int
 parse_line(struct queue_entry *e, const char *key, const char *v,
@@ -380,6 +418,8 @@ parse_line(struct queue_entry *e, const char *key, const char *v,
 		return parse_angle(v, e->sender, sizeof(e->sender), &rest) == 0
 		    && *rest == '\0' ? ST_OK :
 		    error_set(err, ST_DATA, "bad sender line");
+	if (strncmp(key, "dsn-", 4) == 0)
+		return parse_dsn(e, key + 4, v, err);
 	if (strcmp(key, "body") == 0) {
 		if (strcmp(v, "8bit") != 0 && strcmp(v, "7bit") != 0)
 			return error_set(err, ST_DATA, "bad body line");

@@ -153,6 +153,7 @@ pending_envelope(struct queue_entry *e, int data_fd, struct envelope *env,
 		(*map)[env->nrcpt++] = i;
 	}
 	(void)strlcpy(env->sender, e->sender, sizeof(env->sender));
+	env->dsn = e->dsn;
 	env->body_8bit = e->body_8bit;
 	env->spool_fd = data_fd;
 	env->size = e->size;

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -52,6 +53,8 @@ struct options {
 	int		 body_8bit;	/* -B8BITMIME */
 	int		 no_alias;	/* -n */
 	int		 dsn_options;	/* -N or -R given (refused with -bv) */
+	struct dsn	 dsn;		/* what -N, -R, -V asked for */
+	const char	*dsn_ignored;	/* an invalid -N/-R value, to log */
 	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
 	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
 	struct runner_filter filter;	/* -qI, -qR */
@@ -261,6 +264,68 @@ set_queue_run(struct options *o, const char *v)
 	}
 }
 
+/*
+ * -N never | success,failure,delay (any order, any case). An invalid
+ * value is ignored and logged: a mail client's DSN wish must not cost
+ * the message.
+ */
+static void
+set_dsn_notify(struct options *o, const char *v)
+{
+	static const char *const words[] = { "SUCCESS", "FAILURE", "DELAY" };
+	char out[sizeof(o->dsn.notify)] = "";
+	const char *p = v;
+	size_t i, n;
+
+	if (strcasecmp(v, "never") == 0) {
+		(void)strlcpy(o->dsn.notify, "NEVER", sizeof(o->dsn.notify));
+		return;
+	}
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		for (i = 0; i < 3; i++)
+			if (strlen(words[i]) == n &&
+			    strncasecmp(p, words[i], n) == 0)
+				break;
+		if (i == 3 || strstr(out, words[i]) != NULL) {
+			o->dsn_ignored = v;
+			return;
+		}
+		if (out[0] != '\0')
+			(void)strlcat(out, ",", sizeof(out));
+		(void)strlcat(out, words[i], sizeof(out));
+		p += n + (p[n] == ',');
+	}
+	if (out[0] == '\0')
+		o->dsn_ignored = v;
+	else
+		(void)strlcpy(o->dsn.notify, out, sizeof(o->dsn.notify));
+}
+
+/* -V envid, xtext-encoded (RFC 3461 4.4); too long: ignored. */
+static void
+set_dsn_envid(struct options *o, const char *v)
+{
+	size_t len = 0;
+
+	for (; *v != '\0'; v++) {
+		unsigned char c = (unsigned char)*v;
+		int n;
+
+		if (c > ' ' && c < 0x7f && c != '+' && c != '=')
+			n = snprintf(o->dsn.envid + len,
+			    sizeof(o->dsn.envid) - len, "%c", c);
+		else
+			n = snprintf(o->dsn.envid + len,
+			    sizeof(o->dsn.envid) - len, "+%02X", c);
+		if (n < 0 || (size_t)n >= sizeof(o->dsn.envid) - len) {
+			o->dsn.envid[0] = '\0';
+			return;
+		}
+		len += (size_t)n;
+	}
+}
+
 static void
 set_option_with_arg(struct options *o, char letter, const char *v)
 {
@@ -282,8 +347,20 @@ set_option_with_arg(struct options *o, char letter, const char *v)
 		set_long_option(o, v);
 		break;
 	case 'N':
+		o->dsn_options = 1;
+		set_dsn_notify(o, v);
+		break;
 	case 'R':
-		o->dsn_options = 1;	/* DSN is not passed on yet */
+		o->dsn_options = 1;
+		if (strcasecmp(v, "hdrs") == 0 || strcasecmp(v, "full") == 0) {
+			(void)strlcpy(o->dsn.ret, v, sizeof(o->dsn.ret));
+			for (char *c = o->dsn.ret; *c != '\0'; c++)
+				*c = (char)toupper((unsigned char)*c);
+		} else
+			o->dsn_ignored = v;
+		break;
+	case 'V':
+		set_dsn_envid(o, v);
 		break;
 	default:
 		break;	/* -A -L -N -R -V -X -D -M -Q -d -e -h -p: ignored */
@@ -545,6 +622,14 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 		return EX_CONFIG;
 	}
 	log_open(r->progname, cfg->log_file);
+	if (o->dsn_ignored != NULL) {
+		char shown[64];
+
+		log_sanitize(shown, sizeof(shown), o->dsn_ignored,
+		    strlen(o->dsn_ignored));
+		log_line(LOG_NOTICE, "ignored invalid DSN option value '%s'",
+		    shown);
+	}
 	if (o->auth_user != NULL)
 		(void)strlcpy(cfg->auth_user, o->auth_user,
 		    sizeof(cfg->auth_user));
@@ -686,7 +771,7 @@ map_recipients(const struct config *cfg, const struct run *r,
 static int
 build_entry(struct queue_entry *e, const struct run *r, const char *sender,
     const struct addrlist *rcpts, const struct message *msg,
-    const struct route *rt, int body_8bit)
+    const struct route *rt, int body_8bit, struct dsn dsn)
 {
 	struct error err;
 	size_t i;
@@ -698,6 +783,7 @@ build_entry(struct queue_entry *e, const struct run *r, const char *sender,
 	e->size = msg->size;
 	e->body_8bit = body_8bit;
 	e->route = *rt;
+	e->dsn = dsn;
 	for (i = 0; i < rcpts->n; i++)
 		if (queue_entry_add_rcpt(e, rcpts->v[i], RS_PENDING, &err) !=
 		    ST_OK) {
@@ -1004,7 +1090,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	if (!rev.found || rev.hub_host[0] == '\0')
 		memset(&rt, 0, sizeof(rt));	/* MailHub, whatever it is then */
 	if ((code = build_entry(&entry, r, sender, &rcpts, &msg, &rt,
-	    o->body_8bit || msg.eight_bit)) != EX_OK)
+	    o->body_8bit || msg.eight_bit, o->dsn)) != EX_OK)
 		goto out;
 	if (ratelimit_take(cfg, r->uid, r->login, &warn, &err) != ST_OK) {
 		if (warn)

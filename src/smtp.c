@@ -756,6 +756,13 @@ check_limits(const struct smtp *s, const struct envelope *env,
 	return ST_OK;
 }
 
+/* A DSN parameter goes out only when given and the hub offers DSN. */
+static int
+dsn_on(const struct smtp *s, const char *value)
+{
+	return value[0] != '\0' && (s->caps.flags & CAP_DSN);
+}
+
 static int
 add_mail(struct smtp *s, struct out *o, const struct envelope *env,
     struct error *err)
@@ -765,9 +772,24 @@ add_mail(struct smtp *s, struct out *o, const struct envelope *env,
 	if (s->caps.flags & CAP_SIZE)
 		(void)snprintf(size, sizeof(size), " SIZE=%lld",
 		    (long long)env->size);
-	return out_add(s, o, NULL, err, "MAIL FROM:<%s>%s%s%s", env->sender,
-	    size, env->body_8bit && (s->caps.flags & CAP_8BITMIME) ?
-	    " BODY=8BITMIME" : "", env->smtputf8 ? " SMTPUTF8" : "");
+	return out_add(s, o, NULL, err, "MAIL FROM:<%s>%s%s%s%s%s%s%s",
+	    env->sender, size, env->body_8bit &&
+	    (s->caps.flags & CAP_8BITMIME) ? " BODY=8BITMIME" : "",
+	    env->smtputf8 ? " SMTPUTF8" : "",
+	    dsn_on(s, env->dsn.ret) ? " RET=" : "",
+	    dsn_on(s, env->dsn.ret) ? env->dsn.ret : "",
+	    dsn_on(s, env->dsn.envid) ? " ENVID=" : "",
+	    dsn_on(s, env->dsn.envid) ? env->dsn.envid : "");
+}
+
+/* RCPT TO with NOTIFY= when asked for and the hub offers DSN. */
+static int
+add_rcpt(struct smtp *s, struct out *o, const struct envelope *env,
+    size_t i, struct error *err)
+{
+	return out_add(s, o, NULL, err, "RCPT TO:<%s>%s%s", env->rcpt[i].addr,
+	    dsn_on(s, env->dsn.notify) ? " NOTIFY=" : "",
+	    dsn_on(s, env->dsn.notify) ? env->dsn.notify : "");
 }
 
 static enum status
@@ -812,8 +834,7 @@ envelope_pipelined(struct smtp *s, struct envelope *env,
 		if (first == 0)
 			rc = add_mail(s, &o, env, err);
 		for (i = first; i < end && rc == ST_OK; i++)
-			rc = out_add(s, &o, NULL, err, "RCPT TO:<%s>",
-			    env->rcpt[i].addr);
+			rc = add_rcpt(s, &o, env, i, err);
 		if (rc == ST_OK && end == env->nrcpt)
 			rc = out_add(s, &o, NULL, err, "DATA");
 		conn_step(&s->conn);
@@ -856,8 +877,10 @@ envelope_serial(struct smtp *s, struct envelope *env,
 	if (t->mail_code / 100 != 2)
 		return ST_OK;
 	for (i = 0; i < env->nrcpt; i++) {
-		if ((rc = send_cmd(s, NULL, err, "RCPT TO:<%s>",
-		    env->rcpt[i].addr)) != ST_OK ||
+		if ((rc = send_cmd(s, NULL, err, "RCPT TO:<%s>%s%s",
+		    env->rcpt[i].addr, dsn_on(s, env->dsn.notify) ?
+		    " NOTIFY=" : "", dsn_on(s, env->dsn.notify) ?
+		    env->dsn.notify : "")) != ST_OK ||
 		    (rc = read_rcpt(s, &env->rcpt[i], res, err)) != ST_OK)
 			return rc;
 	}

@@ -747,6 +747,57 @@ test_serial(void **state)
 	free(f);
 }
 
+/* -N, -R, -V reach the hub only when it offers DSN. */
+static void
+test_dsn_passed_when_offered(void **state)
+{
+	static const struct pstep s[] = {
+		SEND(GREET), EXPECT("EHLO client.test"), SEND(EHLO_PIPE),
+		READ("MAIL FROM:<a@x.test> SIZE=21 RET=HDRS ENVID=QQ+2B1\r\n"
+		    "RCPT TO:<b@y.test> NOTIFY=FAILURE,DELAY\r\nDATA\r\n"),
+		SEND("250 ok\r\n250 ok\r\n354 go\r\n"),
+		DATA(BODY ".\r\n"), SEND("250 accepted\r\n"),
+		EXPECT("QUIT"), SEND("221 bye\r\n"), END
+	};
+	struct fx *f = fx_new(one, BODY);
+
+	(void)state;
+	(void)strlcpy(f->env.dsn.notify, "FAILURE,DELAY",
+	    sizeof(f->env.dsn.notify));
+	(void)strlcpy(f->env.dsn.ret, "HDRS", sizeof(f->env.dsn.ret));
+	(void)strlcpy(f->env.dsn.envid, "QQ+2B1", sizeof(f->env.dsn.envid));
+	fx_hub(f, s);
+	assert_int_equal(smtp_open(&f->s, &f->params, &f->res, &f->err),
+	    ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_OK);
+	assert_int_equal(fx_end(f), 0);
+	free(f);
+}
+
+static void
+test_dsn_dropped_when_not_offered(void **state)
+{
+	static const struct pstep s[] = {
+		SEND(GREET), EXPECT("EHLO client.test"), SEND(EHLO_BARE),
+		READ("MAIL FROM:<a@x.test>\r\n"), SEND("250 ok\r\n"),
+		READ("RCPT TO:<b@y.test>\r\n"), SEND("250 ok\r\n"),
+		READ("DATA\r\n"), SEND("354 go\r\n"),
+		DATA(BODY ".\r\n"), SEND("250 accepted\r\n"),
+		EXPECT("QUIT"), SEND("221 bye\r\n"), END
+	};
+	struct fx *f = fx_new(one, BODY);
+
+	(void)state;
+	(void)strlcpy(f->env.dsn.notify, "NEVER", sizeof(f->env.dsn.notify));
+	(void)strlcpy(f->env.dsn.ret, "FULL", sizeof(f->env.dsn.ret));
+	fx_hub(f, s);
+	assert_int_equal(smtp_open(&f->s, &f->params, &f->res, &f->err),
+	    ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_OK);
+	assert_int_equal(fx_end(f), 0);
+	free(f);
+}
+
 static void
 test_helo_fallback(void **state)
 {
@@ -1533,6 +1584,8 @@ main(void)
 		cmocka_unit_test(test_greeting_refused),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_serial),
+		cmocka_unit_test(test_dsn_passed_when_offered),
+		cmocka_unit_test(test_dsn_dropped_when_not_offered),
 		cmocka_unit_test(test_helo_fallback),
 		cmocka_unit_test(test_all_rejected),
 		cmocka_unit_test(test_mail_refused),
