@@ -635,16 +635,46 @@ queue_update(const char *dir, const struct queue_entry *e, struct error *err)
 
 /* ------------------------------------------------------------ reading */
 
-/* Entries are untrusted input: a regular file, one link, no symlink. */
+/*
+ * The group every queue file must have: the queue directory's (it is
+ * set-group-ID, so files made in it by any user get its group).
+ */
+static gid_t
+queue_group(const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	/* path is QueueDir/AREA/NAME or QueueDir/NAME. */
+	(void)strlcpy(dir, path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return (gid_t)-1;
+	*slash = '\0';
+	if ((slash = strrchr(dir, '/')) != NULL &&
+	    (strcmp(slash + 1, "data") == 0 ||
+	    strcmp(slash + 1, "queue") == 0 ||
+	    strcmp(slash + 1, "failed") == 0))
+		*slash = '\0';
+	return stat(dir, &st) == 0 ? st.st_gid : (gid_t)-1;
+}
+
+/*
+ * Entries are untrusted input: a regular file, one link, no symlink,
+ * and the queue's group (another group means someone else put it there).
+ */
 static int
 open_checked(const char *path, int flags, struct stat *st)
 {
 	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+	gid_t group;
 
 	if (fd == -1)
 		return -1;
+	group = queue_group(path);
 	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
-	    st->st_nlink != 1) {
+	    st->st_nlink != 1 || (group != (gid_t)-1 && st->st_gid != group &&
+	    st->st_uid != 0)) {
 		(void)close(fd);
 		errno = EPERM;
 		return -1;

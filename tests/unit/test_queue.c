@@ -238,6 +238,24 @@ test_unsafe_entries_refused(void **state)
 	    ST_OK);
 	assert_int_not_equal(queue_lock_entry(qdir, "../../etc/x", &e, &err),
 	    ST_OK);
+	/* A file of another user and group was not made through the queue. */
+	if (geteuid() == 0) {
+		struct queue_entry f;
+		char data[PATH_MAX];
+		int fd;
+
+		sample_entry(&f, "00000000F6");
+		fd = spool_with("z\r\n");
+		assert_int_equal(queue_commit(qdir, &f, fd, 0, &err), ST_OK);
+		(void)close(fd);
+		(void)snprintf(data, sizeof(data), "%s/data/00000000F6", qdir);
+		assert_int_equal(chown(data, 65534, 65534), 0);
+		queue_entry_free(&f);
+		queue_entry_init(&f);
+		assert_int_equal(queue_lock_entry(qdir, "00000000F6", &f,
+		    &err), ST_DATA);
+		queue_entry_free(&f);
+	}
 	assert_false(queue_valid_qid("0123456789A"));
 	assert_false(queue_valid_qid("01234567a9"));
 	assert_true(queue_valid_qid("0123456789"));
