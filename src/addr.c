@@ -427,6 +427,8 @@ addrlist_init(struct addrlist *l)
 	l->v = NULL;
 	l->n = 0;
 	l->cap = 0;
+	l->slot = NULL;
+	l->nslot = 0;
 }
 
 void
@@ -437,6 +439,7 @@ addrlist_free(struct addrlist *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	free(l->slot);
 	addrlist_init(l);
 }
 
@@ -452,15 +455,60 @@ addr_equal(const char *a, const char *b)
 	    ascii_caseeq(da + 1, db + 1);
 }
 
+/* FNV-1a, the domain folded to lower case: equal addresses, equal hash. */
+static size_t
+addr_hash(const char *a)
+{
+	const char *d = strrchr(a, '@');
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *a != '\0'; a++) {
+		unsigned char c = (unsigned char)*a;
+
+		if (d != NULL && a > d && c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h = (h ^ c) * 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
+/* The slot that holds addr, or the empty one where it would go. */
+static size_t *
+find_slot(const struct addrlist *l, const char *addr)
+{
+	size_t i = addr_hash(addr) & (l->nslot - 1);
+
+	while (l->slot[i] != 0 && !addr_equal(l->v[l->slot[i] - 1], addr))
+		i = (i + 1) & (l->nslot - 1);
+	return &l->slot[i];
+}
+
+/*
+ * Keep the index at most half full. A hash index rather than a scan:
+ * -t over 100,000 header lines must not cost time quadratic in them.
+ */
+static int
+grow_index(struct addrlist *l)
+{
+	size_t *old = l->slot, nold = l->nslot, i;
+	size_t n = l->nslot == 0 ? 16 : l->nslot * 2;
+
+	if ((l->slot = calloc(n, sizeof(*l->slot))) == NULL) {
+		l->slot = old;
+		return -1;
+	}
+	l->nslot = n;
+	for (i = 0; i < nold; i++)
+		if (old[i] != 0)
+			*find_slot(l, l->v[old[i] - 1]) = old[i];
+	free(old);
+	return 0;
+}
+
 int
 addrlist_contains(const struct addrlist *l, const char *addr)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		if (addr_equal(l->v[i], addr))
-			return 1;
-	return 0;
+	return l->nslot != 0 && *find_slot(l, addr) != 0;
 }
 
 int
@@ -481,9 +529,12 @@ addrlist_add(struct addrlist *l, const char *addr, struct error *err)
 		l->v = v;
 		l->cap = cap;
 	}
+	if ((l->n + 1) * 2 > l->nslot && grow_index(l) == -1)
+		return error_set(err, ST_OSERR, "%s", strerror(errno));
 	if ((copy = strdup(addr)) == NULL)
 		return error_set(err, ST_OSERR, "%s", strerror(errno));
 	l->v[l->n++] = copy;
+	*find_slot(l, copy) = l->n;
 	return ST_OK;
 }
 

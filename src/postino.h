@@ -222,6 +222,8 @@ struct addrlist {
 	char		**v;
 	size_t		  n;
 	size_t		  cap;
+	size_t		 *slot;		/* hash index: v's index + 1, 0 empty */
+	size_t		  nslot;	/* a power of two, > 2 * n */
 };
 
 void		 addrlist_init(struct addrlist *);
@@ -603,6 +605,10 @@ struct envelope {
 	int		 smtputf8;		/* set by smtp.c when needed */
 	int		 spool_fd;		/* message in wire form */
 	off_t		 size;
+	/* Called just before the final dot (the queue records a possible
+	 * duplicate there, in case the process dies waiting for the reply). */
+	void		(*before_dot)(void *arg);
+	void		*before_dot_arg;
 };
 
 /* What the hub said: enough for the outcome table and the log line. */

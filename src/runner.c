@@ -247,6 +247,31 @@ finish_attempt(const struct runner_ctx *ctx, struct queue_entry *e,
 	return ST_TEMP;
 }
 
+/*
+ * Before the final dot of a queued entry: record "possible duplicate" on
+ * disk, so that a runner killed while waiting for the hub's reply leaves
+ * an entry whose next delivery is logged as a possible duplicate.
+ */
+struct dot_mark {
+	const struct runner_ctx	*ctx;
+	struct queue_entry	*e;
+};
+
+static void
+mark_before_dot(void *arg)
+{
+	struct dot_mark *m = arg;
+	struct error err;
+	int was = m->e->possible_dup;
+
+	m->e->possible_dup = 1;
+	(void)priv_regain(&err);
+	if (queue_update(m->ctx->cfg->queue_dir, m->e, &err) != ST_OK)
+		log_line(LOG_WARNING, "%s: %s", m->e->qid, err.text);
+	(void)priv_drop(&err);
+	m->e->possible_dup = was;
+}
+
 int
 runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
     struct queue_entry *e, int data_fd, struct error *err)
@@ -254,6 +279,7 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 	struct envelope env;
 	struct smtp_result res;
 	struct error txerr;
+	struct dot_mark mark;
 	size_t *map;
 	int rc;
 
@@ -285,6 +311,16 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 	}
 	memset(&res, 0, sizeof(res));
 	error_clear(&txerr);
+	if (ctx->from_queue) {
+		mark.ctx = ctx;
+		mark.e = e;
+		env.before_dot = mark_before_dot;
+		env.before_dot_arg = &mark;
+	}
+	if (e->possible_dup)
+		log_line(LOG_WARNING, "%s: an earlier attempt may have "
+		    "delivered it (interrupted after the final dot): possible "
+		    "duplicate", e->qid);
 	rc = smtp_send(hs->smtp, &env, &res, &txerr);
 	/* The session's relay and TLS facts come from smtp_open. */
 	if (res.relay[0] == '\0')
@@ -598,6 +634,37 @@ process_entry(const struct runner_ctx *ctx, struct hub_session *hs,
 	queue_entry_free(&e);
 }
 
+static int
+compare_qid(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int
+seen_before(char (*ids)[QID_MAX], size_t n, const char *qid)
+{
+	return n > 0 && bsearch(qid, ids, n, sizeof(*ids), compare_qid) !=
+	    NULL;
+}
+
+/* Entries that appeared during the pass, such as its own bounces. */
+static void
+process_new(const struct runner_ctx *ctx, struct hub_session *hs,
+    char (*old)[QID_MAX], size_t nold, const struct runner_filter *f)
+{
+	char (*ids)[QID_MAX];
+	struct error err;
+	size_t n, i;
+
+	if (queue_list_ids(ctx->cfg->queue_dir, "queue", &ids, &n, &err) !=
+	    ST_OK)
+		return;
+	for (i = 0; i < n; i++)
+		if (!seen_before(old, nold, ids[i]))
+			process_entry(ctx, hs, ids[i], f, time(NULL));
+	free(ids);
+}
+
 /*
  * Runners hold QueueDir/runner.lock shared, so that a submission can ask
  * "is a runner active?" with an exclusive try.
@@ -680,6 +747,9 @@ runner_run(const struct runner_ctx *ctx, const struct runner_filter *f,
 	for (i = 0; i < n; i++)
 		if (f->qid == NULL || strcmp(f->qid, ids[i]) == 0)
 			process_entry(ctx, &hs, ids[i], f, time(NULL));
+	/* Reports made during this pass (bounces) go out in it too. */
+	if (f->qid == NULL && f->domain == NULL)
+		process_new(ctx, &hs, ids, n, f);
 	runner_session_close(&hs);
 	free(ids);
 	if (lock != -1)

@@ -512,20 +512,40 @@ parse_options(struct options *o, int argc, char **argv)
 static int
 parse_subcommand(struct options *o, int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "queue") != 0)
+	const char *words[3];
+	int i, n = 0, q = 1;
+
+	/* "postino -C file queue ..." as well as "postino queue -C file". */
+	while (q < argc && strncmp(argv[q], "-C", 2) == 0)
+		q += argv[q][2] == '\0' ? 2 : 1;
+	if (q >= argc || strcmp(argv[q], "queue") != 0)
 		return 0;
 	o->mode = MODE_QUEUE_ADMIN;
-	if (argc == 2)
-		return 1;
-	if (argc == 3 && strcmp(argv[2], "--json") == 0)
+	/* -C file may come anywhere, attached or not; the rest is words. */
+	for (i = 1; i < argc; i++) {
+		if (i == q)
+			continue;
+		if (strncmp(argv[i], "-C", 2) == 0) {
+			if (argv[i][2] != '\0')
+				o->config_path = argv[i] + 2;
+			else if (i + 1 < argc)
+				o->config_path = argv[++i];
+			else
+				die_usage("option -C requires an argument");
+		} else if (n < 3)
+			words[n++] = argv[i];
+		else
+			n = 4;
+	}
+	if (n == 1 && strcmp(words[0], "--json") == 0)
 		o->json = 1;
-	else if (argc == 4 && (strcmp(argv[2], "delete") == 0 ||
-	    strcmp(argv[2], "hold") == 0 || strcmp(argv[2], "release") == 0))
-		o->queue_action = argv[2];
-	else
-		die_usage("usage: postino queue [--json | delete ID | hold ID "
-		    "| release ID]");
-	o->filter.qid = o->queue_action != NULL ? argv[3] : NULL;
+	else if (n == 2 && (strcmp(words[0], "delete") == 0 ||
+	    strcmp(words[0], "hold") == 0 || strcmp(words[0], "release") == 0)) {
+		o->queue_action = words[0];
+		o->filter.qid = words[1];
+	} else if (n != 0)
+		die_usage("usage: postino queue [-C config] [--json | delete ID "
+		    "| hold ID | release ID]");
 	return 1;
 }
 
@@ -710,7 +730,12 @@ collect_arg_recipients(const struct options *o, struct addrlist *out)
 		const char *a = o->rcpt_args[i];
 
 		if (addr_list_parse(a, strlen(a), out, &err) != ST_OK) {
-			say("%s: %s", a[0] != '\0' ? a : "(empty)", err.text);
+			char shown[ADDR_MAX];
+
+			/* One stderr line: no CR/LF of the caller's in it. */
+			log_sanitize(shown, sizeof(shown), a, strlen(a));
+			say("%s: %s", shown[0] != '\0' ? shown : "(empty)",
+			    err.text);
 			return err.status == ST_DATA ? EX_DATAERR :
 			    exit_for_status(err.status);
 		}
@@ -912,7 +937,7 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 		    (code = commit(cfg, e, msg->fd, 0)) != EX_OK)
 			return code;
 	}
-	if (failed > 0 && bqid[0] != '\0' && hs->smtp != NULL) {
+	if (failed > 0 && bqid[0] != '\0' && !hs->failed) {
 		struct queue_entry b;
 
 		/* Deliver the bounce now over the same session. */
@@ -928,6 +953,9 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 	}
 	if (refused)
 		return error_mode == 'e' ? EX_OK : report_refusal(e, hs);
+	/* From <>, refused recipients are never bounced: keep it listed. */
+	if (failed > 0 && pending == 0 && e->sender[0] == '\0')
+		(void)commit(cfg, e, msg->fd, 1);
 	return EX_OK;
 }
 
@@ -970,7 +998,7 @@ deliver(const struct config *cfg, struct run *r, const struct options *o,
 		(void)snprintf(e->last_error, sizeof(e->last_error), "hub "
 		    "%s:%s failed %llds ago, not tried (HubBackoff): %s",
 		    hub->host, hub->port, down, why.text);
-		e->next_retry = time(NULL) + cfg->hub_backoff - down;
+		e->next_retry = time(NULL);	/* not tried: due at once */
 		log_line(LOG_NOTICE, "%s: status=deferred (%s)", e->qid,
 		    e->last_error);
 		return commit(cfg, e, msg->fd, 0);

@@ -127,18 +127,34 @@ reply_append(char *text, size_t textlen, int index, const char *clean,
 	(void)strlcat(text, body, textlen);
 }
 
+static int	read_lines(struct conn *, int *, char *, size_t,
+		    reply_line_fn *, void *, struct error *);
+
 static int
 read_reply(struct conn *c, int *code, char *text, size_t textlen,
+    reply_line_fn *fn, void *arg, struct error *err)
+{
+	int lc = 0, rc;
+
+	if (textlen > 0)
+		text[0] = '\0';
+	*code = 0;
+	rc = read_lines(c, &lc, text, textlen, fn, arg, err);
+	/* A reply that turned out malformed has no code: the caller must
+	 * not take its first line for an answer (a lost reply to the dot). */
+	*code = rc == ST_OK ? lc : 0;
+	return rc;
+}
+
+static int
+read_lines(struct conn *c, int *codep, char *text, size_t textlen,
     reply_line_fn *fn, void *arg, struct error *err)
 {
 	/* REPLY_LINE_MAX counts the CRLF; the buffer holds the rest + NUL. */
 	char line[REPLY_LINE_MAX - 1], clean[REPLY_LINE_MAX];
 	size_t n;
-	int i, lc = 0, more, rc;
+	int i, lc = 0, more, rc, code = 0;
 
-	if (textlen > 0)
-		text[0] = '\0';
-	*code = 0;
 	for (i = 0;; i++) {
 		if (i == REPLY_LINES_MAX)
 			return error_set(err, ST_TEMP, "malformed reply from "
@@ -151,15 +167,17 @@ read_reply(struct conn *c, int *code, char *text, size_t textlen,
 		if ((more = parse_reply_line(line, n, &lc)) == -1)
 			return error_set(err, ST_TEMP, "malformed reply from "
 			    "hub: \"%.80s\"", clean);
-		if (i > 0 && lc != *code)
+		if (i > 0 && lc != code)
 			return error_set(err, ST_TEMP, "malformed reply from "
-			    "hub: code %d in a %d reply", lc, *code);
-		*code = lc;
+			    "hub: code %d in a %d reply", lc, code);
+		code = lc;
 		reply_append(text, textlen, i, clean, n);
 		if (fn != NULL)
 			fn(arg, i, lc, n > 4 ? clean + 4 : "");
-		if (!more)
+		if (!more) {
+			*codep = code;
 			return ST_OK;
+		}
 	}
 }
 
@@ -223,6 +241,18 @@ out_flush(struct smtp *s, struct out *o, const char *what,
 {
 	int rc;
 
+	/*
+	 * The hub speaks only when spoken to: bytes already waiting before
+	 * a command would be taken for its answer (a fake 250 to RCPT,
+	 * DATA or the final dot). Refuse them.
+	 */
+	if (conn_pending(&s->conn) > 0) {
+		explicit_bzero(o->buf, o->len);
+		o->len = 0;
+		s->broken = 1;
+		return error_set(err, ST_TEMP, "hub sent data nobody asked "
+		    "for before %s: refused", what);
+	}
 	rc = conn_write(&s->conn, o->buf, o->len, err);
 	explicit_bzero(o->buf, o->len);
 	o->len = 0;
@@ -1012,6 +1042,11 @@ final_dot(struct smtp *s, struct smtp_result *res, struct error *err)
 
 	/* From here, code 0 with dot_sent says: the reply was lost. */
 	res->stage = STAGE_DOT;
+	if (conn_pending(&s->conn) > 0) {
+		s->broken = 1;
+		return error_set(err, ST_TEMP, "hub sent data nobody asked "
+		    "for during DATA: refused");
+	}
 	res->code = 0;
 	res->reply[0] = '\0';
 	res->dot_sent = 1;
@@ -1062,6 +1097,8 @@ smtp_send(struct smtp *s, struct envelope *env, struct smtp_result *res,
 	}
 	if ((rc = send_body(s, env, err)) != ST_OK)
 		return rc;
+	if (env->before_dot != NULL)
+		env->before_dot(env->before_dot_arg);
 	return final_dot(s, res, err);
 }
 

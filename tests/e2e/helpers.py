@@ -228,7 +228,10 @@ class Postino:
         merged = dict(self.keys)
         merged.update(keys)
         path = os.path.join(self.dir, _name)
-        with open(path, "w") as f:
+        # A config holding AuthPass must not be world-readable (78).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
             for k, v in merged.items():
                 if v is not None:
                     f.write("%s=%s\n" % (k, v))
@@ -237,7 +240,9 @@ class Postino:
 
     def raw_config(self, text, name="raw.conf"):
         path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
             f.write(text)
         self.config_path = path
         return path
@@ -328,7 +333,8 @@ def expect_tempfail(res, postino, mentions=None, admin=False):
     lines = res.err_lines()
     if TEMPFAIL_MODE == "queue":
         assert res.rc == 0, res.describe()
-        entries = [e for e in postino.queue_entries() if "/queue/" in e]
+        entries = [e for e in postino.queue_entries()
+                   if os.path.basename(os.path.dirname(e)) == "queue"]
         assert len(entries) == 1, "want one queued entry, got %r\n%s" % (
             entries, res.describe())
         with open(entries[0]) as f:

@@ -20,8 +20,6 @@ import ssl
 import threading
 import time
 
-import pytest
-
 # Peak RSS a hostile input may cost (the brief: "under ~16 MiB").
 RSS_LIMIT_KIB = 16 * 1024
 
@@ -270,21 +268,6 @@ class RawHub:
         self._acceptor.join(5)
         for t in self._threads:
             t.join(5)
-
-
-@pytest.fixture
-def rawhub():
-    hubs = []
-
-    def start(script, **kw):
-        h = RawHub(script, **kw).start()
-        hubs.append(h)
-        return h
-
-    yield start
-    for h in hubs:
-        h.stop()
-        assert not h.errors, h.errors
 
 
 def server_tls_context(certpair):

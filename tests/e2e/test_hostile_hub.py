@@ -24,13 +24,29 @@ import time
 import pytest
 
 from helpers import expect_tempfail, message, token
-from hostilehelpers import (EHLO_PLAIN, Closed, not_a_signal, queued_ids,
-                            rawhub, sanitised,  # noqa: F401 (fixture)
-                            server_tls_context)
+from hostilehelpers import (EHLO_PLAIN, Closed, RawHub, not_a_signal,
+                            queued_ids, sanitised, server_tls_context)
 
 RCPT = "rcpt@example.org"
 HINT = r"TLS_CA_File|TLSFingerprint"
 SECRET = "Hostile-Hub-Secret-pw"
+
+
+@pytest.fixture
+def rawhub():
+    """rawhub(script, **kw) starts a RawHub for one test."""
+    hubs = []
+
+    def start(script, **kw):
+        h = RawHub(script, **kw).start()
+        hubs.append(h)
+        return h
+
+    yield start
+    for h in hubs:
+        h.stop()
+        # A bug in a script must not pass for postino's.
+        assert not h.errors, h.errors
 
 
 def run(postino, srv, args=(RCPT,), msg=None, **keys):
@@ -420,7 +436,7 @@ def test_implicit_tls_dropped_mid_data(postino, fault, certs):
     assert srv.messages == []
 
 
-def tls_script(certs, on_data, dot=None):
+def tls_script(certs, on_data):
     """STARTTLS, EHLO again, then on_data(conn) after the 354."""
     ctx = server_tls_context(certs.server)
 
@@ -580,6 +596,10 @@ def test_bad_certificate_refused_before_auth(postino, fault, certs, mode,
         keys["UseSTARTTLS"] = "YES"
     res = run(postino, srv, **keys)
     line = tempfail(res, postino, mentions=HINT, admin=True)
+    # The key that would make this certificate acceptable: only a pin
+    # vouches for a name that does not match; a CA file for an unknown CA.
+    want = "TLSFingerprint" if cert == "wrongname" else "TLS_CA_File"
+    assert want in line, res.describe()
     assert SECRET not in res.err and SECRET not in res.log_text
     assert SECRET not in line
     sessions = srv.wait_idle()
@@ -595,7 +615,8 @@ def test_bad_certificate_refused_before_auth(postino, fault, certs, mode,
 
 # -- what the hub says reaches people: sanitised -----------------------------
 
-NASTY = "\x1b[2J\x1b]0;owned\x07 \x1b[31mred\x7f \x08\x08 \rover"
+NASTY = ("\x1b[2J\x1b]0;owned\x07 \x1b[31mred\x7f \x08\x08 \rover"
+         "\x00tail")
 
 
 def test_refusal_text_is_sanitised(postino, fault):

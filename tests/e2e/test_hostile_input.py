@@ -1,8 +1,9 @@
 """Hostile standard input and hostile arguments, end to end.
 
-Every case checks three things: the exit status, what the hub received
-(byte for byte where the man page says what it must be), and that the
-peak RSS of postino stayed under 16 MiB (skipped for an ASan build).
+Each hostile input checks three things: the exit status, what the hub
+received (byte for byte where the man page says what it must be), and
+that the peak RSS of postino stayed under 16 MiB (GNU time's figure for
+the child itself; skipped for an ASan build).
 The injection cases check the hub's session transcript: an address or a
 name given by the caller must never become a second SMTP command, an
 ESMTP parameter or a second header.

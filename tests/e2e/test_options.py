@@ -132,7 +132,8 @@ def test_aliases_command_exits_0(postino, sink, argv0, args):
     aliases_config(postino, sink)
     res = send(postino, args, b"", argv0=argv0)
     assert (res.rc, res.stdout, res.stderr) == (0, b"", b""), res.describe()
-    assert "aliases" in res.log_text, res.describe()
+    # team is the one alias left with an address.
+    assert re.search(r": 1 alias", res.log_text), res.describe()
     assert sink.sessions == []
 
 
@@ -293,7 +294,7 @@ def test_O_other_options_ignored(postino, sink, opt):
     only_rcpt(postino, sink, args + [RCPT])
 
 
-# -- unknown options -----------------------------------------------------------
+# -- unknown options ----------------------------------------------------------
 
 @pytest.mark.parametrize("opt", ["-Y", "-K", "-z", "--frobnicate", "-tY"])
 def test_unknown_options(postino, sink, opt):
@@ -302,7 +303,7 @@ def test_unknown_options(postino, sink, opt):
     assert "unsupported option" in res.err or "usage" in res.err
 
 
-# -- -B ------------------------------------------------------------------------
+# -- -B -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("args,body", [
     (["-B8BITMIME"], "BODY=8BITMIME"), (["-B", "8bitmime"], "BODY=8BITMIME"),
@@ -398,23 +399,45 @@ def test_dsn_options_dropped_when_hub_has_no_dsn(postino, sink):
     assert "RET=" not in mail and "ENVID=" not in mail
 
 
-@pytest.mark.xfail(strict=True, reason="-N/-R/-V are consumed and ignored "
-                   "(sendmail.c: 'DSN is not passed on yet'; postino.8 "
-                   "lists them as ignored); callers.md 2 wants NOTIFY=, "
-                   "RET= and ENVID= when the hub offers DSN")
-def test_dsn_options_passed_to_a_dsn_hub(postino, fault, monkeypatch):
+@pytest.fixture
+def dsn_hub(fault, postino, monkeypatch):
+    """The fault server, offering DSN as well (the knob is not in
+    faultserver.py: its extension list is extended for this test)."""
     plain = faultserver._Conn.extensions
     monkeypatch.setattr(faultserver._Conn, "extensions",
                         lambda self: plain(self) + ["DSN"])
     srv = fault()
     harness.config(postino, srv)
-    only_rcpt(postino, srv, ["-N", "failure,delay", "-R", "hdrs", "-V",
-                             "envid42", RCPT])
-    cmds = srv.commands()
+    return srv
+
+
+@pytest.mark.parametrize("args,notify,mail_params", [
+    (["-N", "failure,delay", "-R", "hdrs", "-V", "envid42"],
+     " NOTIFY=FAILURE,DELAY", ["RET=HDRS", "ENVID=envid42"]),
+    (["-Nnever", "-Rfull"], " NOTIFY=NEVER", ["RET=FULL"]),
+    (["-N", "Success"], " NOTIFY=SUCCESS", []),
+    (["-V", "a+b=c"], "", ["ENVID=a+2Bb+3Dc"]),
+])
+def test_dsn_options_passed_to_a_dsn_hub(postino, dsn_hub, args, notify,
+                                         mail_params):
+    only_rcpt(postino, dsn_hub, args + [RCPT])
+    cmds = dsn_hub.commands()
     rcpt = [c for c in cmds if c.startswith("RCPT")]
-    assert rcpt == ["RCPT TO:<%s> NOTIFY=FAILURE,DELAY" % RCPT], cmds
+    assert rcpt == ["RCPT TO:<%s>%s" % (RCPT, notify)], cmds
     mail = [c for c in cmds if c.startswith("MAIL")][0].split()
-    assert "RET=HDRS" in mail and "ENVID=envid42" in mail, cmds
+    for p in mail_params:
+        assert p in mail, cmds
+    assert len([p for p in mail if p.startswith(("RET=", "ENVID="))]) == \
+        len(mail_params), cmds
+
+
+@pytest.mark.parametrize("args", [["-N", "sometimes"], ["-R", "body"]])
+def test_invalid_dsn_values_ignored_and_logged(postino, dsn_hub, args):
+    res = send(postino, args + [RCPT]).ok()
+    assert delivered(dsn_hub, res).rcpts == [RCPT]
+    cmds = dsn_hub.commands()
+    assert not [c for c in cmds if "NOTIFY=" in c or "RET=" in c], cmds
+    assert args[1] in res.log_text, res.describe()
 
 
 # -- -n -----------------------------------------------------------------------
@@ -430,7 +453,7 @@ def test_n_disables_aliases(postino, sink):
     only_rcpt(postino, sink, ["-n", "team"], want=("team@" + DOMAIN,))
 
 
-# -- -O DeliveryMode and -od? --------------------------------------------------
+# -- -O DeliveryMode and -od? -------------------------------------------------
 
 @pytest.mark.parametrize("args", [["-odq"], ["-odd"], ["-O", "DeliveryMode=q"],
                                   ["-ODeliveryMode=d"]])
@@ -514,9 +537,11 @@ def test_oeq_silences_usage_errors_too(postino, sink):
 
 
 def queued_report(postino):
-    """The one queue entry left: a report from <> to ME."""
+    """What waits in the queue is at most one report, from <> to ME."""
     ids = harness.queued_ids(postino)
-    assert len(ids) == 1, postino.queue_entries()
+    assert len(ids) <= 1, postino.queue_entries()
+    if not ids:
+        return      # already on its way
     with open(os.path.join(postino.queue_dir, "queue", ids[0])) as f:
         ctl = f.read()
     assert re.search(r"(?m)^sender <>$", ctl), ctl
@@ -531,7 +556,7 @@ def test_oem_bounces_through_the_hub(postino, refusing, mode):
     assert res.rc == 67, res.describe()
     assert len(res.err_lines()) == 1
     assert re.match(r"^sendmail: %s\.\.\. 550 " % re.escape(RCPT), res.err)
-    if not bounces(refusing, wait=1.0):
+    if not bounces(refusing, wait=0.2):
         queued_report(postino)
         send(postino, ["-q"], b"").ok()
     check_bounce(refusing)
@@ -548,7 +573,7 @@ def test_oem_bounces_through_the_hub(postino, refusing, mode):
 def test_oem_bounce_leaves_at_once(postino, refusing, mode):
     res = send(postino, [mode, RCPT])
     assert res.rc == 67, res.describe()
-    check_bounce(refusing, wait=5.0)
+    check_bounce(refusing, wait=2.5)
 
 
 def test_oee_bounces_and_exits_0(postino, refusing):
@@ -557,7 +582,7 @@ def test_oee_bounces_and_exits_0(postino, refusing):
     check_bounce(refusing)
 
 
-# -- -t ------------------------------------------------------------------------
+# -- -t -----------------------------------------------------------------------
 
 def test_t_adds_argument_recipients(postino, sink):
     only_rcpt(postino, sink, ["-t", "extra@example.org"],
@@ -565,7 +590,7 @@ def test_t_adds_argument_recipients(postino, sink):
               want=("a@example.org", "b@example.org", "extra@example.org"))
 
 
-# -- -v ------------------------------------------------------------------------
+# -- -v -----------------------------------------------------------------------
 
 def test_v_transcript_on_stdout(postino, sink):
     res = send(postino, ["-v", RCPT])
@@ -575,7 +600,7 @@ def test_v_transcript_on_stdout(postino, sink):
     assert delivered(sink, res).rcpts == [RCPT]
 
 
-# -- ssmtp's -au / -am / -ap ---------------------------------------------------
+# -- ssmtp's -au / -am / -ap --------------------------------------------------
 
 PASSWORD = "Secr3t-Passw0rd"
 
@@ -673,7 +698,7 @@ def test_comma_list_in_one_argument(postino, sink):
               want=("a@example.org", "b@example.org"))
 
 
-# -- usage errors drain stdin --------------------------------------------------
+# -- usage errors drain stdin -------------------------------------------------
 
 @pytest.mark.parametrize("args", [
     ["-Y", RCPT], ["-bd"], ["-bt"], [RCPT, "-V"], ["-ap", "secret", RCPT],

@@ -286,10 +286,44 @@ def test_message_is_read_without_the_group(inst, fault):
     assert len(srv.messages) == 1 and tok.encode() in srv.messages[0].content
 
 
-def test_network_runs_without_the_group(inst, fault):
+def client_cert_keys(inst, certs):
+    """UseTLSCert with the client key at 0640 root:GROUP: the one thing
+    the network phase may need the group for, while the session opens."""
+    cert = os.path.join(inst.etc, "client.pem")
+    key = os.path.join(inst.etc, "client.key")
+    with open(certs.client.cert, "rb") as f, open(cert, "wb") as g:
+        g.write(f.read())
+    with open(certs.client.key, "rb") as f, open(key, "wb") as g:
+        g.write(f.read())
+    os.chmod(cert, 0o644)
+    os.chown(key, 0, inst.gid)
+    os.chmod(key, 0o640)
+    assert inst.as_user(USER, ["/bin/cat", key]) != 0
+    return {"UseSTARTTLS": "YES", "TLS_CA_File": certs.ca.cert,
+            "UseTLSCert": "YES", "TLSCert": cert, "TLSKey": key}
+
+
+# Where the hub stops answering, and what the session has done by then.
+STALLS = {
+    "greeting": lambda s: True,                 # connected
+    "auth": lambda s: bool(s.auth),             # AUTH sent, no reply
+    "mail": lambda s: s.saw("MAIL"),            # authenticated, MAIL sent
+    "mail, UseTLSCert": lambda s: s.saw("MAIL"),
+}
+
+
+@pytest.mark.parametrize("stall", list(STALLS))
+def test_network_runs_without_the_group(inst, fault, request, stall):
     password = secret()
-    srv = auth_hub(fault, password, stall_at="mail")
-    inst.write_config(**auth_keys(srv, password, Timeout="3"))
+    step = stall.split(",")[0]
+    keys = {"Timeout": "2"}
+    srv_kw = {"stall_at": step}
+    if "UseTLSCert" in stall:
+        certs = request.getfixturevalue("certs")
+        keys.update(client_cert_keys(inst, certs))
+        srv_kw.update(tls_cert=certs.server.cert, tls_key=certs.server.key)
+    srv = auth_hub(fault, password, **srv_kw)
+    inst.write_config(**auth_keys(srv, password, **keys))
     uid, ugid = uid_gid(inst)
     tok = token()
     p = inst.popen(USER, [RCPT])
@@ -297,9 +331,9 @@ def test_network_runs_without_the_group(inst, fault):
         assert wait_exec(p.pid, inst.bin), "postino did not start"
         p.stdin.write(msg(tok))
         p.stdin.close()
-        assert wait_until(lambda: any(s.saw("MAIL") for s in srv.sessions),
-                          10), "postino never reached MAIL"
-        # Connected, authenticated, waiting for the reply to MAIL.
+        assert wait_until(lambda: any(STALLS[stall](s)
+                                      for s in srv.sessions), 10), \
+            "postino never reached the %s step" % step
         gid_line = ids(p.pid, "Gid")
         uid_line = ids(p.pid, "Uid")
         with open("/proc/%d/cmdline" % p.pid, "rb") as f:
@@ -317,11 +351,14 @@ def test_network_runs_without_the_group(inst, fault):
             p.kill()
             p.wait()
     assert gid_line == (ugid, ugid, inst.gid, ugid), (
-        "during SMTP: Gid (real, effective, saved, fs) %r, want the "
-        "user's %d effective and %s (%d) only saved"
-        % (gid_line, ugid, GROUP, inst.gid))
+        "waiting for the hub's %s reply: Gid (real, effective, saved, fs) "
+        "%r, want the user's %d effective and %s (%d) only saved"
+        % (step, gid_line, ugid, GROUP, inst.gid))
     assert uid_line == (uid,) * 4
-    assert authenticated(srv, password), srv.sessions[0].auth
+    if step == "mail":
+        assert authenticated(srv, password), srv.sessions[0].auth
+    if "UseTLSCert" in stall:
+        assert srv.sessions[0].tls, srv.sessions[0].events
     for where, blob in (("argv", cmdline), ("environment", environ),
                         ("ps", ps)):
         assert not leaks(password, blob), where

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from helpers import token
-from privhelpers import accounts_fixture, install_fixture
+from privhelpers import accounts_fixture, install_fixture, wait_exec
 
 accounts = pytest.fixture(scope="module")(accounts_fixture)
 inst = pytest.fixture(install_fixture)
@@ -179,10 +179,18 @@ def test_concurrent_submissions_are_counted_exactly(deploy, fault):
     srv = fault()
     deploy.config(MailHub=srv.mailhub(), RateLimit="10/1m")
     uid = uid_of(deploy.inst, T1)
-    data = "To: %s\nSubject: burst\n\nbody\n" % RCPT
+    data = ("To: %s\nSubject: burst\n\nbody\n" % RCPT).encode()
     procs = [deploy.inst.popen(T1, deploy.args(T1) + [RCPT])
              for _ in range(20)]
-    outs = [p.communicate(data.encode(), timeout=60) for p in procs]
+    # All 20 wait on stdin, then all see EOF at once: they reach the
+    # counter together (without its lock some updates would be lost).
+    for p in procs:
+        assert wait_exec(p.pid, deploy.inst.bin)
+        p.stdin.write(data)
+        p.stdin.flush()
+    for p in procs:
+        p.stdin.close()
+    outs = [(p.stdout.read(), p.stderr.read(), p.wait(60)) for p in procs]
     rcs = sorted(p.returncode for p in procs)
     assert rcs == [0] * 10 + [73] * 10, (rcs, outs)
     srv.wait_idle()

@@ -93,7 +93,7 @@ def run_with_big_stdin(postino, args, size=1 << 20, argv0="sendmail",
 def queued_ids(postino):
     """Ids of the entries waiting in the queue (not the failed area)."""
     return [os.path.basename(p) for p in postino.queue_entries()
-            if "/queue/" in p]
+            if os.path.basename(os.path.dirname(p)) == "queue"]
 
 
 def usage_error(res, srv=None, progname="sendmail"):
