@@ -29,6 +29,12 @@ time
 clang
 libclang-rt-14-dev
 monitoring-plugins-standard
+php-cli
+bsd-mailx
+git-email
+libmailtools-perl
+cppcheck
+clang-tidy
 "
 
 missing=""
