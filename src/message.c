@@ -381,7 +381,7 @@ message_spool_create(const char *dir, int *fdp, struct error *err)
 	int fd = -1, saved;
 
 #ifdef O_TMPFILE
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0660);
 	if (fd == -1 && errno != EOPNOTSUPP && errno != EISDIR &&
 	    errno != EINVAL)
 		goto fail;
@@ -394,6 +394,9 @@ message_spool_create(const char *dir, int *fdp, struct error *err)
 		}
 		if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
 			goto fail;
+		/* Like O_TMPFILE's 0660: a queue run by another member of
+		 * the group must be able to read what this one commits. */
+		(void)fchmod(fd, 0660);
 		if (unlink(path) == -1) {
 			saved = errno;
 			(void)close(fd);

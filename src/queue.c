@@ -906,10 +906,10 @@ control_exists(const char *dir, const char *qid)
 	char path[PATH_MAX];
 
 	if (path_join(path, sizeof(path), dir, "queue", qid, NULL) == ST_OK &&
-	    access(path, F_OK) == 0)
+	    faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0)
 		return 1;
 	return path_join(path, sizeof(path), dir, "failed", qid, NULL) ==
-	    ST_OK && access(path, F_OK) == 0;
+	    ST_OK && faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0;
 }
 
 static void

@@ -497,6 +497,8 @@ runner_bounce(const struct runner_ctx *ctx, struct queue_entry *e,
 		/* Never a bounce to the null sender: keep and tell. */
 		log_line(LOG_ERR, "%s: undeliverable message from <>: "
 		    "kept in the failed area, no bounce", e->qid);
+		for (i = 0; i < e->nrcpt; i++)
+			e->rcpt[i].notify = 0;	/* nothing is owed */
 		return ST_OK;
 	}
 	queue_entry_init(&b);

@@ -6,6 +6,7 @@
  * a status and fills a struct error.
  */
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <ctype.h>
@@ -885,13 +886,13 @@ spawn_runner(const struct runner_ctx *ctx, const char *qid)
 
 /* All recipients refused for good: exit by where the hub said no. */
 static int
-report_refusal(const struct queue_entry *e, const struct hub_session *hs)
+report_refusal(const struct queue_entry *e, enum smtp_stage stage)
 {
 	size_t i;
 
 	for (i = 0; i < e->nrcpt; i++)
 		say("%s... %s", e->rcpt[i].addr, e->rcpt[i].reply);
-	return exit_for_refusal(hs->res.stage);
+	return exit_for_refusal(stage);
 }
 
 /*
@@ -907,6 +908,8 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 	char bqid[QID_MAX];
 	size_t sent, failed, pending;
 	struct error err;
+	/* Where the hub said no, before a bounce reuses the session. */
+	enum smtp_stage stage = hs->res.stage;
 	int code, refused = 0;
 
 	error_clear(&err);
@@ -952,7 +955,7 @@ settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
 		queue_entry_free(&b);
 	}
 	if (refused)
-		return error_mode == 'e' ? EX_OK : report_refusal(e, hs);
+		return error_mode == 'e' ? EX_OK : report_refusal(e, stage);
 	/* From <>, refused recipients are never bounced: keep it listed. */
 	if (failed > 0 && pending == 0 && e->sender[0] == '\0')
 		(void)commit(cfg, e, msg->fd, 1);
@@ -1033,7 +1036,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	struct error err;
 	char default_sender[ADDR_MAX], sender[ADDR_MAX];
 	size_t i;
-	int code, warn, spool_fd = -1;
+	int code, warn = 0, spool_fd = -1;
 
 	memset(&msg, 0, sizeof(msg));
 	memset(&rev, 0, sizeof(rev));
@@ -1120,7 +1123,8 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	if ((code = build_entry(&entry, r, sender, &rcpts, &msg, &rt,
 	    o->body_8bit || msg.eight_bit, o->dsn)) != EX_OK)
 		goto out;
-	if (ratelimit_take(cfg, r->uid, r->login, &warn, &err) != ST_OK) {
+	if (priv_regain(&err) != ST_OK ||
+	    ratelimit_take(cfg, r->uid, r->login, &warn, &err) != ST_OK) {
 		if (warn)
 			log_line(LOG_WARNING, "%s", err.text);
 		goto fail;
@@ -1365,6 +1369,7 @@ main(int argc, char **argv)
 	/* Secrets (AuthPass) will be in memory: no core dumps. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)signal(SIGPIPE, SIG_IGN);
+	(void)umask(S_IRWXO);
 	memset(&o, 0, sizeof(o));
 	memset(&r, 0, sizeof(r));
 	if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0') {

@@ -135,13 +135,6 @@ def test_mixed_codes_in_one_reply(postino, fault, step):
     assert srv.messages == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "smtp.c read_reply() stores the first line's code in *code before a "
-    "later line proves the reply malformed, so final_dot() returns with "
-    "res->code 250 instead of 0 and runner.c (rc != ST_OK && dot_sent && "
-    "code == 0) does not mark the entry possible-duplicate: the retry "
-    "of a message the hub may hold is not logged as such (man page, "
-    "QUEUE). Fix: leave *code 0 until the whole reply parsed"))
 @pytest.mark.parametrize("reply", [
     "250-2.0.0 Ok\r\n550 5.0.0 no",
     "250-2.0.0 Ok\r\n2x0 broken",
@@ -270,8 +263,7 @@ OUT_OF_STEP = (
 
 @pytest.mark.parametrize("when", [
     "before-ehlo-reply",
-    pytest.param("with-mail-reply", marks=pytest.mark.xfail(
-        strict=True, reason=OUT_OF_STEP)),
+    "with-mail-reply",
 ])
 def test_unsolicited_replies_never_lose_mail(postino, rawhub, when):
     """Extra replies put every later one out of step. The hub really

@@ -562,13 +562,6 @@ def test_oem_bounces_through_the_hub(postino, refusing, mode):
     check_bounce(refusing)
 
 
-@pytest.mark.xfail(strict=True, reason="with -oem/-oew and every recipient "
-                   "refused the report is only queued: runner_attempt closes "
-                   "the session after the failed transaction, so "
-                   "settle_submission cannot send it 'now over the same "
-                   "session', and deliver() spawns a queue run only when the "
-                   "exit is 0 (it is with -oee); the report waits for the "
-                   "next timer run")
 @pytest.mark.parametrize("mode", ["-oem", "-oew"])
 def test_oem_bounce_leaves_at_once(postino, refusing, mode):
     res = send(postino, [mode, RCPT])

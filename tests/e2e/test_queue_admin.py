@@ -175,12 +175,6 @@ def test_entry_being_delivered_is_marked(postino, fault):
     assert [(e["qid"], e["mark"]) for e in listed] == [(qid, "")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "`postino queue` cannot be pointed at a config: argv[1] must be "
-    "'queue' and argc must be exactly 3 or 4 (parse_subcommand), so "
-    "'postino queue -C FILE --json' is a usage error and "
-    "'postino -C FILE queue --json' is parsed as sendmail options "
-    "('unsupported option --'); only /etc/ssmtp/ssmtp.conf is read"))
 def test_postino_queue_takes_a_config_file(postino):
     qh.hub_down_config(postino, HubBackoff=0)
     qh.send(postino, [RCPT], token()).ok()

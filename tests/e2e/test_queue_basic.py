@@ -193,11 +193,6 @@ def test_hub_backoff_ends_and_success_clears_the_mark(postino, fault):
     qh.wait_runners(postino)    # the first entry's detached flush
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "entries committed under HubBackoff get next-retry = end of the "
-    "backoff (sendmail.c deliver()), not RetryInterval: with "
-    "RetryInterval=0 they are not due, so -q after the hub is back "
-    "delivers only the entry that was really tried"))
 def test_entries_skipped_by_hub_backoff_are_due_after_retry_interval(
         postino, fault):
     qh.hub_down_config(postino, RetryInterval=0, HubBackoff=60)
@@ -351,10 +346,6 @@ def test_expired_message_bounces_and_null_sender_fails(postino, fault):
     assert len(srv.messages) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the report for an expired entry is committed during the run, but "
-    "runner_run() listed the queue before: it waits for the next -q "
-    "(5 minutes with the shipped timer)"))
 def test_expired_message_report_goes_out_in_the_same_run(postino, fault):
     tok, null_qid = expire_two(postino)
     srv = fault()

@@ -210,11 +210,6 @@ def test_partial_rejection_null_sender_gets_no_report(postino, fault):
     assert qh.ids(postino, "queue") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a submission from <> that the hub partly refuses logs 'kept in the "
-    "failed area, no bounce' (runner_bounce) but nothing was committed "
-    "to failed/: settle_submission commits only when a recipient is "
-    "still pending or none was accepted"))
 def test_partial_rejection_null_sender_is_kept_as_logged(postino, fault):
     srv = fault(rcpt_replies={BAD: "550 5.1.1 <%s>: User unknown" % BAD})
     postino.config(MailHub=srv.mailhub(), RetryInterval=0)

@@ -288,10 +288,6 @@ def test_kill_during_queue_run(postino, fault):
     assert qh.leftovers(postino) == [], qh.leftovers(postino)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nothing is written before the final dot: a run killed after the hub "
-    "took the message and before its reply was read leaves an entry that "
-    "the next run sends again without logging 'possible duplicate'"))
 def test_kill_after_the_dot_is_logged_as_possible_duplicate(postino, fault):
     srv = fault()
     victim = {}

@@ -41,8 +41,7 @@ SETGID_BUG = (
     "the caller's umask: with umask 022 it is 2750 and owned by the first "
     "user limited, so the next one gets 73 'cannot use QUEUEDIR/rate/UID'")
 
-DEPLOYS = ["own", pytest.param("setgid", marks=pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason=SETGID_BUG))]
+DEPLOYS = ["own", "setgid"]
 
 
 class Deploy:
