@@ -2,6 +2,7 @@
 every step, stalls, trickled replies, a connection dropped mid-DATA,
 pipelining, AUTH mechanisms and the -v transcript."""
 
+import os
 import base64
 import re
 
@@ -260,7 +261,9 @@ def test_auth_best_method_is_cram_md5(postino, fault, certs):
 
 def test_auth_pass_file(postino, fault, certs):
     pwfile = postino.dir + "/pass"
-    with open(pwfile, "w") as f:
+    # A password file others can read is refused (78): keep it private.
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         f.write("from-a-file\n")
     srv = fault(tls_cert=certs.server.cert, tls_key=certs.server.key,
                 auth={"user": "from-a-file"})
