@@ -49,7 +49,7 @@ UNIT_BINS	 = $(UNIT_TESTS:tests/unit/%.c=$(BUILD)/unit/%)
 SAN_FLAGS	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=all
 
-.PHONY: all clean check deps unit e2e asan lint demo bench install
+.PHONY: all clean check deps unit e2e asan lint static demo bench install
 
 all: postino
 
@@ -88,12 +88,17 @@ asan:
 lint:
 	mandoc -T lint -W warning man/*.[0-9]
 
+# cppcheck and clang-tidy over src/*.c (tests/static/, .clang-tidy).
+static:
+	PKG_CFLAGS="$(PKG_CFLAGS)" sh tests/static/static.sh $(DEFS)
+
 deps:
 	@sh tests/install-deps.sh
 
 check: deps
 	$(MAKE) all
 	$(MAKE) lint
+	$(MAKE) static
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) asan

@@ -525,7 +525,7 @@ name_ok(const char *key)
 static int
 next_item(const char *s, size_t len, size_t *pos, struct field *item)
 {
-	size_t i = *pos, start = *pos, end;
+	size_t start = *pos, i = start, end;
 	int quoted = 0, angle = 0, paren = 0;
 
 	if (i >= len)
@@ -733,7 +733,8 @@ text_append(struct text *t, const char *s, size_t len, struct error *err)
 	char *bigger;
 	size_t cap;
 
-	if (t->len + len + 1 > t->cap) {
+	/* NULL: a first call allocates, even in the analyzer's view. */
+	if (t->s == NULL || t->len + len + 1 > t->cap) {
 		cap = t->cap == 0 ? 256 : t->cap;
 		while (cap < t->len + len + 1)
 			cap *= 2;

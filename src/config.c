@@ -575,8 +575,7 @@ config_parse_duration(const char *value, long long *seconds,
 		n = n * 10 + (*s - '0');
 	}
 	switch (*s) {
-	case '\0':
-		break;
+	case '\0':	/* no unit: seconds */
 	case 's': case 'S':
 		break;
 	case 'm': case 'M':

@@ -386,6 +386,8 @@ message_spool_create(const char *dir, int *fdp, struct error *err)
 	    errno != EINVAL)
 		goto fail;
 #endif
+	/* cppcheck, blind to system headers, sees no O_TMPFILE above. */
+	/* cppcheck-suppress knownConditionTrueFalse */
 	if (fd == -1) {
 		if ((size_t)snprintf(path, sizeof(path), "%s/.tmp.XXXXXX",
 		    dir) >= sizeof(path)) {
@@ -535,6 +537,7 @@ display_name(const char *src, char *dst, size_t dstlen)
 	}
 	while (n > 0 && tmp[n - 1] == ' ')
 		n--;
+	/* cppcheck-suppress uninitvar ; the loop above set tmp[0..n-1] */
 	while (start < n && tmp[start] == ' ')
 		start++;
 	tmp[n] = '\0';

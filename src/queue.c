@@ -240,9 +240,9 @@ queue_format(const struct queue_entry *e, size_t *outlen)
 	char clean[REPLY_TEXT_MAX];
 	size_t len = 0, cap = 1024, i;
 	char *buf = malloc(cap);
-	int bad = buf == NULL;
+	int bad = 0;
 
-	if (bad)
+	if (buf == NULL)
 		return NULL;
 	buf[0] = '\0';
 	bad |= append(&buf, &len, &cap, "postino-queue 1\nid %s\n", e->qid);

@@ -59,7 +59,8 @@ print_entry(FILE *out, const struct queue_entry *e, const char *area,
 			continue;
 		why = reason_of(e, r);
 		log_sanitize(clean, sizeof(clean), why, strlen(why));
-		if (clean[0] != '\0' && (prev == NULL || strcmp(prev, why)))
+		if (clean[0] != '\0' &&
+		    (prev == NULL || strcmp(prev, why) != 0))
 			print_reason(out, clean);
 		prev = why;
 		(void)fprintf(out, "%*s%s\n", RECIPIENT_INDENT, "", r->addr);
