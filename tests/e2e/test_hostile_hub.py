@@ -477,7 +477,11 @@ def test_tls_close_notify_mid_data(postino, rawhub, certs):
     tempfail(res, postino)
     c = hub.wait_idle()[0]
     assert c.tls and "close_notify sent" in c.events, c.events
-    assert "duplicate" not in res.log_text.lower(), res.describe()
+    # The hub closes while the 2 MB body is still in flight: when the
+    # kernel had taken all of it, postino has written the dot before it
+    # learns of the close, and can only call it a possible duplicate.
+    # What must hold either way: queued, never reported as sent.
+    assert "status=sent" not in res.log_text, res.describe()
 
 
 def test_tls_close_notify_instead_of_dot_reply(postino, rawhub, certs):
