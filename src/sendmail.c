@@ -1024,6 +1024,55 @@ deliver(const struct config *cfg, struct run *r, const struct options *o,
 }
 
 /*
+ * Stream in_fd into a spool file made (with the group) in the queue
+ * directory, rewriting the header as it goes; parsing runs without the
+ * group. Returns the exit code; the problem is told on stderr.
+ */
+static int
+read_message(const struct config *cfg, const struct run *r,
+    const struct options *o, int in_fd, const char *default_sender,
+    struct message *msg)
+{
+	struct msgopts mo;
+	struct error err;
+	int spool_fd = -1;
+
+	error_clear(&err);
+	memset(&mo, 0, sizeof(mo));
+	mo.ignore_dots = o->ignore_dots;
+	mo.extract_rcpts = o->extract;
+	mo.domain = r->domain;
+	mo.hostname = r->hostname;
+	mo.default_from = default_sender;
+	mo.full_name = o->full_name != NULL ? o->full_name :
+	    getenv("NAME") != NULL ? getenv("NAME") : r->gecos;
+	mo.qid = r->qid;
+	mo.uid = r->uid;
+	mo.now = time(NULL);
+	mo.add_headers = (const char *const *)cfg->add_header;
+	mo.add_header_count = cfg->add_header_count;
+	if (message_spool_create(cfg->queue_dir, &spool_fd, &err) != ST_OK ||
+	    priv_drop(&err) != ST_OK) {
+		if (spool_fd != -1)
+			(void)close(spool_fd);
+		say("%s", err.text);
+		return exit_for_status(err.status);
+	}
+	mo.spool_fd = &spool_fd;
+	if (message_read(in_fd, cfg->queue_dir, &mo, msg, &err) != ST_OK) {
+		say("%s", err.text);
+		return exit_for_status(err.status);
+	}
+	if (msg->nul_bytes > 0)
+		log_line(LOG_WARNING, "%s: removed %zu NUL bytes from the "
+		    "message", r->qid, msg->nul_bytes);
+	if (msg->lines_split > 0)
+		log_line(LOG_NOTICE, "%s: split %zu lines longer than %d "
+		    "octets", r->qid, msg->lines_split, SMTP_LINE_MAX);
+	return EX_OK;
+}
+
+/*
  * Read the message from in_fd, settle sender and recipients (given: argv
  * or RCPT, plus -t), relay or queue. Returns the exit code.
  */
@@ -1034,13 +1083,12 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	struct addrlist all, rcpts;
 	struct queue_entry entry;
 	struct revalias rev;
-	struct msgopts mo;
 	struct message msg;
 	struct route rt, hub;
 	struct error err;
 	char default_sender[ADDR_MAX], sender[ADDR_MAX];
 	size_t i;
-	int code, warn = 0, spool_fd = -1;
+	int code, warn = 0;
 
 	memset(&msg, 0, sizeof(msg));
 	memset(&rev, 0, sizeof(rev));
@@ -1060,42 +1108,12 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	    sizeof(default_sender))) != EX_OK)
 		goto drain;
 
-	memset(&mo, 0, sizeof(mo));
-	mo.ignore_dots = o->ignore_dots;
-	mo.extract_rcpts = o->extract;
-	mo.domain = r->domain;
-	mo.hostname = r->hostname;
-	mo.default_from = default_sender;
-	mo.full_name = o->full_name != NULL ? o->full_name :
-	    getenv("NAME") != NULL ? getenv("NAME") : r->gecos;
-	mo.qid = r->qid;
-	mo.uid = r->uid;
-	mo.now = time(NULL);
-	mo.add_headers = (const char *const *)cfg->add_header;
-	mo.add_header_count = cfg->add_header_count;
-	/* The spool file is made with the group; the input is parsed
-	 * without it. */
-	if (message_spool_create(cfg->queue_dir, &spool_fd, &err) != ST_OK ||
-	    priv_drop(&err) != ST_OK) {
-		if (spool_fd != -1)
-			(void)close(spool_fd);
-		say("%s", err.text);
-		code = exit_for_status(err.status);
-		goto drain;
+	if ((code = read_message(cfg, r, o, in_fd, default_sender, &msg)) !=
+	    EX_OK) {
+		if (code != EX_IOERR && code != EX_OSERR)
+			goto drain;	/* e.g. a -t header that does not parse */
+		goto out;
 	}
-	mo.spool_fd = &spool_fd;
-	if (message_read(in_fd, cfg->queue_dir, &mo, &msg, &err) !=
-	    ST_OK) {
-		say("%s", err.text);
-		code = exit_for_status(err.status);
-		goto drain;	/* e.g. a -t header that does not parse */
-	}
-	if (msg.nul_bytes > 0)
-		log_line(LOG_WARNING, "%s: removed %zu NUL bytes from the "
-		    "message", r->qid, msg.nul_bytes);
-	if (msg.lines_split > 0)
-		log_line(LOG_NOTICE, "%s: split %zu lines longer than %d "
-		    "octets", r->qid, msg.lines_split, SMTP_LINE_MAX);
 
 	for (i = 0; i < given->n; i++)
 		if (addrlist_add(&all, given->v[i], &err) != ST_OK)
