@@ -34,7 +34,8 @@ enum mode {
 	MODE_NOOP,		/* -bh, -bH */
 	MODE_VERIFY,		/* -bv */
 	MODE_VERSION,		/* --version */
-	MODE_QUEUE_ADMIN	/* postino queue ... */
+	MODE_QUEUE_ADMIN,	/* postino queue ... */
+	MODE_CHECK		/* postino check */
 };
 
 enum delivery {
@@ -77,6 +78,7 @@ struct run {
 	char		 domain[HOST_MAX];
 	char		 hostname[HOST_MAX];
 	struct aliases	*aliases;	/* AliasesFile, NULL: none */
+	int		 config_warnings; /* postino check */
 	int		 debug;		/* Debug=YES: transcript to the log */
 	int		 verbose;	/* -v: transcript to stdout */
 };
@@ -524,6 +526,19 @@ parse_subcommand(struct options *o, int argc, char **argv)
 	/* "postino -C file queue ..." as well as "postino queue -C file". */
 	while (q < argc && strncmp(argv[q], "-C", 2) == 0)
 		q += argv[q][2] == '\0' ? 2 : 1;
+	if (q < argc && strcmp(argv[q], "verify") == 0) {
+		/* postino verify ADDR...: sendmail -bv ADDR... */
+		argv[q] = (char *)"-bv";
+		return 0;
+	}
+	if (q < argc && strcmp(argv[q], "check") == 0) {
+		argv[q] = (char *)"-bh";	/* a no-op flag in its place */
+		parse_options(o, argc, argv);
+		if (o->nrcpt_args > 0)
+			die_usage("usage: postino check [-C config]");
+		o->mode = MODE_CHECK;
+		return 1;
+	}
 	if (q >= argc || strcmp(argv[q], "queue") != 0)
 		return 0;
 	o->mode = MODE_QUEUE_ADMIN;
@@ -598,6 +613,14 @@ log_config_warning(void *arg, const char *text)
 	log_line(LOG_WARNING, "%s", text);
 }
 
+/* postino check: every warning on stderr, and any makes it fail. */
+static void
+count_config_warning(void *arg, const char *text)
+{
+	(*(int *)arg)++;
+	say("%s", text);
+}
+
 /* Login and GECOS name of the real uid (never $USER or $LOGNAME). */
 static void
 identify_caller(struct run *r)
@@ -643,7 +666,8 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 	error_clear(&err);
 	drop_group_for_config(o);
 	if (config_load(cfg, o->config_path != NULL ? o->config_path :
-	    POSTINO_CONFFILE, log_config_warning, NULL, &err) != ST_OK) {
+	    POSTINO_CONFFILE, o->mode == MODE_CHECK ? count_config_warning :
+	    log_config_warning, &r->config_warnings, &err) != ST_OK) {
 		say("%s", err.text);
 		return EX_CONFIG;
 	}
@@ -668,7 +692,12 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 	alias_hostname(cfg, r->hostname, sizeof(r->hostname));
 	/* A broken aliases file must not stop mail: relay unaliased. */
 	if (alias_load_aliases(cfg->aliases_file, &r->aliases,
-	    log_config_warning, NULL, &err) != ST_OK) {
+	    o->mode == MODE_CHECK ? count_config_warning : log_config_warning,
+	    &r->config_warnings, &err) != ST_OK) {
+		if (o->mode == MODE_CHECK) {
+			say("%s", err.text);
+			return EX_CONFIG;
+		}
 		log_line(LOG_ERR, "%s (aliases not used)", err.text);
 		r->aliases = NULL;
 	}
@@ -1339,6 +1368,33 @@ verify(const struct config *cfg, const struct run *r, const struct options *o)
 	return code;
 }
 
+/*
+ * postino check: the configuration as postino reads it, strictly: any
+ * warning (an unknown key, a skipped alias line) fails with 78, for
+ * configuration tools to run before they deploy.
+ */
+static int
+check_config(const struct config *cfg, const struct run *r)
+{
+	struct revalias rev;
+	struct error err;
+
+	error_clear(&err);
+	memset(&rev, 0, sizeof(rev));
+	if (alias_load_revaliases(cfg->revaliases, r->login, &rev, &err) !=
+	    ST_OK) {
+		say("%s", err.text);
+		return EX_CONFIG;
+	}
+	if (r->config_warnings > 0)
+		return EX_CONFIG;
+	(void)printf("%s: ok; hub %s port %s, %s, domain %s\n", cfg->path,
+	    cfg->hub_host, cfg->hub_port, cfg->tls == TLS_STARTTLS ?
+	    "STARTTLS" : cfg->tls == TLS_IMPLICIT ? "implicit TLS" :
+	    "no TLS", r->domain);
+	return EX_OK;
+}
+
 /* newaliases, -bi, -I: nothing to build; check the file and log. */
 static int
 check_aliases(const struct config *cfg)
@@ -1367,6 +1423,8 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 	case MODE_LIST_QUEUE:
 	case MODE_QUEUE_ADMIN:
 		return queue_admin(cfg, o);
+	case MODE_CHECK:
+		return check_config(cfg, r);
 	case MODE_RUN_QUEUE:
 		return run_queue(cfg, r, o);
 	case MODE_VERIFY:
