@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,17 +199,68 @@ fail:
 	return -1;
 }
 
+/*
+ * A name lookup bounded by the step timeout: getaddrinfo(3) alone may
+ * wait for the resolver's own retries, and a PHP request or a cron job
+ * must not hang on a slow DNS. A numeric address needs no lookup at all.
+ * On timeout the request is abandoned, not freed: glibc's helper thread
+ * may still write to it, and the process ends soon anyway.
+ */
 static int
-resolve(const char *host, const char *port, struct addrinfo **res,
-    struct error *err)
+lookup(const char *host, const char *port, int timeout_ms,
+    struct addrinfo **res)
 {
 	struct addrinfo hints;
+	struct gaicb *req, *list[1];
+	struct addrinfo *req_hints;
+	struct timespec ts;
 	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(host, port, &hints, res);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, res) == 0)
+		return 0;
+	req = calloc(1, sizeof(*req));
+	req_hints = calloc(1, sizeof(*req_hints));
+	if (req == NULL || req_hints == NULL) {
+		free(req);
+		free(req_hints);
+		return EAI_MEMORY;
+	}
+	req_hints->ai_family = AF_UNSPEC;
+	req_hints->ai_socktype = SOCK_STREAM;
+	req->ar_name = host;
+	req->ar_service = port;
+	req->ar_request = req_hints;
+	list[0] = req;
+	if ((rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0) {
+		free(req);
+		free(req_hints);
+		return rc;
+	}
+	ts.tv_sec = timeout_ms / 1000;
+	ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+	while ((rc = gai_error(req)) == EAI_INPROGRESS)
+		if (gai_suspend((const struct gaicb *const *)list, 1, &ts) ==
+		    EAI_AGAIN) {
+			(void)gai_cancel(req);
+			return EAI_AGAIN;	/* req abandoned on purpose */
+		}
+	if (rc == 0)
+		*res = req->ar_result;
+	free(req);
+	free(req_hints);
+	return rc;
+}
+
+static int
+resolve(const char *host, const char *port, int timeout_ms,
+    struct addrinfo **res, struct error *err)
+{
+	int rc = lookup(host, port, timeout_ms, res);
+
 	if (rc == 0)
 		return ST_OK;
 	if (rc == EAI_SERVICE)
@@ -219,7 +271,7 @@ resolve(const char *host, const char *port, struct addrinfo **res,
 		    "%s", host, strerror(errno));
 	/* EAI_NONAME too: a hub that does not resolve must not lose mail. */
 	return error_set(err, ST_TEMP, "cannot resolve mailhub '%s': %s",
-	    host, gai_strerror(rc));
+	    host, rc == EAI_AGAIN ? "no answer in time" : gai_strerror(rc));
 }
 
 int
@@ -234,7 +286,7 @@ conn_open(struct conn *c, const char *host, const char *port,
 	    strlcpy(c->port, port, sizeof(c->port)) >= sizeof(c->port))
 		return error_set(err, ST_CONFIG, "mailhub '%.*s' or port "
 		    "'%.*s' too long", 80, host, 80, port);
-	if ((rc = resolve(host, port, &res, err)) != ST_OK)
+	if ((rc = resolve(host, port, c->timeout_ms, &res, err)) != ST_OK)
 		return rc;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
