@@ -219,7 +219,8 @@ def main():
     if not os.access(SMTP_SINK, os.X_OK):
         sys.exit("bench: %s missing (Debian package postfix)" % SMTP_SINK)
     os.makedirs(a.work, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="run-", dir=a.work)
+    # Absolute: the certificate helper runs openssl in its own directory.
+    work = os.path.abspath(tempfile.mkdtemp(prefix="run-", dir=a.work))
     os.chmod(work, 0o755)
     sink = None
     status = 0

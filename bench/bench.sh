@@ -8,10 +8,10 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 B="$BUILD/bench"
-mkdir -p "$B/debs" "$B/root"
+mkdir -p "$B/debs" "$B/pkgroot"
 
 have_tools() {
-	[ -x "$B/root/usr/sbin/ssmtp" ] && [ -x "$B/root/usr/bin/msmtp" ]
+	[ -x "$B/pkgroot/usr/sbin/ssmtp" ] && [ -x "$B/pkgroot/usr/bin/msmtp" ]
 }
 
 # ssmtp, msmtp and the libraries of theirs that this machine lacks.
@@ -40,11 +40,11 @@ if ! have_tools; then
 		fi
 	fi
 	for d in "$B"/debs/*.deb; do
-		[ -e "$d" ] && dpkg -x "$d" "$B/root"
+		[ -e "$d" ] && dpkg -x "$d" "$B/pkgroot"
 	done
 	have_tools || echo "bench: ssmtp/msmtp unavailable (see $B/fetch.log);" \
 	    "showing postino alone"
 fi
 
-exec /usr/bin/python3 bench/bench.py --postino "${POSTINO_BIN:-./postino}" --root "$B/root" \
+exec /usr/bin/python3 bench/bench.py --postino "${POSTINO_BIN:-./postino}" --root "$B/pkgroot" \
     --work "$B" "$@"
