@@ -26,6 +26,7 @@ python3-aiosmtpd
 python3-pytest
 mandoc
 time
+procps
 clang
 libclang-rt-14-dev
 monitoring-plugins-standard
