@@ -353,10 +353,8 @@ runner_attempt(const struct runner_ctx *ctx, struct hub_session *hs,
 /* ------------------------------------------------------------ bounces */
 
 static int
-write_str(int fd, const char *s)
+write_all(int fd, const char *s, size_t len)
 {
-	size_t len = strlen(s);
-
 	while (len > 0) {
 		ssize_t n = write(fd, s, len);
 
@@ -383,9 +381,10 @@ write_fmt(int fd, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	/* A truncated part would make a broken report: fail instead. */
+	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
-	return write_str(fd, buf);
+	return write_all(fd, buf, (size_t)n);
 }
 
 /* The original header block (at most BOUNCE_HEADERS_MAX), CRLF lines. */
@@ -405,17 +404,19 @@ copy_headers(int out, int data_fd)
 			state = buf[i] == "\r\n\r\n"[state] ? state + 1 :
 			    buf[i] == '\r' ? 1 : 0;
 			if (state == 4) {
-				n = i - 1;	/* keep the first CRLF */
+				/* Through the blank line: its CRLF may have
+				 * begun in the previous chunk. */
+				n = i + 1;
 				break;
 			}
 		}
-		if (write(out, buf, (size_t)n) != n)
+		if (write_all(out, buf, (size_t)n) == -1)
 			return -1;
 		off += n;
 		if (state == 4)
 			return 0;
 	}
-	return write_str(out, "\r\n");
+	return write_all(out, "\r\n", 2);
 }
 
 /* "550 5.1.1 text" -> "5.1.1"; else a class default. */
