@@ -43,9 +43,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "postino.h"
@@ -1127,4 +1129,35 @@ message_free(struct message *msg)
 		(void)close(msg->fd);
 	msg->fd = -1;
 	addrlist_free(&msg->header_rcpts);
+}
+
+/*
+ * Read in_fd to EOF before an exit that did not take the message, so
+ * that a writer such as git send-email or MIME::Lite sees our exit
+ * status and not EPIPE. Only when it is not a terminal, and never for
+ * more than 10 seconds.
+ */
+void
+message_drain(int fd)
+{
+	struct timespec start, now;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	char buf[65536];
+
+	if (isatty(fd))
+		return;
+	(void)clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		long left;
+		ssize_t n;
+
+		(void)clock_gettime(CLOCK_MONOTONIC, &now);
+		left = 10000 - ((now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
 }

@@ -310,6 +310,11 @@ int		 message_read(int in_fd, const char *spool_dir,
 		    const struct msgopts *, struct message *, struct error *);
 void		 message_free(struct message *);
 /*
+ * Read fd to EOF (at most 10 s; not a terminal) before an exit that did
+ * not take the message, so that the writer sees our status, not EPIPE.
+ */
+void		 message_drain(int fd);
+/*
  * An unnamed file in dir (O_TMPFILE; else mkstemp + unlink): nothing
  * remains if the process dies. ST_CANTCREAT naming dir and the cause.
  */
@@ -756,6 +761,8 @@ void		 queue_sweep(const char *dir);
 char		*queue_format(const struct queue_entry *, size_t *len);
 int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
 		    struct error *);
+/* write(2) all of buf, through short writes and EINTR; -1 on error. */
+int		 queue_write_all(int fd, const char *buf, size_t len);
 /* Is qid our format (QID_LEN upper-case hex)? Guards every path built. */
 int		 queue_valid_qid(const char *qid);
 /*
@@ -769,16 +776,67 @@ void		 queue_hub_mark_up(const char *dir, const struct route *);
 long long	 queue_hub_down_since(const char *dir, const struct route *,
 		    char *why, size_t whylen);
 
-/* ----------------------------------------------------------- runner.c */
+/* ---------------------------------------------------------- options.c */
+
+enum mode {
+	MODE_SEND,		/* -bm, the default */
+	MODE_SMTP,		/* -bs */
+	MODE_LIST_QUEUE,	/* -bp, mailq */
+	MODE_RUN_QUEUE,		/* -q... */
+	MODE_ALIASES,		/* -bi, -I, newaliases */
+	MODE_NOOP,		/* -bh, -bH */
+	MODE_VERIFY,		/* -bv */
+	MODE_VERSION,		/* --version */
+	MODE_QUEUE_ADMIN,	/* postino queue ... */
+	MODE_CHECK		/* postino check */
+};
+
+enum delivery {
+	DELIVER_NOW = 0,	/* -odi, the default: synchronous */
+	DELIVER_BACKGROUND,	/* -odb: commit, deliver detached */
+	DELIVER_QUEUE		/* -odq, -odd: commit only */
+};
+
+/* Which entries a queue run takes (-qI, -qR). */
+struct runner_filter {
+	const char	*qid;		/* -qI: only this entry */
+	const char	*domain;	/* -qR: a recipient domain suffix */
+	int		 force;		/* ignore next-retry (-qI, flush) */
+};
+
+struct options {
+	enum mode	 mode;
+	const char	*config_path;	/* -C */
+	const char	*sender;	/* -f / -r, NULL when not given */
+	const char	*full_name;	/* -F */
+	int		 extract;	/* -t */
+	int		 ignore_dots;	/* -i, -oi, -O IgnoreDots */
+	int		 verbose;	/* -v */
+	int		 body_8bit;	/* -B8BITMIME */
+	int		 no_alias;	/* -n */
+	int		 dsn_options;	/* -N or -R given (refused with -bv) */
+	struct dsn	 dsn;		/* what -N, -R, -V asked for */
+	const char	*dsn_ignored;	/* an invalid -N/-R value, to log */
+	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
+	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
+	struct runner_filter filter;	/* -qI, -qR */
+	const char	*queue_action;	/* postino queue ACTION */
+	const char	*auth_user;	/* ssmtp's -au */
+	const char	*auth_method;	/* ssmtp's -am */
+	int		 json;		/* postino queue --json */
+	char		**rcpt_args;	/* operands */
+	size_t		 nrcpt_args;
+};
+
+/* ---------------------------------------------------------- deliver.c */
 
 /* What delivering needs besides the entry: config, names, transcript. */
-struct runner_ctx {
+struct deliver_ctx {
 	const struct config *cfg;
 	const char	*domain;	/* for bounces: MAILER-DAEMON@domain */
 	const char	*hostname;
 	transcript_fn	*transcript;
 	void		*transcript_arg;
-	int		 from_queue;	/* a queue run, not the submission */
 };
 
 /* One SMTP session to one route, opened on demand and reused. */
@@ -791,12 +849,54 @@ struct hub_session {
 	struct smtp_result res;		/* relay and TLS for the log */
 };
 
-struct runner_filter {
-	const char	*qid;		/* -qI: only this entry */
-	const char	*domain;	/* -qR: a recipient domain suffix */
-	int		 force;		/* ignore next-retry (-qI, flush) */
+/* The data of an attempt, and whether its entry is on disk already. */
+struct envelope_input {
+	int		 data_fd;	/* wire form, read from offset 0 */
+	int		 committed;	/* a queue entry (a possible duplicate
+					 * is recorded before the final dot) */
 };
 
+/* How a submission is to be settled (-od?, -oe?). */
+struct submit_mode {
+	int		 now;		/* try the hub now (-odi) */
+	char		 error_mode;	/* p, q, m, w, e */
+};
+
+/* What became of one message: DESIGN.md's outcome table, one row. */
+enum outcome_kind {
+	OUT_SENT,	/* the hub took every recipient not refused */
+	OUT_QUEUED,	/* committed for a later attempt */
+	OUT_REFUSED,	/* every recipient refused for good (kept in failed/) */
+	OUT_NOT_QUEUED,	/* neither sent nor queued: the caller keeps it */
+	OUT_ERROR	/* stopped before delivery (usage, data, config...) */
+};
+
+struct outcome {
+	enum outcome_kind kind;
+	enum smtp_stage	 stage;		/* where the hub said no (REFUSED) */
+	int		 committed;	/* on disk now (queue/ or failed/) */
+	int		 possible_dup;	/* a reply after the final dot was lost */
+	size_t		 sent, failed, pending;
+	struct error	 err;		/* status (ST_OK: sent or safely
+					 * queued), hint, text */
+	const struct queue_entry *entry; /* recipients and replies */
+	char		 qid[QID_MAX];
+};
+
+/*
+ * A submission (entry built, not committed; its data in spool_fd): try
+ * the hub unless mode or HubBackoff says queue, then settle. Returns
+ * out->err.status.
+ */
+int		 deliver_submission(const struct deliver_ctx *,
+		    struct hub_session *, struct queue_entry *, int spool_fd,
+		    const struct submit_mode *, struct outcome *);
+/*
+ * A locked queue entry: one attempt (or expiry: every pending recipient
+ * fails), then update, remove or move it, and make the report owed.
+ */
+void		 deliver_entry(const struct deliver_ctx *, struct hub_session *,
+		    struct queue_entry *, int expired, struct outcome *);
 /*
  * One delivery attempt of e's pending recipients over hs (opened or
  * reopened on demand). Updates the recipients' states (sent / failed
@@ -804,23 +904,80 @@ struct runner_filter {
  * possible_dup, and logs one line per recipient. ST_OK when nothing is
  * pending any more, ST_TEMP when something is (err says why).
  */
-int		 runner_attempt(const struct runner_ctx *, struct hub_session *,
-		    struct queue_entry *, int data_fd, struct error *);
-void		 runner_session_close(struct hub_session *);
+int		 deliver_attempt(const struct deliver_ctx *, struct hub_session *,
+		    struct queue_entry *, const struct envelope_input *,
+		    struct error *);
+void		 deliver_session_close(struct hub_session *);
+/* RetryInterval doubled per attempt, at most MaxRetryInterval. */
+long long	 deliver_retry_delay(const struct config *, unsigned int);
+
+/* ----------------------------------------------------------- bounce.c */
+
+struct bounce_names {
+	const char	*queue_dir;
+	const char	*domain;	/* MAILER-DAEMON@domain */
+	const char	*hostname;	/* Reporting-MTA */
+	const char	*hub;		/* Remote-MTA when the entry has none */
+};
+
 /*
  * RFC 3464 report to e's sender for the recipients with notify set,
- * committed to the queue as a new entry from <> (never for a null
- * sender: then ST_OK and nothing). *bounce_qid gets its id ("" if none).
+ * committed to the queue as a new entry from <>, owned by e's submitter.
+ * None (ST_OK, *bounce_qid "") for the null sender or when the sender's
+ * NOTIFY leaves out FAILURE; notify is cleared once nothing is owed.
  */
-int		 runner_bounce(const struct runner_ctx *, struct queue_entry *,
+int		 bounce_create(const struct bounce_names *, struct queue_entry *,
 		    int data_fd, char bounce_qid[QID_MAX], struct error *);
+
+/* ----------------------------------------------------------- runner.c */
+
 /* Is a queue runner running now (runner.lock held)? */
 int		 runner_active(const char *dir);
 /* Does the queue hold an entry due for delivery? */
 int		 runner_has_due(const char *dir);
 /* One pass over the queue (sendmail -q). */
-int		 runner_run(const struct runner_ctx *, const struct runner_filter *,
-		    struct error *);
+int		 runner_run(const struct deliver_ctx *,
+		    const struct runner_filter *, struct error *);
+/*
+ * A detached child (new session, stdio on /dev/null, so no caller waits
+ * for it) runs one pass: only qid (forced) when given.
+ */
+void		 runner_spawn(const struct deliver_ctx *, const char *qid);
+
+/* ----------------------------------------------------------- submit.c */
+
+/* Who submits: the real uid's account and the names derived from it. */
+struct caller {
+	char		 qid[QID_MAX];	/* of the message being submitted */
+	uid_t		 uid;
+	char		 login[64];
+	char		 gecos[NAME_MAX_];
+	char		 domain[HOST_MAX];
+	char		 hostname[HOST_MAX];
+	struct aliases	*aliases;	/* AliasesFile, NULL: none */
+	/* revaliases, read with the group before it is dropped */
+	struct revalias	 rev;
+	struct error	 rev_err;	/* status ST_OK: rev is usable */
+	transcript_fn	*transcript;	/* -v, Debug=: the SMTP dialogue */
+	void		*transcript_arg;
+};
+
+/*
+ * The recipients named on the command line (address lists allowed);
+ * the error text names the argument that does not parse.
+ */
+int		 submit_arg_recipients(const struct options *,
+		    struct addrlist *, struct error *);
+/*
+ * Read a message from in_fd, settle its sender and recipients (given:
+ * argv or -bs RCPT, plus -t), count it against RateLimit, and relay or
+ * queue it. entry (initialised by the caller, freed by it) holds the
+ * recipients' answers for the caller's report. Returns out->err.status.
+ */
+int		 submit_message(const struct config *, const struct caller *,
+		    const struct options *, int in_fd,
+		    const struct addrlist *given, struct queue_entry *entry,
+		    struct outcome *);
 
 /* ------------------------------------------------------------- priv.c */
 

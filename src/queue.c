@@ -108,8 +108,8 @@ fsync_dir(const char *dir, const char *area)
 	return rc;
 }
 
-static int
-write_all(int fd, const char *buf, size_t len)
+int
+queue_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, buf, len);
@@ -508,7 +508,7 @@ write_control(const char *dir, const char *area, const struct queue_entry *e,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	    0660);
 	if (fd == -1 || flock(fd, LOCK_EX) == -1 ||
-	    write_all(fd, text, len) == -1 || fsync(fd) == -1) {
+	    queue_write_all(fd, text, len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		free(text);
 		if (fd != -1) {
@@ -559,7 +559,7 @@ copy_data(int spool_fd, const char *tmp, const char *final)
 			goto out;
 		if (n == 0)
 			break;
-		if (write_all(fd, buf, (size_t)n) == -1)
+		if (queue_write_all(fd, buf, (size_t)n) == -1)
 			goto out;
 		off += n;
 	}
@@ -980,7 +980,7 @@ queue_hub_mark_down(const char *dir, const struct route *rt, const char *why)
 	if (fd == -1)
 		return;
 	clean_value(clean, sizeof(clean), why);
-	(void)write_all(fd, clean, strlen(clean));
+	(void)queue_write_all(fd, clean, strlen(clean));
 	(void)close(fd);
 	if (rename(tmp, path) == -1)
 		(void)unlink(tmp);

@@ -25,59 +25,10 @@
 
 #include "postino.h"
 
-enum mode {
-	MODE_SEND,		/* -bm, the default */
-	MODE_SMTP,		/* -bs */
-	MODE_LIST_QUEUE,	/* -bp, mailq */
-	MODE_RUN_QUEUE,		/* -q... */
-	MODE_ALIASES,		/* -bi, -I, newaliases */
-	MODE_NOOP,		/* -bh, -bH */
-	MODE_VERIFY,		/* -bv */
-	MODE_VERSION,		/* --version */
-	MODE_QUEUE_ADMIN,	/* postino queue ... */
-	MODE_CHECK		/* postino check */
-};
-
-enum delivery {
-	DELIVER_NOW = 0,	/* -odi, the default: synchronous */
-	DELIVER_BACKGROUND,	/* -odb: commit, deliver detached */
-	DELIVER_QUEUE		/* -odq, -odd: commit only */
-};
-
-struct options {
-	enum mode	 mode;
-	const char	*config_path;	/* -C */
-	const char	*sender;	/* -f / -r, NULL when not given */
-	const char	*full_name;	/* -F */
-	int		 extract;	/* -t */
-	int		 ignore_dots;	/* -i, -oi, -O IgnoreDots */
-	int		 verbose;	/* -v */
-	int		 body_8bit;	/* -B8BITMIME */
-	int		 no_alias;	/* -n */
-	int		 dsn_options;	/* -N or -R given (refused with -bv) */
-	struct dsn	 dsn;		/* what -N, -R, -V asked for */
-	const char	*dsn_ignored;	/* an invalid -N/-R value, to log */
-	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
-	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
-	struct runner_filter filter;	/* -qI, -qR */
-	const char	*queue_action;	/* postino queue ACTION */
-	const char	*auth_user;	/* ssmtp's -au */
-	const char	*auth_method;	/* ssmtp's -am */
-	int		 json;		/* postino queue --json */
-	char		**rcpt_args;	/* operands */
-	size_t		 nrcpt_args;
-};
-
 /* What main() knows about the run, for stderr and the log. */
 struct run {
 	const char	*progname;
-	char		 qid[QID_MAX];
-	uid_t		 uid;
-	char		 login[64];
-	char		 gecos[NAME_MAX_];
-	char		 domain[HOST_MAX];
-	char		 hostname[HOST_MAX];
-	struct aliases	*aliases;	/* AliasesFile, NULL: none */
+	struct caller	 c;		/* who sends, and the qid */
 	int		 config_warnings; /* postino check */
 	int		 debug;		/* Debug=YES: transcript to the log */
 	int		 verbose;	/* -v: transcript to stdout */
@@ -86,8 +37,6 @@ struct run {
 static const char *progname = "sendmail";
 /* -oeq and -bs: nothing on stderr (Symfony fails on any stderr byte). */
 static int quiet;
-/* The last problem told, for a -bs reply. */
-static char last_said[ERR_MAX];
 
 static void
 die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -105,41 +54,10 @@ say(const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	(void)strlcpy(last_said, text, sizeof(last_said));
 	if (!quiet)
 		(void)fprintf(stderr, "%s: %s\n", progname, text);
 	else
 		log_line(LOG_NOTICE, "%s", text);	/* not lost either */
-}
-
-/*
- * Read stdin to EOF before a usage-error exit, so that a writer such as
- * git send-email or MIME::Lite sees our exit status and not EPIPE. Only
- * when stdin is not a terminal, and never for more than 10 seconds.
- */
-static void
-drain_stdin(void)
-{
-	struct timespec start, now;
-	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
-	char buf[65536];
-
-	if (isatty(STDIN_FILENO))
-		return;
-	(void)clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		long left;
-		ssize_t n;
-
-		(void)clock_gettime(CLOCK_MONOTONIC, &now);
-		left = 10000 - ((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return;
-		n = read(STDIN_FILENO, buf, sizeof(buf));
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			return;
-	}
 }
 
 static void
@@ -152,7 +70,7 @@ die_usage(const char *fmt, ...)
 	(void)vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	say("%s", text);
-	drain_stdin();
+	message_drain(STDIN_FILENO);
 	exit(EX_USAGE);
 }
 
@@ -601,7 +519,7 @@ transcript_line(void *arg, enum transcript_dir dir, const char *line,
 		(void)fflush(stdout);
 	}
 	if (r->debug)
-		log_line(LOG_DEBUG, "%s: %s%s", r->qid, tag, clean);
+		log_line(LOG_DEBUG, "%s: %s%s", r->c.qid, tag, clean);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -627,18 +545,18 @@ identify_caller(struct run *r)
 {
 	struct passwd *pw;
 
-	r->uid = getuid();
-	pw = getpwuid(r->uid);
+	r->c.uid = getuid();
+	pw = getpwuid(r->c.uid);
 	if (pw != NULL && pw->pw_name[0] != '\0') {
-		(void)strlcpy(r->login, pw->pw_name, sizeof(r->login));
+		(void)strlcpy(r->c.login, pw->pw_name, sizeof(r->c.login));
 		if (pw->pw_gecos != NULL) {
-			(void)strlcpy(r->gecos, pw->pw_gecos,
-			    sizeof(r->gecos));
-			r->gecos[strcspn(r->gecos, ",")] = '\0';
+			(void)strlcpy(r->c.gecos, pw->pw_gecos,
+			    sizeof(r->c.gecos));
+			r->c.gecos[strcspn(r->c.gecos, ",")] = '\0';
 		}
 	} else
-		(void)snprintf(r->login, sizeof(r->login), "uid%lu",
-		    (unsigned long)r->uid);
+		(void)snprintf(r->c.login, sizeof(r->c.login), "uid%lu",
+		    (unsigned long)r->c.uid);
 }
 
 /*
@@ -688,10 +606,14 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 		    AUTH_PLAIN : strcasecmp(o->auth_method, "login") == 0 ?
 		    AUTH_LOGIN : AUTH_CRAM_MD5;
 	r->debug = cfg->debug;
-	alias_domain(cfg, r->domain, sizeof(r->domain));
-	alias_hostname(cfg, r->hostname, sizeof(r->hostname));
+	if (r->verbose || r->debug) {
+		r->c.transcript = transcript_line;
+		r->c.transcript_arg = r;
+	}
+	alias_domain(cfg, r->c.domain, sizeof(r->c.domain));
+	alias_hostname(cfg, r->c.hostname, sizeof(r->c.hostname));
 	/* A broken aliases file must not stop mail: relay unaliased. */
-	if (alias_load_aliases(cfg->aliases_file, &r->aliases,
+	if (alias_load_aliases(cfg->aliases_file, &r->c.aliases,
 	    o->mode == MODE_CHECK ? count_config_warning : log_config_warning,
 	    &r->config_warnings, &err) != ST_OK) {
 		if (o->mode == MODE_CHECK) {
@@ -699,7 +621,26 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 			return EX_CONFIG;
 		}
 		log_line(LOG_ERR, "%s (aliases not used)", err.text);
-		r->aliases = NULL;
+		r->c.aliases = NULL;
+	}
+	error_clear(&r->c.rev_err);
+	(void)alias_load_revaliases(cfg->revaliases, r->c.login, &r->c.rev,
+	    &r->c.rev_err);
+	return EX_OK;
+}
+
+/*
+ * The configuration and revaliases are read: from here on the group is
+ * held only inside the queue's own calls (queue.c).
+ */
+static int
+drop_group(void)
+{
+	struct error err;
+
+	if (priv_drop(&err) != ST_OK) {
+		say("%s", err.text);
+		return EX_OSERR;
 	}
 	return EX_OK;
 }
@@ -752,472 +693,125 @@ exit_for_refusal(enum smtp_stage stage)
 	}
 }
 
-/* ------------------------------------------------------- the send path */
-
-static int
-collect_arg_recipients(const struct options *o, struct addrlist *out)
-{
-	struct error err;
-	size_t i;
-
-	error_clear(&err);
-	for (i = 0; i < o->nrcpt_args; i++) {
-		const char *a = o->rcpt_args[i];
-
-		if (addr_list_parse(a, strlen(a), out, &err) != ST_OK) {
-			char shown[ADDR_MAX];
-
-			/* One stderr line: no CR/LF of the caller's in it. */
-			log_sanitize(shown, sizeof(shown), a, strlen(a));
-			say("%s: %s", shown[0] != '\0' ? shown : "(empty)",
-			    err.text);
-			return err.status == ST_DATA ? EX_DATAERR :
-			    exit_for_status(err.status);
-		}
-	}
-	return EX_OK;
-}
-
-/*
- * The envelope sender as far as it is known before the message is read
- * (revaliases > -f > login@domain); it also goes into an added From:.
- */
-static int
-sender_before_reading(const struct config *cfg, const struct run *r,
-    const struct options *o, const struct revalias *rev, char *out,
-    size_t outlen)
-{
-	char fsender[ADDR_MAX];
-	struct error err;
-
-	error_clear(&err);
-	if (o->sender != NULL && (addr_parse_one(o->sender, fsender,
-	    sizeof(fsender), &err) != ST_OK || (fsender[0] != '\0' &&
-	    !addr_is_safe(fsender)))) {
-		say("-f: %s", err.text[0] != '\0' ? err.text :
-		    "unsafe address");
-		return EX_DATAERR;
-	}
-	if (alias_default_sender(cfg, rev, o->sender != NULL ? fsender :
-	    NULL, r->login, r->domain, out, outlen, &err) != ST_OK) {
-		say("%s", err.text);
-		return err.status == ST_CONFIG ? EX_CONFIG : EX_DATAERR;
-	}
-	return EX_OK;
-}
-
-/* Aliases, Root= and qualification, then duplicates collapse. */
-static int
-map_recipients(const struct config *cfg, const struct run *r,
-    const struct options *o, const struct addrlist *in, struct addrlist *out)
-{
-	struct error err;
-	size_t i;
-
-	error_clear(&err);
-	for (i = 0; i < in->n; i++)
-		if (alias_expand(cfg, r->aliases, in->v[i], r->domain,
-		    r->hostname, o->no_alias, out, &err) != ST_OK) {
-			say("%s... %s", in->v[i], err.text);
-			return exit_for_status(err.status);
-		}
-	return EX_OK;
-}
-
-/*
- * The message as an uncommitted queue entry: the synchronous attempt and
- * the queue runner share one delivery path.
- */
-static int
-build_entry(struct queue_entry *e, const struct run *r, const char *sender,
-    const struct addrlist *rcpts, const struct message *msg,
-    const struct route *rt, int body_8bit, struct dsn dsn)
-{
-	struct error err;
-	size_t i;
-
-	(void)strlcpy(e->qid, r->qid, sizeof(e->qid));
-	e->queued = e->next_retry = time(NULL);
-	e->uid = r->uid;
-	(void)strlcpy(e->sender, sender, sizeof(e->sender));
-	e->size = msg->size;
-	e->body_8bit = body_8bit;
-	e->route = *rt;
-	e->dsn = dsn;
-	for (i = 0; i < rcpts->n; i++)
-		if (queue_entry_add_rcpt(e, rcpts->v[i], RS_PENDING, &err) !=
-		    ST_OK) {
-			say("%s", err.text);
-			return exit_for_status(err.status);
-		}
-	return EX_OK;
-}
-
+/* Every recipient refused for good: one line each, as sendmail does. */
 static void
-count_states(const struct queue_entry *e, size_t *sent, size_t *failed,
-    size_t *pending)
+tell_refusals(const struct outcome *out)
 {
+	const struct queue_entry *e = out->entry;
 	size_t i;
 
-	*sent = *failed = *pending = 0;
-	for (i = 0; i < e->nrcpt; i++) {
-		if (e->rcpt[i].state == RS_SENT)
-			(*sent)++;
-		else if (e->rcpt[i].state == RS_FAILED)
-			(*failed)++;
-		else
-			(*pending)++;
-	}
+	for (i = 0; e != NULL && i < e->nrcpt; i++)
+		if (e->rcpt[i].state == RS_FAILED)
+			say("%s... %s", e->rcpt[i].addr, e->rcpt[i].reply);
 }
 
-/* Commit, or exit 73: the caller keeps responsibility (never 75). */
+/* The outcome table of DESIGN.md: the exit code of a submission. */
 static int
-commit(const struct config *cfg, const struct queue_entry *e, int fd,
-    int failed)
+exit_code_of(const struct outcome *out, char error_mode)
 {
-	struct error err;
-
-	error_clear(&err);
-	if (queue_commit(cfg->queue_dir, e, fd, failed, &err) != ST_OK) {
-		log_line(LOG_ERR, "%s: cannot queue: %s", e->qid, err.text);
-		say("message not sent and not queued: %s", err.text);
-		return EX_CANTCREAT;
+	switch (out->kind) {
+	case OUT_SENT:
+	case OUT_QUEUED:
+		return EX_OK;
+	case OUT_REFUSED:
+		return error_mode == 'e' ? EX_OK :
+		    exit_for_refusal(out->stage);
+	case OUT_NOT_QUEUED:
+		return EX_CANTCREAT;	/* never 75: see DESIGN.md */
+	case OUT_ERROR:
+		break;
 	}
-	log_line(LOG_INFO, "%s: %s", e->qid, failed ? "kept in the failed "
-	    "area" : "queued for a later attempt");
-	return EX_OK;
+	return exit_for_status(out->err.status);
 }
 
-/*
- * A detached child (new session, stdio on /dev/null, so no caller waits
- * for it) runs one queue pass: only qid when given.
- */
-static void
-spawn_runner(const struct runner_ctx *ctx, const char *qid)
+/* Tell the caller what became of the message; return the exit code. */
+static int
+exit_for(const struct outcome *out, char error_mode)
 {
-	struct runner_filter f;
-	struct error err;
-	int fd;
+	int code = exit_code_of(out, error_mode);
 
-	if (fork() != 0)
+	if (out->kind == OUT_QUEUED && out->err.hint != HINT_NONE)
+		say("warning: message queued, an administrator must act: %s",
+		    out->err.text);
+	else if (out->kind == OUT_REFUSED && code != EX_OK)
+		tell_refusals(out);
+	else if (out->kind == OUT_NOT_QUEUED)
+		say("message not sent and not queued: %s", out->err.text);
+	else if (out->kind == OUT_ERROR)
+		say("%s", out->err.text);
+	return code;
+}
+
+/* The last recipient refused ("ADDR... reply"), for a -bs reply. */
+static void
+last_refusal(const struct outcome *out, char *buf, size_t len)
+{
+	const struct queue_entry *e = out->entry;
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; e != NULL && i < e->nrcpt; i++)
+		if (e->rcpt[i].state == RS_FAILED)
+			(void)snprintf(buf, len, "%s... %s", e->rcpt[i].addr,
+			    e->rcpt[i].reply);
+}
+
+/* -bs: one transaction's outcome as the SMTP reply the client expects. */
+static void
+bs_reply_for(const struct outcome *out, char error_mode, char *reply,
+    size_t len)
+{
+	char said[ADDR_MAX + REPLY_TEXT_MAX + 8], clean[ERR_MAX];
+
+	if (out->kind == OUT_REFUSED)
+		last_refusal(out, said, sizeof(said));
+	else
+		(void)strlcpy(said, out->err.text, sizeof(said));
+	log_sanitize(clean, sizeof(clean), said, strlen(said));
+	switch (exit_code_of(out, error_mode)) {
+	case EX_OK:
+		(void)snprintf(reply, len, "250 2.0.0 Ok: queued as %s",
+		    out->qid);
 		return;
-	(void)setsid();
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		(void)dup2(fd, STDIN_FILENO);
-		(void)dup2(fd, STDOUT_FILENO);
-		(void)dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			(void)close(fd);
+	case EX_NOUSER:
+		(void)snprintf(reply, len, "550 5.1.1 %s", clean);
+		return;
+	case EX_UNAVAILABLE:
+		(void)snprintf(reply, len, "550 5.7.1 %s", clean);
+		return;
+	case EX_DATAERR:
+	case EX_USAGE:
+		(void)snprintf(reply, len, "554 5.6.0 %s", clean);
+		return;
+	default:
+		(void)snprintf(reply, len, "451 4.3.0 Error: queue file "
+		    "write error");
+		return;
 	}
-	memset(&f, 0, sizeof(f));
-	f.qid = qid;
-	f.force = qid != NULL;
-	error_clear(&err);
-	(void)runner_run(ctx, &f, &err);
-	_exit(0);
-}
-
-/* All recipients refused for good: exit by where the hub said no. */
-static int
-report_refusal(const struct queue_entry *e, enum smtp_stage stage)
-{
-	size_t i;
-
-	for (i = 0; i < e->nrcpt; i++)
-		say("%s... %s", e->rcpt[i].addr, e->rcpt[i].reply);
-	return exit_for_refusal(stage);
-}
-
-/*
- * The outcome table of DESIGN.md for one submission, after one attempt
- * (or none, when the hub is known to be down or the caller asked to
- * queue): sent, queued, failed area, bounce.
- */
-static int
-settle_submission(const struct config *cfg, const struct runner_ctx *ctx,
-    struct hub_session *hs, struct queue_entry *e, struct message *msg,
-    const struct error *why, char error_mode)
-{
-	char bqid[QID_MAX];
-	size_t sent, failed, pending;
-	struct error err;
-	/* Where the hub said no, before a bounce reuses the session. */
-	enum smtp_stage stage = hs->res.stage;
-	int code, refused = 0;
-
-	error_clear(&err);
-	bqid[0] = '\0';
-	count_states(e, &sent, &failed, &pending);
-	if (pending > 0) {
-		if ((code = commit(cfg, e, msg->fd, 0)) != EX_OK)
-			return code;
-		if (why->hint != HINT_NONE)
-			say("warning: message queued, an administrator must "
-			    "act: %s", why->text);
-	} else if (sent == 0) {
-		/*
-		 * Every recipient refused: the caller is told. Only the error
-		 * modes that mail errors back (-oem, -oew, -oee) also bounce.
-		 */
-		if (strchr("mwe", error_mode) == NULL)
-			for (size_t i = 0; i < e->nrcpt; i++)
-				e->rcpt[i].notify = 0;
-		(void)commit(cfg, e, msg->fd, 1);
-		refused = 1;
-	}
-	if (failed > 0 && runner_bounce(ctx, e, msg->fd, bqid, &err) !=
-	    ST_OK) {
-		/* The report is owed: the queue keeps it until it is sent. */
-		log_line(LOG_ERR, "%s: %s", e->qid, err.text);
-		if (pending == 0 && !refused &&
-		    (code = commit(cfg, e, msg->fd, 0)) != EX_OK)
-			return code;
-	}
-	if (failed > 0 && bqid[0] != '\0' && !hs->failed) {
-		struct queue_entry b;
-
-		/* Deliver the bounce now over the same session. */
-		queue_entry_init(&b);
-		if (queue_lock_entry(cfg->queue_dir, bqid, &b, &err) == ST_OK) {
-			if (runner_attempt(ctx, hs, &b, b.data_fd, &err) ==
-			    ST_OK)
-				(void)queue_remove(cfg->queue_dir, &b, &err);
-			else
-				(void)queue_update(cfg->queue_dir, &b, &err);
-		}
-		queue_entry_free(&b);
-	}
-	if (refused)
-		return error_mode == 'e' ? EX_OK : report_refusal(e, stage);
-	/* From <>, refused recipients are never bounced: keep it listed. */
-	if (failed > 0 && pending == 0 && e->sender[0] == '\0')
-		(void)commit(cfg, e, msg->fd, 1);
-	return EX_OK;
-}
-
-/* Deliver now, unless the caller or the hub's health says queue. */
-static int
-deliver(const struct config *cfg, struct run *r, const struct options *o,
-    struct queue_entry *e, struct message *msg, const struct route *hub)
-{
-	struct runner_ctx ctx;
-	struct hub_session hs;
-	struct error why;
-	long long down;
-	int code;
-
-	memset(&ctx, 0, sizeof(ctx));
-	memset(&hs, 0, sizeof(hs));
-	error_clear(&why);
-	ctx.cfg = cfg;
-	ctx.domain = r->domain;
-	ctx.hostname = r->hostname;
-	if (r->verbose || r->debug) {
-		ctx.transcript = transcript_line;
-		ctx.transcript_arg = r;
-	}
-	if (priv_regain(&why) != ST_OK) {	/* queue steps ahead */
-		say("%s", why.text);
-		return EX_OSERR;
-	}
-	if (o->delivery != DELIVER_NOW) {
-		if ((code = commit(cfg, e, msg->fd, 0)) == EX_OK &&
-		    o->delivery == DELIVER_BACKGROUND) {
-			message_free(msg);	/* release the entry's lock */
-			spawn_runner(&ctx, e->qid);
-		}
-		return code;
-	}
-	down = queue_hub_down_since(cfg->queue_dir, hub, why.text,
-	    sizeof(why.text));
-	if (down >= 0 && down < cfg->hub_backoff) {
-		(void)snprintf(e->last_error, sizeof(e->last_error), "hub "
-		    "%s:%s failed %llds ago, not tried (HubBackoff): %s",
-		    hub->host, hub->port, down, why.text);
-		e->next_retry = time(NULL);	/* not tried: due at once */
-		log_line(LOG_NOTICE, "%s: status=deferred (%s)", e->qid,
-		    e->last_error);
-		return commit(cfg, e, msg->fd, 0);
-	}
-	error_clear(&why);
-	(void)runner_attempt(&ctx, &hs, e, msg->fd, &why);
-	code = settle_submission(cfg, &ctx, &hs, e, msg, &why,
-	    o->error_mode != '\0' ? o->error_mode : 'p');
-	runner_session_close(&hs);
-	if (code == EX_OK && !hs.failed && runner_has_due(cfg->queue_dir) &&
-	    !runner_active(cfg->queue_dir)) {
-		message_free(msg);
-		spawn_runner(&ctx, NULL);
-	}
-	return code;
-}
-
-/*
- * Stream in_fd into a spool file made (with the group) in the queue
- * directory, rewriting the header as it goes; parsing runs without the
- * group. Returns the exit code; the problem is told on stderr.
- */
-static int
-read_message(const struct config *cfg, const struct run *r,
-    const struct options *o, int in_fd, const char *default_sender,
-    struct message *msg)
-{
-	struct msgopts mo;
-	struct error err;
-	int spool_fd = -1;
-
-	error_clear(&err);
-	memset(&mo, 0, sizeof(mo));
-	mo.ignore_dots = o->ignore_dots;
-	mo.extract_rcpts = o->extract;
-	mo.domain = r->domain;
-	mo.hostname = r->hostname;
-	mo.default_from = default_sender;
-	mo.full_name = o->full_name != NULL ? o->full_name :
-	    getenv("NAME") != NULL ? getenv("NAME") : r->gecos;
-	mo.qid = r->qid;
-	mo.uid = r->uid;
-	mo.now = time(NULL);
-	mo.add_headers = (const char *const *)cfg->add_header;
-	mo.add_header_count = cfg->add_header_count;
-	if (message_spool_create(cfg->queue_dir, &spool_fd, &err) != ST_OK ||
-	    priv_drop(&err) != ST_OK) {
-		if (spool_fd != -1)
-			(void)close(spool_fd);
-		say("%s", err.text);
-		return exit_for_status(err.status);
-	}
-	mo.spool_fd = &spool_fd;
-	if (message_read(in_fd, cfg->queue_dir, &mo, msg, &err) != ST_OK) {
-		say("%s", err.text);
-		return exit_for_status(err.status);
-	}
-	if (msg->nul_bytes > 0)
-		log_line(LOG_WARNING, "%s: removed %zu NUL bytes from the "
-		    "message", r->qid, msg->nul_bytes);
-	if (msg->lines_split > 0)
-		log_line(LOG_NOTICE, "%s: split %zu lines longer than %d "
-		    "octets", r->qid, msg->lines_split, SMTP_LINE_MAX);
-	return EX_OK;
-}
-
-/*
- * Read the message from in_fd, settle sender and recipients (given: argv
- * or RCPT, plus -t), relay or queue. Returns the exit code.
- */
-static int
-send_message(const struct config *cfg, struct run *r, const struct options *o,
-    int in_fd, const struct addrlist *given)
-{
-	struct addrlist all, rcpts;
-	struct queue_entry entry;
-	struct revalias rev;
-	struct message msg;
-	struct route rt, hub;
-	struct error err;
-	char default_sender[ADDR_MAX], sender[ADDR_MAX];
-	size_t i;
-	int code, warn = 0;
-
-	memset(&msg, 0, sizeof(msg));
-	memset(&rev, 0, sizeof(rev));
-	msg.fd = -1;
-	error_clear(&err);
-	queue_entry_init(&entry);
-	addrlist_init(&all);
-	addrlist_init(&rcpts);
-
-	if (alias_load_revaliases(cfg->revaliases, r->login, &rev, &err) !=
-	    ST_OK) {
-		say("%s", err.text);
-		code = exit_for_status(err.status);
-		goto drain;
-	}
-	if ((code = sender_before_reading(cfg, r, o, &rev, default_sender,
-	    sizeof(default_sender))) != EX_OK)
-		goto drain;
-
-	if ((code = read_message(cfg, r, o, in_fd, default_sender, &msg)) !=
-	    EX_OK) {
-		if (code != EX_IOERR && code != EX_OSERR)
-			goto drain;	/* e.g. a -t header that does not parse */
-		goto out;
-	}
-
-	for (i = 0; i < given->n; i++)
-		if (addrlist_add(&all, given->v[i], &err) != ST_OK)
-			goto fail;
-	for (i = 0; i < msg.header_rcpts.n; i++)
-		if (addrlist_add(&all, msg.header_rcpts.v[i], &err) != ST_OK)
-			goto fail;
-	if (all.n == 0) {
-		say(o->extract ? "No recipient addresses found in message "
-		    "header" : "Recipient addresses must be specified on "
-		    "the command line or via the -t option");
-		code = EX_USAGE;
-		goto out;
-	}
-	if ((code = map_recipients(cfg, r, o, &all, &rcpts)) != EX_OK)
-		goto out;
-	if (alias_final_sender(cfg, &msg, default_sender, r->domain,
-	    sender, sizeof(sender), &err) != ST_OK)
-		goto fail;
-	if (sender[0] != '\0' && !addr_is_safe(sender)) {
-		say("sender <%s>: unsafe address", sender);
-		code = EX_DATAERR;
-		goto out;
-	}
-	alias_route(cfg, &rev, &hub);
-	rt = hub;
-	if (!rev.found || rev.hub_host[0] == '\0')
-		memset(&rt, 0, sizeof(rt));	/* MailHub, whatever it is then */
-	if ((code = build_entry(&entry, r, sender, &rcpts, &msg, &rt,
-	    o->body_8bit || msg.eight_bit, o->dsn)) != EX_OK)
-		goto out;
-	if (priv_regain(&err) != ST_OK ||
-	    ratelimit_take(cfg, r->uid, r->login, &warn, &err) != ST_OK) {
-		if (warn)
-			log_line(LOG_WARNING, "%s", err.text);
-		goto fail;
-	}
-	log_line(LOG_INFO, "%s: uid=%lu from=<%s>, size=%lld, nrcpt=%zu",
-	    r->qid, (unsigned long)r->uid, sender, (long long)msg.size,
-	    entry.nrcpt);
-	code = deliver(cfg, r, o, &entry, &msg, &hub);
-	goto out;
-fail:
-	say("%s", err.text);
-	code = exit_for_status(err.status);
-	goto out;
-drain:
-	if (in_fd == STDIN_FILENO)
-		drain_stdin();
-out:
-	queue_entry_free(&entry);
-	message_free(&msg);
-	addrlist_free(&all);
-	addrlist_free(&rcpts);
-	return code;
 }
 
 /* ---------------------------------------------------------------- modes */
 
+static void
+deliver_ctx_for(const struct run *r, const struct config *cfg,
+    struct deliver_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = cfg;
+	ctx->domain = r->c.domain;
+	ctx->hostname = r->c.hostname;
+	ctx->transcript = r->c.transcript;
+	ctx->transcript_arg = r->c.transcript_arg;
+}
+
 static int
 run_queue(const struct config *cfg, struct run *r, const struct options *o)
 {
-	struct runner_ctx ctx;
+	struct deliver_ctx ctx;
 	struct error err;
 
-	memset(&ctx, 0, sizeof(ctx));
 	error_clear(&err);
-	ctx.cfg = cfg;
-	ctx.domain = r->domain;
-	ctx.hostname = r->hostname;
-	ctx.from_queue = 1;
-	if (r->verbose || r->debug) {
-		ctx.transcript = transcript_line;
-		ctx.transcript_arg = r;
-	}
+	deliver_ctx_for(r, cfg, &ctx);
 	if (runner_run(&ctx, &o->filter, &err) != ST_OK) {
 		say("%s", err.text);
 		return exit_for_status(err.status);
@@ -1246,45 +840,29 @@ queue_admin(const struct config *cfg, const struct options *o)
 	return EX_OK;
 }
 
+/* Send what stdin holds to the hub, or queue it. */
 static int
 send_from_stdin(const struct config *cfg, struct run *r,
     const struct options *o)
 {
 	struct addrlist args;
+	struct queue_entry e;
+	struct outcome out;
 	int code;
 
 	addrlist_init(&args);
-	if ((code = collect_arg_recipients(o, &args)) != EX_OK)
-		drain_stdin();
-	else
-		code = send_message(cfg, r, o, STDIN_FILENO, &args);
+	queue_entry_init(&e);
+	memset(&out, 0, sizeof(out));
+	if (submit_arg_recipients(o, &args, &out.err) != ST_OK) {
+		message_drain(STDIN_FILENO);
+		out.kind = OUT_ERROR;
+	} else
+		(void)submit_message(cfg, &r->c, o, STDIN_FILENO, &args, &e,
+		    &out);
+	code = exit_for(&out, o->error_mode);
+	queue_entry_free(&e);
 	addrlist_free(&args);
 	return code;
-}
-
-/* -bs: one transaction's outcome as the SMTP reply the client expects. */
-static void
-smtp_reply_for(int code, const char *qid, char *reply, size_t len)
-{
-	switch (code) {
-	case EX_OK:
-		(void)snprintf(reply, len, "250 2.0.0 Ok: queued as %s", qid);
-		return;
-	case EX_NOUSER:
-		(void)snprintf(reply, len, "550 5.1.1 %s", last_said);
-		return;
-	case EX_UNAVAILABLE:
-		(void)snprintf(reply, len, "550 5.7.1 %s", last_said);
-		return;
-	case EX_DATAERR:
-	case EX_USAGE:
-		(void)snprintf(reply, len, "554 5.6.0 %s", last_said);
-		return;
-	default:
-		(void)snprintf(reply, len, "451 4.3.0 Error: queue file "
-		    "write error");
-		return;
-	}
 }
 
 struct bs_context {
@@ -1300,21 +878,20 @@ bs_submit(void *arg, const char *sender, const struct addrlist *rcpts,
 {
 	struct bs_context *bc = arg;
 	struct options so = *bc->opts;
-	char clean[ERR_MAX];
-	int code;
+	struct queue_entry e;
+	struct outcome out;
 
 	so.sender = sender;
 	so.extract = 0;
 	so.ignore_dots = 1;	/* the dialogue already ended DATA */
-	message_new_qid(bc->run->qid);
-	last_said[0] = '\0';
-	code = send_message(bc->cfg, bc->run, &so, data_fd, rcpts);
-	/* The next DATA's spool file is made in the queue directory. */
-	(void)priv_regain(&(struct error){ 0 });
-	log_sanitize(clean, sizeof(clean), last_said, strlen(last_said));
-	(void)strlcpy(last_said, clean, sizeof(last_said));
-	smtp_reply_for(code, bc->run->qid, reply, replylen);
-	return code == EX_OK ? ST_OK : ST_PERM;
+	message_new_qid(bc->run->c.qid);
+	queue_entry_init(&e);
+	(void)submit_message(bc->cfg, &bc->run->c, &so, data_fd, rcpts, &e,
+	    &out);
+	(void)exit_for(&out, so.error_mode);	/* logged: -bs is quiet */
+	bs_reply_for(&out, so.error_mode, reply, replylen);
+	queue_entry_free(&e);
+	return exit_code_of(&out, so.error_mode) == EX_OK ? ST_OK : ST_PERM;
 }
 
 static int
@@ -1328,7 +905,7 @@ serve_smtp(const struct config *cfg, struct run *r, const struct options *o)
 	error_clear(&err);
 	sp.in_fd = STDIN_FILENO;
 	sp.out_fd = STDOUT_FILENO;
-	sp.hostname = r->hostname;
+	sp.hostname = r->c.hostname;
 	sp.spool_dir = cfg->queue_dir;
 	sp.idle_timeout = 300;
 	sp.submit = bs_submit;
@@ -1360,8 +937,8 @@ verify(const struct config *cfg, const struct run *r, const struct options *o)
 		die_usage("-bv: no addresses to verify");
 	for (i = 0; i < o->nrcpt_args; i++) {
 		error_clear(&err);
-		if (alias_verify_line(cfg, r->aliases, o->rcpt_args[i],
-		    r->domain, r->hostname, o->no_alias, print_line, stdout,
+		if (alias_verify_line(cfg, r->c.aliases, o->rcpt_args[i],
+		    r->c.domain, r->c.hostname, o->no_alias, print_line, stdout,
 		    &err) != ST_OK)
 			code = err.status == ST_OSERR ? EX_OSERR : EX_NOUSER;
 	}
@@ -1376,14 +953,8 @@ verify(const struct config *cfg, const struct run *r, const struct options *o)
 static int
 check_config(const struct config *cfg, const struct run *r)
 {
-	struct revalias rev;
-	struct error err;
-
-	error_clear(&err);
-	memset(&rev, 0, sizeof(rev));
-	if (alias_load_revaliases(cfg->revaliases, r->login, &rev, &err) !=
-	    ST_OK) {
-		say("%s", err.text);
+	if (r->c.rev_err.status != ST_OK) {
+		say("%s", r->c.rev_err.text);
 		return EX_CONFIG;
 	}
 	if (r->config_warnings > 0)
@@ -1391,7 +962,7 @@ check_config(const struct config *cfg, const struct run *r)
 	(void)printf("%s: ok; hub %s port %s, %s, domain %s\n", cfg->path,
 	    cfg->hub_host, cfg->hub_port, cfg->tls == TLS_STARTTLS ?
 	    "STARTTLS" : cfg->tls == TLS_IMPLICIT ? "implicit TLS" :
-	    "no TLS", r->domain);
+	    "no TLS", r->c.domain);
 	return EX_OK;
 }
 
@@ -1478,12 +1049,12 @@ main(int argc, char **argv)
 	}
 	r.verbose = o.verbose;
 	identify_caller(&r);
-	message_new_qid(r.qid);
+	message_new_qid(r.c.qid);
 
 	config_defaults(&cfg);
 	if ((code = load_config(&cfg, &o, &r)) != EX_OK) {
 		if (o.mode == MODE_SEND)
-			drain_stdin();
+			message_drain(STDIN_FILENO);
 		else if (o.mode == MODE_SMTP)
 			(void)dprintf(STDOUT_FILENO, "421 4.3.5 postino "
 			    "configuration error\r\n");
@@ -1491,8 +1062,9 @@ main(int argc, char **argv)
 		free(o.rcpt_args);
 		return code;
 	}
-	code = run_mode(&cfg, &r, &o);
-	alias_free_aliases(r.aliases);
+	if ((code = drop_group()) == EX_OK)
+		code = run_mode(&cfg, &r, &o);
+	alias_free_aliases(r.c.aliases);
 	config_free(&cfg);
 	free(o.rcpt_args);
 	return code;

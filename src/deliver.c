@@ -1,0 +1,628 @@
+/*
+ * deliver.c: the settlement of one message, for the submission and the
+ * queue run alike. It opens (and reuses) the session to a hub through
+ * the transport seam, makes one attempt at an entry's pending
+ * recipients, and applies DESIGN.md's outcome table: sent, queued for a
+ * later attempt, kept in the failed area, reported back to the sender.
+ * Every path ends in one struct outcome, which sendmail.c turns into an
+ * exit code or a -bs reply. Like the queue runner, it logs one line per
+ * recipient. Only this file (and smtp.c) calls smtp_*.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "postino.h"
+
+/* ------------------------------------------------------------ logging */
+
+static void
+log_rcpt(const struct queue_entry *e, const struct hub_session *hs,
+    const struct queue_rcpt *r, const char *status)
+{
+	double delay = difftime(time(NULL), e->queued);
+
+	log_line(r->state == RS_SENT ? LOG_INFO : LOG_NOTICE,
+	    "%s: to=<%s>, relay=%s, delay=%.0f, tls=%s, status=%s (%s)",
+	    e->qid, r->addr, hs->res.relay[0] != '\0' ? hs->res.relay :
+	    "none", delay, hs->res.tls[0] != '\0' ? hs->res.tls : "none",
+	    status, r->reply);
+}
+
+/* ------------------------------------------------------------ session */
+
+void
+deliver_session_close(struct hub_session *hs)
+{
+	if (hs->smtp != NULL)
+		smtp_close(hs->smtp);
+	hs->smtp = NULL;
+	hs->used = 0;
+}
+
+static int
+same_route(const struct route *a, const struct route *b)
+{
+	return strcmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
+}
+
+/* A failure before MAIL says the hub, not the message, is the problem. */
+static int
+hub_level_failure(enum smtp_stage stage)
+{
+	return stage < STAGE_MAIL;
+}
+
+/*
+ * Entries without their own hub follow the current MailHub, so that
+ * fixing a wrong MailHub also delivers what is queued.
+ */
+static void
+route_of(const struct deliver_ctx *ctx, const struct route *entry_route,
+    struct route *rt)
+{
+	*rt = *entry_route;
+	if (rt->host[0] != '\0')
+		return;
+	memset(rt, 0, sizeof(*rt));
+	(void)strlcpy(rt->host, ctx->cfg->hub_host, sizeof(rt->host));
+	(void)strlcpy(rt->port, ctx->cfg->hub_port, sizeof(rt->port));
+}
+
+/* Connect and open the SMTP session: through the seam when one is set. */
+static int
+session_connect(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct route *rt)
+{
+	struct smtp_params sp;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.cfg = ctx->cfg;
+	sp.route = rt;
+	sp.helo = ctx->hostname;
+	sp.transcript = ctx->transcript;
+	sp.transcript_arg = ctx->transcript_arg;
+	return smtp_open(&hs->smtp, &sp, &hs->res, &hs->err);
+}
+
+static void
+session_failed(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct route *rt)
+{
+	hs->smtp = NULL;
+	hs->failed = 1;
+	if (hs->err.status == ST_TEMP)
+		queue_hub_mark_down(ctx->cfg->queue_dir, rt, hs->err.text);
+	if (hs->err.hint != HINT_NONE)
+		log_line(LOG_WARNING, "hub %s:%s needs an administrator: %s",
+		    rt->host, rt->port, hs->err.text);
+}
+
+static int
+session_open(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct route *entry_route)
+{
+	struct route rt;
+
+	route_of(ctx, entry_route, &rt);
+	if (hs->smtp != NULL && !same_route(&hs->route, &rt))
+		deliver_session_close(hs);
+	if (!same_route(&hs->route, &rt)) {
+		hs->failed = 0;
+		hs->route = rt;
+	}
+	if (hs->smtp != NULL || hs->failed)
+		return hs->failed ? hs->err.status : ST_OK;
+	memset(&hs->res, 0, sizeof(hs->res));
+	error_clear(&hs->err);
+	if (session_connect(ctx, hs, &rt) != ST_OK) {
+		session_failed(ctx, hs, &rt);
+		return hs->err.status;
+	}
+	queue_hub_mark_up(ctx->cfg->queue_dir, &rt);
+	if (ctx->cfg->tls != TLS_NONE && !ctx->cfg->tls_verify)
+		log_line(LOG_WARNING, "TLS certificate of %s not verified "
+		    "(TLSVerify=NO)", rt.host);
+	return ST_OK;
+}
+
+/* Open, or reset a reused session (RSET only where it is needed). */
+static int
+session_ready(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct route *entry_route)
+{
+	struct error rseterr;
+	int rc;
+
+	rc = session_open(ctx, hs, entry_route);
+	if (rc == ST_OK && hs->used && smtp_reset(hs->smtp, &rseterr) !=
+	    ST_OK) {
+		deliver_session_close(hs);
+		rc = session_open(ctx, hs, entry_route);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ attempt */
+
+long long
+deliver_retry_delay(const struct config *cfg, unsigned int attempts)
+{
+	long long d = cfg->retry_interval;
+	unsigned int i;
+
+	if (d <= 0)
+		return 0;
+	for (i = 1; i < attempts && d < cfg->max_retry_interval; i++)
+		d *= 2;
+	return d < cfg->max_retry_interval ? d : cfg->max_retry_interval;
+}
+
+/* The envelope of e's pending recipients; map[i] indexes e->rcpt. */
+static int
+pending_envelope(struct queue_entry *e, int data_fd, struct envelope *env,
+    size_t **map)
+{
+	size_t i;
+
+	memset(env, 0, sizeof(*env));
+	env->rcpt = calloc(e->nrcpt, sizeof(*env->rcpt));
+	*map = calloc(e->nrcpt, sizeof(**map));
+	if (env->rcpt == NULL || *map == NULL) {
+		free(env->rcpt);
+		free(*map);
+		return -1;
+	}
+	for (i = 0; i < e->nrcpt; i++) {
+		if (e->rcpt[i].state != RS_PENDING)
+			continue;
+		(void)strlcpy(env->rcpt[env->nrcpt].addr, e->rcpt[i].addr,
+		    sizeof(env->rcpt[0].addr));
+		(*map)[env->nrcpt++] = i;
+	}
+	/* clang 14 forgets env->rcpt when strlcpy fills a field of *env. */
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): no leak, see above */
+	(void)strlcpy(env->sender, e->sender, sizeof(env->sender));
+	env->dsn = e->dsn;
+	env->body_8bit = e->body_8bit;
+	env->spool_fd = data_fd;
+	env->size = e->size;
+	return 0;
+}
+
+/*
+ * Carry the hub's answers into the entry: accepted -> sent, refused for
+ * good -> failed (to bounce), anything else stays pending with why.
+ */
+static void
+apply_answers(struct queue_entry *e, struct hub_session *hs,
+    const struct envelope *env, const size_t *map, int rc,
+    const struct error *err)
+{
+	size_t i;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		struct queue_rcpt *r = &e->rcpt[map[i]];
+		const struct smtp_rcpt *a = &env->rcpt[i];
+		enum status st;
+
+		if (rc == ST_OK && a->status == ST_OK) {
+			r->state = RS_SENT;
+			(void)strlcpy(r->reply, hs->res.reply,
+			    sizeof(r->reply));
+			log_rcpt(e, hs, r, "sent");
+			continue;
+		}
+		if (a->code != 0 && a->status != ST_OK) {
+			st = a->status;		/* this recipient's answer */
+			(void)strlcpy(r->reply, a->reply, sizeof(r->reply));
+		} else {
+			st = err->status;	/* the transaction's */
+			(void)strlcpy(r->reply, err->text, sizeof(r->reply));
+		}
+		if (st == ST_PERM) {
+			r->state = RS_FAILED;
+			r->notify = 1;
+			log_rcpt(e, hs, r, "bounced");
+		} else
+			log_rcpt(e, hs, r, "deferred");
+	}
+}
+
+/* Every pending recipient: deferred for one reason, or failed (perm). */
+static void
+defer_all(struct queue_entry *e, const struct hub_session *hs,
+    const struct error *why, int perm)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpt; i++) {
+		struct queue_rcpt *r = &e->rcpt[i];
+
+		if (r->state != RS_PENDING)
+			continue;
+		(void)strlcpy(r->reply, why->text, sizeof(r->reply));
+		if (perm) {
+			r->state = RS_FAILED;
+			r->notify = 1;
+		}
+		log_rcpt(e, hs, r, perm ? "bounced" : "deferred");
+	}
+}
+
+static size_t
+count_state(const struct queue_entry *e, enum rcpt_state state)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < e->nrcpt; i++)
+		n += e->rcpt[i].state == state;
+	return n;
+}
+
+static int
+finish_attempt(const struct deliver_ctx *ctx, struct queue_entry *e,
+    const struct error *why, struct error *err)
+{
+	e->attempts++;
+	if (count_state(e, RS_PENDING) == 0)
+		return ST_OK;
+	(void)strlcpy(e->last_error, why->text, sizeof(e->last_error));
+	e->next_retry = time(NULL) + deliver_retry_delay(ctx->cfg,
+	    e->attempts);
+	err->status = ST_TEMP;
+	err->hint = why->hint;
+	(void)strlcpy(err->text, why->text, sizeof(err->text));
+	return ST_TEMP;
+}
+
+/*
+ * Before the final dot of a committed entry (any queue run: -q, -odb,
+ * the runner spawned after a send): record "possible duplicate" on disk,
+ * so that a runner killed while waiting for the hub's reply leaves an
+ * entry whose next delivery is logged as a possible duplicate.
+ */
+struct dot_mark {
+	const struct deliver_ctx	*ctx;
+	struct queue_entry		*e;
+};
+
+static void
+mark_before_dot(void *arg)
+{
+	struct dot_mark *m = arg;
+	struct error err;
+	int was = m->e->possible_dup;
+
+	m->e->possible_dup = 1;
+	if (queue_update(m->ctx->cfg->queue_dir, m->e, &err) != ST_OK)
+		log_line(LOG_WARNING, "%s: %s", m->e->qid, err.text);
+	m->e->possible_dup = was;
+}
+
+/* One transaction over an open session; answers go into e. */
+static int
+transact(const struct deliver_ctx *ctx, struct hub_session *hs,
+    struct queue_entry *e, const struct envelope_input *in,
+    struct error *txerr)
+{
+	struct envelope env;
+	struct smtp_result res;
+	struct dot_mark mark;
+	size_t *map;
+	int rc;
+
+	if (pending_envelope(e, in->data_fd, &env, &map) == -1) {
+		(void)error_set(txerr, ST_OSERR, "out of memory");
+		return -1;
+	}
+	memset(&res, 0, sizeof(res));
+	if (in->committed) {
+		mark.ctx = ctx;
+		mark.e = e;
+		env.before_dot = mark_before_dot;
+		env.before_dot_arg = &mark;
+	}
+	if (e->possible_dup)
+		log_line(LOG_WARNING, "%s: an earlier attempt may have "
+		    "delivered it (interrupted after the final dot): possible "
+		    "duplicate", e->qid);
+	rc = smtp_send(hs->smtp, &env, &res, txerr);
+	/* The session's relay and TLS facts come from smtp_open. */
+	if (res.relay[0] == '\0')
+		(void)strlcpy(res.relay, hs->res.relay, sizeof(res.relay));
+	if (res.tls[0] == '\0')
+		(void)strlcpy(res.tls, hs->res.tls, sizeof(res.tls));
+	hs->res = res;
+	apply_answers(e, hs, &env, map, rc, txerr);
+	hs->used = 1;
+	free(env.rcpt);
+	free(map);
+	return rc;
+}
+
+int
+deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
+    struct queue_entry *e, const struct envelope_input *in,
+    struct error *err)
+{
+	struct error txerr;
+	int rc;
+
+	error_clear(err);
+	error_clear(&txerr);
+	if (count_state(e, RS_PENDING) == 0)
+		return ST_OK;
+	if (session_ready(ctx, hs, &e->route) != ST_OK) {
+		defer_all(e, hs, &hs->err, 0);
+		return finish_attempt(ctx, e, &hs->err, err);
+	}
+	if ((rc = transact(ctx, hs, e, in, &txerr)) == -1)
+		return error_set(err, ST_OSERR, "%s", txerr.text);
+	if (rc != ST_OK && hs->res.dot_sent && hs->res.code == 0) {
+		e->possible_dup = 1;
+		log_line(LOG_WARNING, "%s: the reply to the final dot was "
+		    "lost; the hub may have the message: possible duplicate "
+		    "on retry", e->qid);
+	}
+	/* After a failed transaction the session may be out of step. */
+	if (rc != ST_OK) {
+		enum smtp_stage stage = hs->res.stage;
+
+		deliver_session_close(hs);
+		if (hub_level_failure(stage))
+			hs->failed = 1;
+	}
+	return finish_attempt(ctx, e, &txerr, err);
+}
+
+/* ---------------------------------------------------------- settlement */
+
+static void
+count_outcome(const struct queue_entry *e, struct outcome *out)
+{
+	out->sent = count_state(e, RS_SENT);
+	out->failed = count_state(e, RS_FAILED);
+	out->pending = count_state(e, RS_PENDING);
+}
+
+static int
+report_owed(const struct queue_entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpt; i++)
+		if (e->rcpt[i].notify)
+			return 1;
+	return 0;
+}
+
+static void
+bounce_names_of(const struct deliver_ctx *ctx, struct bounce_names *bn)
+{
+	bn->queue_dir = ctx->cfg->queue_dir;
+	bn->domain = ctx->domain;
+	bn->hostname = ctx->hostname;
+	bn->hub = ctx->cfg->hub_host;
+}
+
+/*
+ * Write the report owed for e's refused recipients, before e itself is
+ * committed, updated or removed: the entry on disk then never still
+ * says "bounce" for a report that was made (one failure, one report).
+ */
+static void
+make_report(const struct deliver_ctx *ctx, struct queue_entry *e,
+    int data_fd, char bqid[QID_MAX])
+{
+	struct bounce_names bn;
+	struct error err;
+
+	bqid[0] = '\0';
+	error_clear(&err);
+	bounce_names_of(ctx, &bn);
+	if (bounce_create(&bn, e, data_fd, bqid, &err) != ST_OK)
+		log_line(LOG_ERR, "%s: %s; the report is kept to try again",
+		    e->qid, err.text);
+}
+
+/* Commit a submission (queue/ or failed/); logs what became of it. */
+static void
+commit_new(const struct deliver_ctx *ctx, const struct queue_entry *e,
+    int data_fd, int failed, struct outcome *out)
+{
+	if (queue_commit(ctx->cfg->queue_dir, e, data_fd, failed,
+	    &out->err) != ST_OK) {
+		log_line(LOG_ERR, "%s: cannot queue: %s", e->qid,
+		    out->err.text);
+		out->kind = OUT_NOT_QUEUED;
+		out->err.status = ST_CANTCREAT;
+		return;
+	}
+	out->committed = 1;
+	log_line(LOG_INFO, "%s: %s", e->qid, failed ? "kept in the failed "
+	    "area" : "queued for a later attempt");
+}
+
+/* A committed entry after its attempt: update, move or remove. */
+static void
+settle_committed(const struct deliver_ctx *ctx, struct queue_entry *e,
+    int keep, int to_failed)
+{
+	const char *dir = ctx->cfg->queue_dir;
+	struct error err;
+	int rc;
+
+	error_clear(&err);
+	if (keep) {
+		if (queue_update(dir, e, &err) != ST_OK)
+			log_line(LOG_ERR, "%s: %s", e->qid, err.text);
+		return;
+	}
+	rc = to_failed ? queue_move_failed(dir, e, &err) :
+	    queue_remove(dir, e, &err);
+	if (rc != ST_OK)
+		log_line(strstr(err.text, "possible duplicate") != NULL ?
+		    LOG_WARNING : LOG_ERR, "%s: %s", e->qid, err.text);
+	else if (!to_failed)
+		log_line(LOG_INFO, "%s: removed", e->qid);
+}
+
+/* The report made for a submission goes out over the same session. */
+static void
+send_report_now(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const char *bqid)
+{
+	struct queue_entry b;
+	struct envelope_input in;
+	struct error err;
+
+	if (bqid[0] == '\0' || hs->failed)
+		return;
+	queue_entry_init(&b);
+	error_clear(&err);
+	if (queue_lock_entry(ctx->cfg->queue_dir, bqid, &b, &err) == ST_OK) {
+		in.data_fd = b.data_fd;
+		in.committed = 1;
+		if (deliver_attempt(ctx, hs, &b, &in, &err) == ST_OK)
+			(void)queue_remove(ctx->cfg->queue_dir, &b, &err);
+		else
+			(void)queue_update(ctx->cfg->queue_dir, &b, &err);
+	}
+	queue_entry_free(&b);
+}
+
+/*
+ * The outcome table after one attempt (or none). committed says whether
+ * e is on disk already (a queue run) or only in the spool (a submission,
+ * which the error mode -oe? may answer instead of a report).
+ */
+static void
+settle(const struct deliver_ctx *ctx, struct hub_session *hs,
+    struct queue_entry *e, const struct envelope_input *in,
+    char error_mode, struct outcome *out)
+{
+	char bqid[QID_MAX];
+	int refused, keep, to_failed;
+
+	count_outcome(e, out);
+	out->possible_dup = e->possible_dup;
+	refused = !in->committed && out->pending == 0 && out->sent == 0 &&
+	    out->failed > 0;
+	if (refused) {
+		out->kind = OUT_REFUSED;
+		out->stage = hs->res.stage;
+		out->err.status = ST_PERM;
+		if (strchr("mwe", error_mode) == NULL)
+			for (size_t i = 0; i < e->nrcpt; i++)
+				e->rcpt[i].notify = 0;	/* the caller is told */
+	}
+	make_report(ctx, e, in->data_fd, bqid);
+	keep = out->pending > 0 || report_owed(e);
+	to_failed = !keep && (refused || (out->failed > 0 &&
+	    e->sender[0] == '\0'));
+	if (in->committed)
+		settle_committed(ctx, e, keep, to_failed);
+	else if (keep || to_failed)
+		commit_new(ctx, e, in->data_fd, to_failed, out);
+	if (!in->committed && out->kind != OUT_NOT_QUEUED)
+		send_report_now(ctx, hs, bqid);
+	if (out->kind == OUT_SENT && keep)
+		out->kind = OUT_QUEUED;
+}
+
+static void
+outcome_init(struct outcome *out, const struct queue_entry *e)
+{
+	memset(out, 0, sizeof(*out));
+	error_clear(&out->err);
+	out->kind = OUT_SENT;
+	out->entry = e;
+	(void)strlcpy(out->qid, e->qid, sizeof(out->qid));
+}
+
+/* HubBackoff: the hub failed a moment ago; queue without trying. */
+static int
+backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
+{
+	struct route rt;
+	char why[ERR_MAX];
+	long long down;
+
+	route_of(ctx, &e->route, &rt);
+	down = queue_hub_down_since(ctx->cfg->queue_dir, &rt, why,
+	    sizeof(why));
+	if (down < 0 || down >= ctx->cfg->hub_backoff)
+		return 0;
+	(void)snprintf(e->last_error, sizeof(e->last_error), "hub %s:%s "
+	    "failed %llds ago, not tried (HubBackoff): %s", rt.host, rt.port,
+	    down, why);
+	e->next_retry = time(NULL);	/* not tried: due at once */
+	log_line(LOG_NOTICE, "%s: status=deferred (%s)", e->qid,
+	    e->last_error);
+	return 1;
+}
+
+int
+deliver_submission(const struct deliver_ctx *ctx, struct hub_session *hs,
+    struct queue_entry *e, int spool_fd, const struct submit_mode *mode,
+    struct outcome *out)
+{
+	struct envelope_input in = { spool_fd, 0 };
+	struct error why;
+
+	outcome_init(out, e);
+	if (!mode->now || backed_off(ctx, e)) {
+		out->kind = OUT_QUEUED;
+		out->pending = e->nrcpt;
+		commit_new(ctx, e, spool_fd, 0, out);
+		return out->err.status;
+	}
+	error_clear(&why);
+	if (deliver_attempt(ctx, hs, e, &in, &why) == ST_OSERR) {
+		/* Nothing was sent: the queue keeps it for a later run. */
+		log_line(LOG_ERR, "%s: %s", e->qid, why.text);
+		out->kind = OUT_QUEUED;
+		commit_new(ctx, e, spool_fd, 0, out);
+		return out->err.status;
+	}
+	if (why.status == ST_TEMP)
+		out->err = why;		/* the cause, and whether to warn */
+	settle(ctx, hs, e, &in, mode->error_mode, out);
+	/* Sent or safely queued is success; the text and hint stay. */
+	if (out->kind == OUT_SENT || out->kind == OUT_QUEUED)
+		out->err.status = ST_OK;
+	return out->err.status;
+}
+
+void
+deliver_entry(const struct deliver_ctx *ctx, struct hub_session *hs,
+    struct queue_entry *e, int expired, struct outcome *out)
+{
+	struct envelope_input in = { e->data_fd, 1 };
+	struct error why;
+
+	outcome_init(out, e);
+	error_clear(&why);
+	if (expired) {
+		(void)error_set(&why, ST_PERM, "message expired after %lld s "
+		    "in the queue; last error: %s",
+		    (long long)ctx->cfg->queue_lifetime,
+		    e->last_error[0] != '\0' ? e->last_error : "none");
+		defer_all(e, hs, &why, 1);
+	} else if (deliver_attempt(ctx, hs, e, &in, &why) == ST_OSERR) {
+		/* Nothing was sent: keep the entry as it was. */
+		log_line(LOG_ERR, "%s: %s", e->qid, why.text);
+		out->kind = OUT_ERROR;
+		out->err = why;
+		return;
+	}
+	if (why.status == ST_TEMP)
+		out->err = why;
+	settle(ctx, hs, e, &in, 'q', out);
+}

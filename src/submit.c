@@ -1,0 +1,329 @@
+/*
+ * submit.c: one message submitted by a local caller (stdin, or one -bs
+ * transaction): the envelope sender as far as it is known before the
+ * message is read, the message streamed into the spool, the recipients
+ * (given, plus -t) through aliases and Root=, the final sender, the
+ * route, RateLimit, then deliver.c's settlement; and, after a send, the
+ * queue runner started for what else is due. Every path ends in a
+ * struct outcome; nothing here prints or picks an exit code.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "postino.h"
+
+/* "ADDR... text" (sendmail's form), ADDR made printable. */
+static void
+name_in_error(struct error *err, const char *addr, const char *sep)
+{
+	char shown[ADDR_MAX], text[ERR_MAX];
+
+	log_sanitize(shown, sizeof(shown), addr, strlen(addr));
+	(void)strlcpy(text, shown[0] != '\0' ? shown : "(empty)",
+	    sizeof(text));
+	(void)strlcat(text, sep, sizeof(text));
+	(void)strlcat(text, err->text, sizeof(text));
+	(void)strlcpy(err->text, text, sizeof(err->text));
+}
+
+int
+submit_arg_recipients(const struct options *o, struct addrlist *out,
+    struct error *err)
+{
+	size_t i;
+
+	for (i = 0; i < o->nrcpt_args; i++) {
+		const char *a = o->rcpt_args[i];
+
+		if (addr_list_parse(a, strlen(a), out, err) != ST_OK) {
+			/* One stderr line: no CR/LF of the caller's in it. */
+			name_in_error(err, a, ": ");
+			return err->status;
+		}
+	}
+	return ST_OK;
+}
+
+/* Stop before delivery: the outcome says why; the caller reports it. */
+static int
+stopped(struct outcome *out, const struct error *err)
+{
+	out->kind = OUT_ERROR;
+	out->err = *err;
+	return err->status;
+}
+
+/*
+ * The envelope sender as far as it is known before the message is read
+ * (revaliases > -f > login@domain); it also goes into an added From:.
+ */
+static int
+sender_before_reading(const struct config *cfg, const struct caller *c,
+    const struct options *o, const struct revalias *rev, char *out,
+    size_t outlen, struct error *err)
+{
+	char fsender[ADDR_MAX];
+
+	if (o->sender != NULL && (addr_parse_one(o->sender, fsender,
+	    sizeof(fsender), err) != ST_OK || (fsender[0] != '\0' &&
+	    !addr_is_safe(fsender)))) {
+		if (err->text[0] == '\0')
+			(void)strlcpy(err->text, "unsafe address",
+			    sizeof(err->text));
+		error_prefix(err, "-f");
+		err->status = ST_DATA;
+		return ST_DATA;
+	}
+	if (alias_default_sender(cfg, rev, o->sender != NULL ? fsender :
+	    NULL, c->login, c->domain, out, outlen, err) != ST_OK) {
+		if (err->status != ST_CONFIG)
+			err->status = ST_DATA;
+		return err->status;
+	}
+	return ST_OK;
+}
+
+/*
+ * Stream in_fd into a spool file made in the queue directory, rewriting
+ * the header as it goes.
+ */
+static int
+read_message(const struct config *cfg, const struct caller *c,
+    const struct options *o, int in_fd, const char *default_sender,
+    struct message *msg, struct error *err)
+{
+	struct msgopts mo;
+	int spool_fd = -1;
+
+	memset(&mo, 0, sizeof(mo));
+	mo.ignore_dots = o->ignore_dots;
+	mo.extract_rcpts = o->extract;
+	mo.domain = c->domain;
+	mo.hostname = c->hostname;
+	mo.default_from = default_sender;
+	mo.full_name = o->full_name != NULL ? o->full_name :
+	    getenv("NAME") != NULL ? getenv("NAME") : c->gecos;
+	mo.qid = c->qid;
+	mo.uid = c->uid;
+	mo.now = time(NULL);
+	mo.add_headers = (const char *const *)cfg->add_header;
+	mo.add_header_count = cfg->add_header_count;
+	if (message_spool_create(cfg->queue_dir, &spool_fd, err) != ST_OK)
+		return err->status;
+	mo.spool_fd = &spool_fd;
+	if (message_read(in_fd, cfg->queue_dir, &mo, msg, err) != ST_OK)
+		return err->status;
+	if (msg->nul_bytes > 0)
+		log_line(LOG_WARNING, "%s: removed %zu NUL bytes from the "
+		    "message", c->qid, msg->nul_bytes);
+	if (msg->lines_split > 0)
+		log_line(LOG_NOTICE, "%s: split %zu lines longer than %d "
+		    "octets", c->qid, msg->lines_split, SMTP_LINE_MAX);
+	return ST_OK;
+}
+
+/* given + the header's recipients (-t), then aliases, Root=, domains. */
+static int
+settle_recipients(const struct config *cfg, const struct caller *c,
+    const struct options *o, const struct addrlist *given,
+    const struct message *msg, struct addrlist *rcpts, struct error *err)
+{
+	struct addrlist all;
+	size_t i;
+	int rc = ST_OK;
+
+	addrlist_init(&all);
+	for (i = 0; i < given->n && rc == ST_OK; i++)
+		rc = addrlist_add(&all, given->v[i], err);
+	for (i = 0; i < msg->header_rcpts.n && rc == ST_OK; i++)
+		rc = addrlist_add(&all, msg->header_rcpts.v[i], err);
+	if (rc == ST_OK && all.n == 0)
+		rc = error_set(err, ST_USAGE, o->extract ? "No recipient "
+		    "addresses found in message header" : "Recipient "
+		    "addresses must be specified on the command line or via "
+		    "the -t option");
+	for (i = 0; i < all.n && rc == ST_OK; i++)
+		if ((rc = alias_expand(cfg, c->aliases, all.v[i], c->domain,
+		    c->hostname, o->no_alias, rcpts, err)) != ST_OK)
+			name_in_error(err, all.v[i], "... ");
+	addrlist_free(&all);
+	return rc;
+}
+
+/* The message as an uncommitted queue entry, for deliver.c. */
+static int
+build_entry(struct queue_entry *e, const struct caller *c, const char *sender,
+    const struct addrlist *rcpts, const struct message *msg,
+    const struct route *rt, const struct options *o, struct error *err)
+{
+	size_t i;
+
+	(void)strlcpy(e->qid, c->qid, sizeof(e->qid));
+	e->queued = e->next_retry = time(NULL);
+	e->uid = c->uid;
+	(void)strlcpy(e->sender, sender, sizeof(e->sender));
+	e->size = msg->size;
+	e->body_8bit = o->body_8bit || msg->eight_bit;
+	e->route = *rt;
+	e->dsn = o->dsn;
+	for (i = 0; i < rcpts->n; i++)
+		if (queue_entry_add_rcpt(e, rcpts->v[i], RS_PENDING, err) !=
+		    ST_OK)
+			return err->status;
+	return ST_OK;
+}
+
+/* The final sender (a From: may set it), checked for the wire. */
+static int
+final_sender(const struct config *cfg, const struct caller *c,
+    const struct message *msg, const char *default_sender, char *sender,
+    size_t len, struct error *err)
+{
+	if (alias_final_sender(cfg, msg, default_sender, c->domain, sender,
+	    len, err) != ST_OK)
+		return err->status;
+	if (sender[0] != '\0' && !addr_is_safe(sender))
+		return error_set(err, ST_DATA, "sender <%s>: unsafe address",
+		    sender);
+	return ST_OK;
+}
+
+/* revaliases may name the user's own hub; else MailHub at delivery. */
+static void
+route_for(const struct config *cfg, const struct revalias *rev,
+    struct route *rt)
+{
+	alias_route(cfg, rev, rt);
+	if (!rev->found || rev->hub_host[0] == '\0')
+		memset(rt, 0, sizeof(*rt));
+}
+
+static int
+count_against_limit(const struct config *cfg, const struct caller *c,
+    struct error *err)
+{
+	int warn = 0;
+
+	if (ratelimit_take(cfg, c->uid, c->login, &warn, err) != ST_OK) {
+		if (warn)
+			log_line(LOG_WARNING, "%s", err->text);
+		return err->status;
+	}
+	return ST_OK;
+}
+
+static void
+deliver_ctx_for(const struct config *cfg, const struct caller *c,
+    const struct options *o, struct deliver_ctx *ctx)
+{
+	(void)o;
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = cfg;
+	ctx->domain = c->domain;
+	ctx->hostname = c->hostname;
+	ctx->transcript = c->transcript;
+	ctx->transcript_arg = c->transcript_arg;
+}
+
+/* Hand the entry to deliver.c; start a runner where one is wanted. */
+static int
+relay(const struct config *cfg, const struct caller *c,
+    const struct options *o, struct queue_entry *e, struct message *msg,
+    struct outcome *out)
+{
+	struct deliver_ctx ctx;
+	struct submit_mode mode;
+	struct hub_session hs;
+
+	deliver_ctx_for(cfg, c, o, &ctx);
+	memset(&hs, 0, sizeof(hs));
+	mode.now = o->delivery == DELIVER_NOW;
+	mode.error_mode = o->error_mode != '\0' ? o->error_mode : 'p';
+	(void)deliver_submission(&ctx, &hs, e, msg->fd, &mode, out);
+	deliver_session_close(&hs);
+	if (o->delivery == DELIVER_BACKGROUND && out->committed) {
+		message_free(msg);	/* release the entry's lock */
+		runner_spawn(&ctx, e->qid);
+	} else if (out->kind == OUT_SENT && !hs.failed &&
+	    runner_has_due(cfg->queue_dir) &&
+	    !runner_active(cfg->queue_dir)) {
+		message_free(msg);
+		runner_spawn(&ctx, NULL);
+	}
+	return out->err.status;
+}
+
+/* The message is read: recipients, sender, route, limit, delivery. */
+static int
+submit_read(const struct config *cfg, const struct caller *c,
+    const struct options *o, const struct addrlist *given,
+    const struct revalias *rev, const char *default_sender,
+    struct message *msg, struct queue_entry *e, struct outcome *out)
+{
+	struct addrlist rcpts;
+	struct route rt;
+	struct error err;
+	char sender[ADDR_MAX];
+	int rc;
+
+	error_clear(&err);
+	addrlist_init(&rcpts);
+	if ((rc = settle_recipients(cfg, c, o, given, msg, &rcpts, &err)) ==
+	    ST_OK && (rc = final_sender(cfg, c, msg, default_sender, sender,
+	    sizeof(sender), &err)) == ST_OK) {
+		route_for(cfg, rev, &rt);
+		if ((rc = build_entry(e, c, sender, &rcpts, msg, &rt, o,
+		    &err)) == ST_OK)
+			rc = count_against_limit(cfg, c, &err);
+	}
+	addrlist_free(&rcpts);
+	if (rc != ST_OK)
+		return stopped(out, &err);
+	log_line(LOG_INFO, "%s: uid=%lu from=<%s>, size=%lld, nrcpt=%zu",
+	    c->qid, (unsigned long)c->uid, sender, (long long)msg->size,
+	    e->nrcpt);
+	return relay(cfg, c, o, e, msg, out);
+}
+
+int
+submit_message(const struct config *cfg, const struct caller *c,
+    const struct options *o, int in_fd, const struct addrlist *given,
+    struct queue_entry *e, struct outcome *out)
+{
+	struct message msg;
+	struct error err;
+	char default_sender[ADDR_MAX];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&msg, 0, sizeof(msg));
+	msg.fd = -1;
+	error_clear(&err);
+	out->entry = e;
+	(void)strlcpy(out->qid, c->qid, sizeof(out->qid));
+	if (c->rev_err.status != ST_OK)
+		err = c->rev_err;
+	if (err.status != ST_OK || sender_before_reading(cfg, c, o, &c->rev,
+	    default_sender, sizeof(default_sender), &err) != ST_OK) {
+		message_drain(in_fd);
+		return stopped(out, &err);
+	}
+	if ((rc = read_message(cfg, c, o, in_fd, default_sender, &msg,
+	    &err)) != ST_OK) {
+		/* e.g. a -t header that does not parse: read the rest. */
+		if (rc != ST_IOERR && rc != ST_OSERR)
+			message_drain(in_fd);
+		message_free(&msg);
+		return stopped(out, &err);
+	}
+	rc = submit_read(cfg, c, o, given, &c->rev, default_sender, &msg, e,
+	    out);
+	message_free(&msg);
+	return rc;
+}
