@@ -3,9 +3,10 @@
  * first TLS hop, so that a plain hop never initialises OpenSSL), trust
  * (TLS_CA_File, TLS_CA_Dir, or the hashed system directory), the client
  * certificate, the non-blocking handshake under the step deadline, the
- * verdict on the hub's certificate (chain and name, or a SHA-256 pin),
- * the TLS back end of struct conn, and the small crypto helpers AUTH
- * needs (base64, HMAC-MD5). No other file includes OpenSSL's SSL headers.
+ * verdict on the hub's certificate (SHA-256 pins, which bind whatever the
+ * chain says, else chain and name; failing closed), the TLS back end of
+ * struct conn, and the small crypto helpers AUTH needs (base64,
+ * HMAC-MD5). No other file includes OpenSSL's SSL headers.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -357,7 +358,8 @@ verify_cb(int ok, X509_STORE_CTX *store)
 	if (!v->leaf_seen) {
 		leaf = X509_STORE_CTX_get0_cert(store);
 		cert_spki_hex(leaf, v->fingerprint, sizeof(v->fingerprint));
-		v->leaf_pinned = pins_match(leaf, v->params);
+		v->leaf_pinned = v->params->pin_count > 0 &&
+		    pins_match(leaf, v->params);
 		v->leaf_seen = leaf != NULL;
 	}
 	if (!v->leaf_seen)
