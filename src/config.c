@@ -516,25 +516,60 @@ hexval(int c)
 	return -1;
 }
 
-/* 64 hex digits, optionally "sha256:" in front and ':' between pairs. */
-static int
-parse_fingerprint(const char *s, unsigned char pin[32])
+/*
+ * One pin: 64 hex digits, optionally "sha256:" in front and ':' between
+ * pairs. Returns where the pin ends, or NULL if s does not start with one.
+ */
+static const char *
+parse_fingerprint(const char *s, unsigned char pin[TLS_PIN_LEN])
 {
 	size_t i;
 	int hi, lo;
 
 	if (strncasecmp(s, "sha256:", 7) == 0)
 		s += 7;
-	for (i = 0; i < 32; i++) {
+	for (i = 0; i < TLS_PIN_LEN; i++) {
 		if (i > 0 && *s == ':')
 			s++;
 		if ((hi = hexval((unsigned char)s[0])) == -1 ||
 		    (lo = hexval((unsigned char)s[1])) == -1)
-			return -1;
+			return NULL;
 		pin[i] = (unsigned char)(hi << 4 | lo);
 		s += 2;
 	}
-	return *s == '\0' ? 0 : -1;
+	return s;
+}
+
+enum pin_list { PINS_OK, PINS_NOT_A_PIN, PINS_TOO_MANY };
+
+/*
+ * Pins separated by ',', blanks allowed around the commas, so that the
+ * next key can be pinned before the hub switches to it. An empty value
+ * is no pin. On PINS_NOT_A_PIN, *count is the index of the bad one.
+ */
+static enum pin_list
+parse_pin_list(const char *s, unsigned char pins[][TLS_PIN_LEN],
+    size_t *count)
+{
+	unsigned char pin[TLS_PIN_LEN];
+
+	*count = 0;
+	if (*s == '\0')
+		return PINS_OK;
+	for (;;) {
+		if ((s = parse_fingerprint(s, pin)) == NULL)
+			return PINS_NOT_A_PIN;
+		s += strspn(s, " \t");
+		if (*s != '\0' && *s != ',')
+			return PINS_NOT_A_PIN;
+		if (*count == TLS_PINS_MAX)
+			return PINS_TOO_MANY;
+		memcpy(pins[(*count)++], pin, TLS_PIN_LEN);
+		if (*s == '\0')
+			return PINS_OK;
+		s++;
+		s += strspn(s, " \t");
+	}
 }
 
 static int
@@ -542,21 +577,21 @@ key_fingerprint(struct parse *p, const struct keyword *kw,
     const char *value, struct error *err)
 {
 	struct config *cfg = p->cfg;
+	enum pin_list r;
+	size_t n;
 
-	if (value[0] == '\0') {
-		memset(cfg->tls_pin, 0, sizeof(cfg->tls_pin));
-		cfg->tls_pin_set = 0;
+	if ((r = parse_pin_list(value, cfg->tls_pins, &n)) == PINS_OK) {
+		cfg->tls_pin_count = n;
 		return ST_OK;
 	}
-	if (parse_fingerprint(value, cfg->tls_pin) == -1) {
-		memset(cfg->tls_pin, 0, sizeof(cfg->tls_pin));
-		cfg->tls_pin_set = 0;
-		return perr(p, err, "%s: expected a SHA-256 fingerprint "
-		    "(64 hex digits, optionally 'sha256:' and ':' "
-		    "between bytes)", kw->name);
-	}
-	cfg->tls_pin_set = 1;
-	return ST_OK;
+	memset(cfg->tls_pins, 0, sizeof(cfg->tls_pins));
+	cfg->tls_pin_count = 0;
+	if (r == PINS_TOO_MANY)
+		return perr(p, err, "%s: more than %d pins", kw->name,
+		    TLS_PINS_MAX);
+	return perr(p, err, "%s: expected a SHA-256 fingerprint (64 hex "
+	    "digits, optionally 'sha256:' and ':' between bytes; several "
+	    "separated by ','): pin %zu is not one", kw->name, n + 1);
 }
 
 int

@@ -59,6 +59,8 @@
 #define HEADER_KEEP_MAX	65536	/* a header longer than this is passed through unrewritten */
 #define RCPT_MAX	10000	/* recipients of one message */
 #define ADDHEADER_MAX	16	/* AddHeader= lines */
+#define TLS_PINS_MAX	8	/* TLSFingerprint= pins (room for rotation) */
+#define TLS_PIN_LEN	32	/* one pin: a SHA-256 digest */
 #define SMTP_LINE_MAX	998	/* RFC 5322 line limit, CRLF excluded */
 
 /*
@@ -167,8 +169,9 @@ struct config {
 	char		 aliases_file[PATH_MAX]; /* AliasesFile= (empty: none) */
 	char		 queue_dir[PATH_MAX];	/* QueueDir= */
 	int		 tls_verify;		/* TLSVerify= (default yes) */
-	unsigned char	 tls_pin[32];		/* TLSFingerprint= SHA-256 */
-	int		 tls_pin_set;
+	/* TLSFingerprint= (SHA-256 of the hub's key or certificate) */
+	unsigned char	 tls_pins[TLS_PINS_MAX][TLS_PIN_LEN];
+	size_t		 tls_pin_count;		/* 0: no pin */
 	char		 auth_pass_file[PATH_MAX]; /* AuthPassFile= */
 	int		 auth_allow_plaintext;	/* AuthAllowPlaintext= */
 	int		 timeout;		/* Timeout= seconds per SMTP step */
@@ -549,15 +552,19 @@ struct tls_params {
 	int		 verify;
 	const char	*ca_file;	/* "" or NULL: system default */
 	const char	*ca_dir;
-	const unsigned char *pin;	/* SHA-256 of SPKI or cert; NULL: none */
+	/* SHA-256 of the hub's SPKI or certificate; pin_count 0: none */
+	const unsigned char (*pins)[TLS_PIN_LEN];
+	size_t		 pin_count;
 	const char	*cert_file;	/* client certificate; NULL: none */
 	const char	*key_file;
 };
 
 /*
- * Handshake over c's socket and switch c to the TLS back end. With
- * verify on, the chain must verify against the trust store and the name
- * must match, unless pin matches (a matching pin vouches alone). Failure
+ * Handshake over c's socket and switch c to the TLS back end. With pins,
+ * the hub's key or certificate must match one of them, whatever its
+ * chain says, and a match vouches alone. Without pins and with verify
+ * on, the chain must verify against the trust store and the name must
+ * match. Any refusal, an internal error of the verification included,
  * is ST_TEMP with hint HINT_TLS_VERIFY and a text naming the key to set
  * and the peer's SHA-256 fingerprint. OpenSSL is only touched here.
  */

@@ -439,7 +439,8 @@ tls_params_of(const struct smtp *s, struct tls_params *tp)
 	tp->verify = cfg->tls_verify;
 	tp->ca_file = cfg->tls_ca_file;
 	tp->ca_dir = cfg->tls_ca_dir;
-	tp->pin = cfg->tls_pin_set ? cfg->tls_pin : NULL;
+	tp->pins = cfg->tls_pins;
+	tp->pin_count = cfg->tls_pin_count;
 	tp->cert_file = cfg->use_tls_cert ? cfg->tls_cert : NULL;
 	tp->key_file = cfg->tls_key;
 }

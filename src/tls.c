@@ -3,9 +3,10 @@
  * first TLS hop, so that a plain hop never initialises OpenSSL), trust
  * (TLS_CA_File, TLS_CA_Dir, or the hashed system directory), the client
  * certificate, the non-blocking handshake under the step deadline, the
- * verdict on the hub's certificate (chain and name, or a SHA-256 pin),
- * the TLS back end of struct conn, and the small crypto helpers AUTH
- * needs (base64, HMAC-MD5). No other file includes OpenSSL's SSL headers.
+ * verdict on the hub's certificate (SHA-256 pins, which bind whatever the
+ * chain says, else chain and name; failing closed), the TLS back end of
+ * struct conn, and the small crypto helpers AUTH needs (base64,
+ * HMAC-MD5). No other file includes OpenSSL's SSL headers.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -30,10 +31,27 @@
 
 #include "postino.h"
 
+/*
+ * What the verify callback saw during the handshake, for the verdict
+ * taken after it. A verdict needs ran: a handshake in which the callback
+ * never ran (an internal error before it, a path that skipped it) is
+ * refused, never reported as verified.
+ */
+struct tls_verify {
+	const struct tls_params *params; /* NULL outside tls_start */
+	int		 ran;		/* the callback was called */
+	int		 refused;	/* verification ended the handshake */
+	int		 leaf_seen;	/* leaf_pinned, fingerprint are set */
+	int		 leaf_pinned;	/* the hub's certificate is pinned */
+	long		 chain_error;	/* first X509_V_ERR_* OpenSSL found */
+	char		 fingerprint[65]; /* SHA-256 of the hub's key, hex */
+};
+
 /* What c->tls points to while the TLS back end is on. */
 struct tls_state {
 	SSL		*ssl;
 	BIO_METHOD	*bio_method;
+	struct tls_verify verify;	/* SSL_get_app_data(ssl) */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -247,6 +265,184 @@ static const struct conn_ops tls_ops = {
 	tls_read, tls_write, tls_close, "tls"
 };
 
+/* ---------------------------------------------------- verification */
+
+static int
+spki_sha256(X509 *cert, unsigned char md[TLS_PIN_LEN])
+{
+	unsigned char *der = NULL;
+	unsigned int mdlen = 0;
+	int len, ok;
+
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+	if (len <= 0)
+		return -1;
+	ok = EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	return ok == 1 && mdlen == TLS_PIN_LEN ? 0 : -1;
+}
+
+static void
+hex(const unsigned char *in, size_t len, char *out, size_t outlen)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	if (outlen == 0)
+		return;
+	for (i = 0; i < len && 2 * i + 2 < outlen; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * i] = '\0';
+}
+
+static void
+cert_spki_hex(X509 *cert, char *buf, size_t len)
+{
+	unsigned char md[TLS_PIN_LEN];
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (cert != NULL && spki_sha256(cert, md) == 0)
+		hex(md, sizeof(md), buf, len);
+}
+
+/* Does one of the pins name cert's key (SPKI) or the whole certificate? */
+static int
+pins_match(X509 *cert, const struct tls_params *p)
+{
+	unsigned char spki[TLS_PIN_LEN], whole[EVP_MAX_MD_SIZE];
+	unsigned int wholelen = 0;
+	int have_spki, have_whole;
+	size_t i;
+
+	if (cert == NULL)
+		return 0;
+	have_spki = spki_sha256(cert, spki) == 0;
+	have_whole = X509_digest(cert, EVP_sha256(), whole, &wholelen) == 1 &&
+	    wholelen == TLS_PIN_LEN;
+	for (i = 0; i < p->pin_count; i++) {
+		if (have_spki &&
+		    CRYPTO_memcmp(spki, p->pins[i], TLS_PIN_LEN) == 0)
+			return 1;
+		if (have_whole &&
+		    CRYPTO_memcmp(whole, p->pins[i], TLS_PIN_LEN) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Called by OpenSSL for each certificate of the hub's chain with its own
+ * verdict (ok), which we may overrule. With pins, only a match of the
+ * hub's own certificate passes, and it passes every chain or name error:
+ * a pin is a constraint, and it vouches alone. Without pins, only
+ * TLSVerify=NO lets an error through. Whatever is unexpected (no state,
+ * a call after tls_start returned, no certificate) fails the handshake.
+ */
+static int
+verify_cb(int ok, X509_STORE_CTX *store)
+{
+	struct tls_verify *v = NULL;
+	SSL *ssl;
+	X509 *leaf;
+
+	ssl = X509_STORE_CTX_get_ex_data(store,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl != NULL)
+		v = SSL_get_app_data(ssl);
+	if (v == NULL || v->params == NULL)
+		return 0;
+	v->ran = 1;
+	if (!v->leaf_seen) {
+		leaf = X509_STORE_CTX_get0_cert(store);
+		cert_spki_hex(leaf, v->fingerprint, sizeof(v->fingerprint));
+		v->leaf_pinned = v->params->pin_count > 0 &&
+		    pins_match(leaf, v->params);
+		v->leaf_seen = leaf != NULL;
+	}
+	if (!v->leaf_seen)
+		ok = 0;
+	else if (v->params->pin_count > 0)
+		ok = v->leaf_pinned;
+	else if (!v->params->verify)
+		ok = 1;
+	else if (!ok && v->chain_error == X509_V_OK) {
+		v->chain_error = X509_STORE_CTX_get_error(store);
+		if (v->chain_error == X509_V_OK)
+			v->chain_error = X509_V_ERR_UNSPECIFIED;
+	}
+	if (!ok)
+		v->refused = 1;
+	return ok;
+}
+
+/*
+ * The refusal of the hub's certificate, saying what is wrong and what to
+ * set: a pin that does not match, a chain or name that does not verify,
+ * or a verification that could not be completed (internal is the text).
+ */
+static int
+refuse(const char *name, const struct tls_verify *v,
+    const struct tls_params *p, const char *internal, struct error *err)
+{
+	const char *fp = v->fingerprint[0] != '\0' ? v->fingerprint :
+	    "unknown";
+
+	if (p->pin_count > 0 && v->leaf_seen && !v->leaf_pinned)
+		error_set(err, ST_TEMP, "TLS certificate of %s refused: its "
+		    "key does not match TLSFingerprint (it is sha256:%s)",
+		    name, fp);
+	else if (v->chain_error != X509_V_OK)
+		error_set(err, ST_TEMP, "TLS certificate of %s refused: %s; "
+		    "if this certificate is right, set TLS_CA_File to its CA "
+		    "or pin it with TLSFingerprint=sha256:%s", name,
+		    X509_verify_cert_error_string(v->chain_error), fp);
+	else
+		error_set(err, ST_TEMP, "TLS certificate of %s refused: it "
+		    "could not be verified (%s)", name, internal);
+	if (err != NULL)
+		err->hint = HINT_TLS_VERIFY;
+	return ST_TEMP;
+}
+
+/*
+ * The verdict, once the handshake is done, from what verify_cb saw and
+ * checked again on the certificate the session holds: a pin, or
+ * TLSVerify=NO, or a chain that OpenSSL verified.
+ */
+static int
+judge(const char *name, struct tls_state *st, const struct tls_params *p,
+    const char **verdict, struct error *err)
+{
+	struct tls_verify *v = &st->verify;
+	X509 *peer = SSL_get0_peer_certificate(st->ssl);
+	long vr;
+
+	if (!v->ran || v->refused || !v->leaf_seen || peer == NULL)
+		return refuse(name, v, p, "the certificate was not checked",
+		    err);
+	if (p->pin_count > 0) {
+		if (!pins_match(peer, p)) {
+			v->leaf_pinned = 0;
+			return refuse(name, v, p, "", err);
+		}
+		*verdict = "pinned";
+		return ST_OK;
+	}
+	if (!p->verify) {
+		*verdict = "unverified (TLSVerify=NO)";
+		return ST_OK;
+	}
+	if ((vr = SSL_get_verify_result(st->ssl)) != X509_V_OK) {
+		v->chain_error = vr;
+		return refuse(name, v, p, "", err);
+	}
+	*verdict = "verified";
+	return ST_OK;
+}
+
 /* ---------------------------------------------------------- context */
 
 /* An encrypted key must fail, not prompt on a terminal cron does not have. */
@@ -363,8 +559,13 @@ ctx_new(struct conn *c, const struct tls_params *p, struct error *err)
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		return error_set(err, ST_OSERR, "cannot create a TLS context");
 	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* The verdict is taken after the handshake (see judge()). */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/*
+	 * verify_cb fails the handshake unless a pin or TLSVerify=NO lets
+	 * the certificate through or the chain verifies; judge() checks
+	 * again. A renegotiation would present a certificate nobody judges.
+	 */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	(void)SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
 	if ((rc = ctx_trust(ctx, p, err)) != ST_OK ||
@@ -406,6 +607,12 @@ ssl_new(struct conn *c, const struct tls_params *p, struct tls_state **out,
 	}
 	BIO_set_data(bio, c);
 	SSL_set_bio(st->ssl, bio, bio);
+	st->verify.params = p;
+	if (SSL_set_app_data(st->ssl, &st->verify) != 1) {
+		tls_state_free(st);
+		ERR_clear_error();
+		return error_set(err, ST_OSERR, "cannot set up TLS");
+	}
 	if (name != NULL && name[0] != '\0') {
 		if (is_ip_literal(name)) {
 			/* No SNI for addresses (RFC 6066 section 3). */
@@ -445,6 +652,11 @@ handshake(struct conn *c, struct tls_state *st, struct error *err)
 			}
 			continue;
 		}
+		/* Even where verify_cb did not run (see tls_start). */
+		if (ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(ERR_peek_last_error()) ==
+		    SSL_R_CERTIFICATE_VERIFY_FAILED)
+			st->verify.refused = 1;
 		if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
 			(void)strlcpy(why, saved != 0 ? strerror(saved) :
 			    "connection closed by hub", sizeof(why));
@@ -455,118 +667,12 @@ handshake(struct conn *c, struct tls_state *st, struct error *err)
 	}
 }
 
-static int
-spki_sha256(X509 *cert, unsigned char md[32])
+/* The name the certificate is checked against, for messages. */
+static const char *
+hub_name(const struct conn *c, const struct tls_params *p)
 {
-	unsigned char *der = NULL;
-	unsigned int mdlen = 0;
-	int len, ok;
-
-	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
-	if (len <= 0)
-		return -1;
-	ok = EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL);
-	OPENSSL_free(der);
-	return ok == 1 && mdlen == 32 ? 0 : -1;
-}
-
-static void
-hex(const unsigned char *in, size_t len, char *out, size_t outlen)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	if (outlen == 0)
-		return;
-	for (i = 0; i < len && 2 * i + 2 < outlen; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0xf];
-	}
-	out[2 * i] = '\0';
-}
-
-static void
-peer_spki_hex(SSL *ssl, char *buf, size_t len)
-{
-	unsigned char md[32];
-	X509 *cert;
-
-	if (len > 0)
-		buf[0] = '\0';
-	if ((cert = SSL_get0_peer_certificate(ssl)) == NULL ||
-	    spki_sha256(cert, md) != 0)
-		return;
-	hex(md, sizeof(md), buf, len);
-}
-
-/* Does the pin name the peer's key (SPKI) or its whole certificate? */
-static int
-pin_matches(SSL *ssl, const unsigned char *pin)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	X509 *cert;
-
-	if ((cert = SSL_get0_peer_certificate(ssl)) == NULL)
-		return 0;
-	if (spki_sha256(cert, md) == 0 && CRYPTO_memcmp(md, pin, 32) == 0)
-		return 1;
-	if (X509_digest(cert, EVP_sha256(), md, &mdlen) == 1 &&
-	    mdlen == 32 && CRYPTO_memcmp(md, pin, 32) == 0)
-		return 1;
-	return 0;
-}
-
-/*
- * The verdict, taken once the handshake is done: a matching pin vouches
- * alone; otherwise, with verification on, chain and name must verify.
- * A pin that does not match is refused even with TLSVerify=NO: a pin
- * that changed nothing would be a trap.
- */
-static int
-judge(struct conn *c, struct tls_state *st, const struct tls_params *p,
-    const char **verdict, struct error *err)
-{
-	const char *name = p->servername != NULL &&
-	    p->servername[0] != '\0' ? p->servername : c->host;
-	char fp[65], why[160];
-	long vr;
-
-	if (p->pin != NULL && pin_matches(st->ssl, p->pin)) {
-		*verdict = "pinned";
-		return ST_OK;
-	}
-	peer_spki_hex(st->ssl, fp, sizeof(fp));
-	vr = SSL_get_verify_result(st->ssl);
-	if (SSL_get0_peer_certificate(st->ssl) == NULL)
-		(void)strlcpy(why, "no certificate", sizeof(why));
-	else
-		(void)strlcpy(why, X509_verify_cert_error_string(vr),
-		    sizeof(why));
-	if (!p->verify && p->pin != NULL) {
-		error_set(err, ST_TEMP, "TLS certificate of %s refused: its "
-		    "key does not match TLSFingerprint (it is sha256:%s)",
-		    name, fp[0] != '\0' ? fp : "unknown");
-		if (err != NULL)
-			err->hint = HINT_TLS_VERIFY;
-		return ST_TEMP;
-	}
-	if (!p->verify) {
-		*verdict = "unverified (TLSVerify=NO)";
-		return ST_OK;
-	}
-	if (vr == X509_V_OK && SSL_get0_peer_certificate(st->ssl) != NULL) {
-		*verdict = "verified";
-		return ST_OK;
-	}
-	error_set(err, ST_TEMP, "TLS certificate of %s refused: %s%s; if this "
-	    "certificate is right, set TLS_CA_File to its CA or pin it with "
-	    "TLSFingerprint=sha256:%s", name, why, p->pin != NULL ?
-	    ", and its key does not match TLSFingerprint" : "",
-	    fp[0] != '\0' ? fp : "unknown");
-	if (err != NULL)
-		err->hint = HINT_TLS_VERIFY;
-	return ST_TEMP;
+	return p->servername != NULL && p->servername[0] != '\0' ?
+	    p->servername : c->host;
 }
 
 int
@@ -583,9 +689,18 @@ tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 		return error_set(err, ST_SOFTWARE, "tls_start: TLS is on");
 	if ((rc = ctx_new(c, p, err)) != ST_OK)
 		return rc;
-	if ((rc = ssl_new(c, p, &st, err)) != ST_OK ||
-	    (rc = handshake(c, st, err)) != ST_OK ||
-	    (rc = judge(c, st, p, &verdict, err)) != ST_OK) {
+	if ((rc = ssl_new(c, p, &st, err)) == ST_OK) {
+		rc = handshake(c, st, err);
+		/* A certificate refused during the handshake: say why. */
+		if (rc != ST_OK && st->verify.refused)
+			rc = refuse(hub_name(c, p), &st->verify, p,
+			    "OpenSSL could not complete the verification",
+			    err);
+		else if (rc == ST_OK)
+			rc = judge(hub_name(c, p), st, p, &verdict, err);
+		st->verify.params = NULL;	/* p is the caller's */
+	}
+	if (rc != ST_OK) {
 		tls_state_free(st);
 		SSL_CTX_free(c->tls_ctx);
 		c->tls_ctx = NULL;
@@ -610,7 +725,7 @@ tls_peer_fingerprint(const struct conn *c, char *buf, size_t len)
 	if (len > 0)
 		buf[0] = '\0';
 	if (st != NULL)
-		peer_spki_hex(st->ssl, buf, len);
+		cert_spki_hex(SSL_get0_peer_certificate(st->ssl), buf, len);
 }
 
 /* ----------------------------------------------------------- crypto */

@@ -460,12 +460,12 @@ test_fingerprint(void **state)
 		(void)strlcat(text, i < 4 ? hex : colons, sizeof(text));
 		(void)strlcat(text, i % 4 == 3 ? "  \n" : "\n", sizeof(text));
 		parse_ok(&cfg, text);
-		assert_int_equal(cfg.tls_pin_set, 1);
-		assert_memory_equal(cfg.tls_pin, want, sizeof(want));
+		assert_int_equal(cfg.tls_pin_count, 1);
+		assert_memory_equal(cfg.tls_pins[0], want, sizeof(want));
 		config_free(&cfg);
 	}
 	parse_ok(&cfg, "TLSFingerprint=\n");
-	assert_int_equal(cfg.tls_pin_set, 0);
+	assert_int_equal(cfg.tls_pin_count, 0);
 	config_free(&cfg);
 
 	/* Too short, too long, bad digit, stray colons, other hash. */
@@ -481,6 +481,103 @@ test_fingerprint(void **state)
 	parse_bad(text, "TLSFingerprint:");
 	(void)snprintf(text, sizeof(text), "TLSFingerprint=md5:%s\n", hex);
 	parse_bad(text, "TLSFingerprint:");
+}
+
+/* Pin n (0-based) of test_pin_list: 32 bytes of n, in hex, 64 digits. */
+static void
+pin_hex(char *buf, size_t len, unsigned n, int colons)
+{
+	size_t i, at = 0;
+
+	for (i = 0; i < 32 && at + 4 < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s%02x",
+		    colons && i > 0 ? ":" : "", n);
+}
+
+static void
+test_pin_list(void **state)
+{
+	char text[2048], a[128], b[128];
+	unsigned char want[TLS_PIN_LEN];
+	struct config cfg;
+	size_t i;
+
+	(void)state;
+	/* Two pins for a rotation, formats mixed, blanks around commas. */
+	pin_hex(a, sizeof(a), 0x11, 0);
+	pin_hex(b, sizeof(b), 0x22, 1);
+	(void)snprintf(text, sizeof(text), "TLSFingerprint = sha256:%s, "
+	    "SHA256:%s\n", a, b);
+	parse_ok(&cfg, text);
+	assert_int_equal(cfg.tls_pin_count, 2);
+	memset(want, 0x11, sizeof(want));
+	assert_memory_equal(cfg.tls_pins[0], want, sizeof(want));
+	memset(want, 0x22, sizeof(want));
+	assert_memory_equal(cfg.tls_pins[1], want, sizeof(want));
+	config_free(&cfg);
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s,%s\n", a, b);
+	parse_ok(&cfg, text);
+	assert_int_equal(cfg.tls_pin_count, 2);
+	config_free(&cfg);
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s\t ,\t%s\n", a,
+	    b);
+	parse_ok(&cfg, text);
+	assert_int_equal(cfg.tls_pin_count, 2);
+	config_free(&cfg);
+
+	/* TLS_PINS_MAX is allowed; one more is refused with file:line. */
+	(void)strlcpy(text, "Root=postmaster\nTLSFingerprint=", sizeof(text));
+	for (i = 0; i < TLS_PINS_MAX; i++) {
+		pin_hex(a, sizeof(a), (unsigned)i, 0);
+		(void)strlcat(text, i > 0 ? ", " : "", sizeof(text));
+		(void)strlcat(text, a, sizeof(text));
+	}
+	(void)strlcat(text, "\n", sizeof(text));
+	parse_ok(&cfg, text);
+	assert_int_equal(cfg.tls_pin_count, TLS_PINS_MAX);
+	memset(want, TLS_PINS_MAX - 1, sizeof(want));
+	assert_memory_equal(cfg.tls_pins[TLS_PINS_MAX - 1], want,
+	    sizeof(want));
+	config_free(&cfg);
+	text[strlen(text) - 1] = '\0';
+	(void)strlcat(text, ",", sizeof(text));
+	(void)strlcat(text, a, sizeof(text));
+	(void)strlcat(text, "\n", sizeof(text));
+	parse_bad(text, "test.conf:2: TLSFingerprint: more than 8 pins");
+
+	/* The bad one is named, by its place in the list. */
+	pin_hex(a, sizeof(a), 0x11, 0);
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s, %.63sg\n", a,
+	    a);
+	parse_bad(text, "test.conf:1: TLSFingerprint: expected a SHA-256 "
+	    "fingerprint");
+	parse_bad(text, "pin 2 is not one");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%.62s, %s\n", a,
+	    a);
+	parse_bad(text, "pin 1 is not one");
+	/* Empty places, a separator other than ',', a blank inside. */
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s,\n", a);
+	parse_bad(text, "pin 2 is not one");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s,,%s\n", a, a);
+	parse_bad(text, "pin 2 is not one");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=,%s\n", a);
+	parse_bad(text, "pin 1 is not one");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s;%s\n", a, a);
+	parse_bad(text, "pin 1 is not one");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s %s\n", a, a);
+	parse_bad(text, "pin 1 is not one");
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=sha256: %s\n", a);
+	parse_bad(text, "pin 1 is not one");
+
+	/* A later TLSFingerprint line replaces the list. */
+	pin_hex(b, sizeof(b), 0x22, 0);
+	(void)snprintf(text, sizeof(text), "TLSFingerprint=%s,%s\n"
+	    "TLSFingerprint=%s\n", a, a, b);
+	parse_ok(&cfg, text);
+	assert_int_equal(cfg.tls_pin_count, 1);
+	memset(want, 0x22, sizeof(want));
+	assert_memory_equal(cfg.tls_pins[0], want, sizeof(want));
+	config_free(&cfg);
 }
 
 static void
@@ -944,6 +1041,7 @@ main(void)
 		cmocka_unit_test(test_tls_modes),
 		cmocka_unit_test(test_tls_files),
 		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_pin_list),
 		cmocka_unit_test(test_auth_method),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_timeout_key),

@@ -68,6 +68,7 @@ enum pop {
 	P_EOF,		/* the client closes without sending anything */
 	P_TRICKLE,	/* write s one byte every n ms */
 	P_TLS,		/* server side of a TLS handshake */
+	P_TLS_REFUSED,	/* the same, which the client must abort */
 	P_SLEEP		/* n ms */
 };
 
@@ -84,6 +85,7 @@ struct pstep {
 #define PEOF		{ P_EOF, NULL, 0 }
 #define TRICKLE(x, ms)	{ P_TRICKLE, (x), (ms) }
 #define TLS		{ P_TLS, NULL, 0 }
+#define TLS_REFUSED	{ P_TLS_REFUSED, NULL, 0 }
 #define END		{ P_END, NULL, 0 }
 
 #define PEER_WAIT_MS	8000
@@ -260,6 +262,8 @@ peer_step(struct peer *p, const struct pstep *st)
 		return 0;
 	case P_TLS:
 		return peer_tls(p);
+	case P_TLS_REFUSED:
+		return peer_tls(p) == 0 ? -1 : 0;
 	case P_SLEEP:
 		(void)poll(NULL, 0, st->n);
 		return 0;
@@ -1496,7 +1500,7 @@ test_implicit_tls(void **state)
 		SEND("250 hub.test\r\n"), EXPECT("QUIT"), SEND("221 bye\r\n"),
 		END
 	};
-	static const struct pstep bad[] = { TLS, END };
+	static const struct pstep bad[] = { TLS_REFUSED, END };
 	struct fx *f;
 
 	(void)state;

@@ -3,8 +3,10 @@
  * handshakes with a forked OpenSSL server on loopback using a throwaway
  * CA (made with the openssl CLI): verification by TLS_CA_File and by a
  * hashed TLS_CA_Dir, host names and IP literals, SPKI and certificate
- * pins, TLSVerify=NO, client certificates, configuration errors, a peer
- * that does not speak TLS, and the handshake deadline.
+ * pins (one of several must match, whatever the chain says), TLSVerify=NO,
+ * an internal verification error (X509_verify_cert interposed) that must
+ * fail closed, client certificates, configuration errors, a peer that
+ * does not speak TLS, and the handshake deadline.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 
 #include <arpa/inet.h>
 
+#include <dlfcn.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,6 +134,29 @@ path(char *buf, size_t len, const char *name)
 	(void)snprintf(buf, len, "%s/%s", dir, name);
 }
 
+/*
+ * Fault injection into X509_verify_cert(3): failing as on an internal
+ * error (-1, no error code, the verify callback never called), or
+ * returning success without having looked at anything. SSL_VERIFY_NONE
+ * plus SSL_get_verify_result() == X509_V_OK took either for "verified".
+ * libssl calls it through its PLT, so this definition interposes the one
+ * in libcrypto.
+ */
+static enum { VERIFY_REAL, VERIFY_FAILS, VERIFY_SKIPPED } fake_verify;
+
+int
+X509_verify_cert(X509_STORE_CTX *ctx)
+{
+	int (*real)(X509_STORE_CTX *);
+
+	if (fake_verify == VERIFY_FAILS)
+		return -1;
+	if (fake_verify == VERIFY_SKIPPED)
+		return 1;
+	*(void **)&real = dlsym(RTLD_NEXT, "X509_verify_cert");
+	return real != NULL ? real(ctx) : -1;
+}
+
 /* Exit 0: handshake and echo done; 3: the same, with a client cert. */
 static void
 serve(int lfd, enum srv_mode mode)
@@ -143,6 +169,8 @@ serve(int lfd, enum srv_mode mode)
 	int fd;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* The server builds its chain with it. */
+	fake_verify = VERIFY_REAL;
 	if (poll(&pfd, 1, 8000) != 1 || (fd = accept(lfd, NULL, NULL)) == -1)
 		_exit(2);
 	if (mode == SRV_PLAIN) {
@@ -398,20 +426,21 @@ test_unknown_ca(void **state)
 static void
 test_pins(void **state)
 {
+	unsigned char pins[2][TLS_PIN_LEN];
 	struct tls_params p;
 	struct error err;
 	struct conn c;
 	struct srv s;
 	char ca[128], hex[65];
-	unsigned char md[32], wrong[32];
 
 	(void)state;
 	NEED_CERTS();
 	/* A matching key pin vouches alone: wrong name, unknown CA. */
-	server_digest(0, md, hex);
+	server_digest(0, pins[0], hex);
 	params(&p, "mail.example.org", ca, sizeof(ca));
 	p.ca_file = NULL;
-	p.pin = md;
+	p.pins = pins;
+	p.pin_count = 1;
 	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
 	assert_non_null(strstr(c.tls_desc, " pinned"));
 	ping(&c);
@@ -419,39 +448,175 @@ test_pins(void **state)
 	assert_int_equal(srv_wait(&s), 0);
 
 	/* So does a pin of the whole certificate. */
-	server_digest(1, md, hex);
+	server_digest(1, pins[0], hex);
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " pinned"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
+}
+
+/* The refusal of a pin that does not match the test server's key. */
+static void
+assert_pin_refused(const struct conn *c, const struct error *err)
+{
+	unsigned char md[TLS_PIN_LEN];
+	char hex[65], want[512];
+
+	server_digest(0, md, hex);
+	(void)snprintf(want, sizeof(want), "TLS certificate of %s refused: "
+	    "its key does not match TLSFingerprint (it is sha256:%s)",
+	    c->host, hex);
+	assert_int_equal(err->status, ST_TEMP);
+	assert_int_equal(err->hint, HINT_TLS_VERIFY);
+	assert_string_equal(err->text, want);
+	assert_null(c->tls);
+	assert_null(c->tls_ctx);
+}
+
+static void
+test_wrong_pin_refused(void **state)
+{
+	unsigned char pins[1][TLS_PIN_LEN];
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128];
+
+	(void)state;
+	NEED_CERTS();
+	memset(pins, 0xab, sizeof(pins));
+	/* The chain and the name verify, but a pin is a constraint. */
+	params(&p, "127.0.0.1", ca, sizeof(ca));
+	p.pins = pins;
+	p.pin_count = 1;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_pin_refused(&c, &err);
+	conn_close(&c);
+	(void)srv_wait(&s);
+
+	/* A chain that does not verify either: the pin is what to fix. */
+	p.ca_file = NULL;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_pin_refused(&c, &err);
+	conn_close(&c);
+	(void)srv_wait(&s);
+
+	/* TLSVerify=NO does not switch the pin off. */
+	p.verify = 0;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_pin_refused(&c, &err);
+	conn_close(&c);
+	(void)srv_wait(&s);
+}
+
+static void
+test_several_pins(void **state)
+{
+	unsigned char pins[3][TLS_PIN_LEN];
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], hex[65];
+
+	(void)state;
+	NEED_CERTS();
+	/* The old key first, the new one second: a rotation. */
+	memset(pins[0], 0xab, sizeof(pins[0]));
+	server_digest(0, pins[1], hex);
+	memset(pins[2], 0xcd, sizeof(pins[2]));
+	params(&p, "127.0.0.1", ca, sizeof(ca));
+	p.pins = pins;
+	p.pin_count = 2;
 	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
 	assert_non_null(strstr(c.tls_desc, " pinned"));
 	ping(&c);
 	conn_close(&c);
 	assert_int_equal(srv_wait(&s), 0);
 
-	/* A wrong pin with a chain that verifies: the chain decides. */
-	memset(wrong, 0xab, sizeof(wrong));
-	params(&p, "localhost", ca, sizeof(ca));
-	p.pin = wrong;
+	/* The match vouches alone here too: wrong name, unknown CA. */
+	params(&p, "mail.example.org", ca, sizeof(ca));
+	p.ca_file = NULL;
+	p.pins = pins;
+	p.pin_count = 2;
 	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
-	assert_non_null(strstr(c.tls_desc, " verified"));
+	assert_non_null(strstr(c.tls_desc, " pinned"));
 	ping(&c);
 	conn_close(&c);
 	assert_int_equal(srv_wait(&s), 0);
 
-	/* A wrong pin and a chain that does not: both are named. */
-	params(&p, "mail.example.org", ca, sizeof(ca));
-	p.pin = wrong;
-	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
-	assert_non_null(strstr(err.text, "hostname mismatch, and its key "
-	    "does not match TLSFingerprint"));
-	conn_close(&c);
-	(void)srv_wait(&s);
-
-	/* A wrong pin with TLSVerify=NO is still refused. */
-	p.verify = 0;
+	/* Only pin_count pins count: the match beyond them is not read. */
+	server_digest(0, pins[2], hex);
+	memset(pins[1], 0xab, sizeof(pins[1]));
 	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
 	assert_int_equal(err.hint, HINT_TLS_VERIFY);
 	assert_non_null(strstr(err.text, "does not match TLSFingerprint"));
 	conn_close(&c);
 	(void)srv_wait(&s);
+}
+
+static void
+test_internal_error_fails_closed(void **state)
+{
+	unsigned char pins[1][TLS_PIN_LEN];
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], hex[65];
+	int rc;
+
+	(void)state;
+	NEED_CERTS();
+	/* A certificate that would verify, had the verification run. */
+	params(&p, "localhost", ca, sizeof(ca));
+	fake_verify = VERIFY_FAILS;
+	rc = handshake(&s, SRV_TLS, &c, &p, 5, &err);
+	fake_verify = VERIFY_REAL;
+	assert_int_equal(rc, ST_TEMP);
+	assert_int_equal(err.hint, HINT_TLS_VERIFY);
+	assert_non_null(strstr(err.text, "TLS certificate of localhost "
+	    "refused: it could not be verified"));
+	assert_null(c.tls);
+	assert_ptr_equal(c.ops, &conn_plain_ops);
+	conn_close(&c);
+	(void)srv_wait(&s);
+
+	/* Nor does a matching pin pass a verification that did not run. */
+	server_digest(0, pins[0], hex);
+	p.pins = pins;
+	p.pin_count = 1;
+	fake_verify = VERIFY_FAILS;
+	rc = handshake(&s, SRV_TLS, &c, &p, 5, &err);
+	fake_verify = VERIFY_REAL;
+	assert_int_equal(rc, ST_TEMP);
+	assert_int_equal(err.hint, HINT_TLS_VERIFY);
+	conn_close(&c);
+	(void)srv_wait(&s);
+
+	/* A verification that reports success without a verdict. */
+	p.pin_count = 0;
+	fake_verify = VERIFY_SKIPPED;
+	rc = handshake(&s, SRV_TLS, &c, &p, 5, &err);
+	fake_verify = VERIFY_REAL;
+	assert_int_equal(rc, ST_TEMP);
+	assert_int_equal(err.hint, HINT_TLS_VERIFY);
+	assert_non_null(strstr(err.text, "TLS certificate of localhost "
+	    "refused: it could not be verified (the certificate was not "
+	    "checked)"));
+	assert_null(c.tls);
+	conn_close(&c);
+	(void)srv_wait(&s);
+
+	/* And the real one, back in place, verifies again. */
+	p.pin_count = 0;
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
+	assert_non_null(strstr(c.tls_desc, " verified"));
+	ping(&c);
+	conn_close(&c);
+	assert_int_equal(srv_wait(&s), 0);
 }
 
 static void
@@ -677,6 +842,9 @@ main(void)
 		cmocka_unit_test(test_name_mismatch),
 		cmocka_unit_test(test_unknown_ca),
 		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_wrong_pin_refused),
+		cmocka_unit_test(test_several_pins),
+		cmocka_unit_test(test_internal_error_fails_closed),
 		cmocka_unit_test(test_verify_off),
 		cmocka_unit_test(test_client_cert),
 		cmocka_unit_test(test_config_errors),
