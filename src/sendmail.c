@@ -169,6 +169,34 @@ drop_group_for_config(const struct options *o)
 	}
 }
 
+/*
+ * ssmtp's -au/-am, where options_may_override_auth allows them; from an
+ * ordinary user on the system configuration they are ignored, told on
+ * stderr (unless quiet) and logged with the uid.
+ */
+static void
+apply_auth_override(struct config *cfg, const struct options *o,
+    const struct run *r)
+{
+	static const char why[] = "-au/-am ignored: only root (or a -C "
+	    "configuration of your own) may override AuthUser/AuthMethod";
+
+	if (!options_may_override_auth(o, r->uid)) {
+		if (!quiet)
+			(void)fprintf(stderr, "%s: %s\n", progname, why);
+		log_line(LOG_WARNING, "uid=%lu: %s", (unsigned long)r->uid,
+		    why);
+		return;
+	}
+	if (o->auth_user != NULL)
+		(void)strlcpy(cfg->auth_user, o->auth_user,
+		    sizeof(cfg->auth_user));
+	if (o->auth_method != NULL)
+		cfg->auth_method = strcasecmp(o->auth_method, "plain") == 0 ?
+		    AUTH_PLAIN : strcasecmp(o->auth_method, "login") == 0 ?
+		    AUTH_LOGIN : AUTH_CRAM_MD5;
+}
+
 static int
 load_config(struct config *cfg, const struct options *o, struct run *r)
 {
@@ -191,13 +219,8 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 		log_line(LOG_NOTICE, "ignored invalid DSN option value '%s'",
 		    shown);
 	}
-	if (o->auth_user != NULL)
-		(void)strlcpy(cfg->auth_user, o->auth_user,
-		    sizeof(cfg->auth_user));
-	if (o->auth_method != NULL)
-		cfg->auth_method = strcasecmp(o->auth_method, "plain") == 0 ?
-		    AUTH_PLAIN : strcasecmp(o->auth_method, "login") == 0 ?
-		    AUTH_LOGIN : AUTH_CRAM_MD5;
+	if (o->auth_user != NULL || o->auth_method != NULL)
+		apply_auth_override(cfg, o, r);
 	r->debug = cfg->debug;
 	alias_domain(cfg, r->domain, sizeof(r->domain));
 	alias_hostname(cfg, r->hostname, sizeof(r->hostname));
