@@ -5,7 +5,8 @@
  * limits, and the prototypes of every exported function, grouped by the
  * file that owns them, in pipeline order:
  *
- *   sendmail.c  options, main(), the outcome table (exit codes, stderr)
+ *   options.c   the command line: personality, subcommands, options
+ *   sendmail.c  main(), the outcome table (exit codes, stderr)
  *   config.c    ssmtp.conf and postino's own keys
  *   addr.c      RFC 5322 address and address-list syntax
  *   message.c   stdin -> spool file, header scan and rewrite, wire encoding
@@ -118,6 +119,87 @@ char		*log_sanitize(char *dst, size_t dstlen, const char *src,
 void		 log_open(const char *ident, const char *file);
 void		 log_line(int priority, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------- options.c */
+
+enum mode {
+	MODE_SEND,		/* -bm, the default */
+	MODE_SMTP,		/* -bs */
+	MODE_LIST_QUEUE,	/* -bp, mailq */
+	MODE_RUN_QUEUE,		/* -q... */
+	MODE_ALIASES,		/* -bi, -I, newaliases */
+	MODE_NOOP,		/* -bh, -bH */
+	MODE_VERIFY,		/* -bv */
+	MODE_VERSION,		/* --version */
+	MODE_QUEUE_ADMIN,	/* postino queue ... */
+	MODE_CHECK		/* postino check */
+};
+
+enum delivery {
+	DELIVER_NOW = 0,	/* -odi, the default: synchronous */
+	DELIVER_BACKGROUND,	/* -odb: commit, deliver detached */
+	DELIVER_QUEUE		/* -odq, -odd: commit only */
+};
+
+/*
+ * DSN requests (-N, -R, -V; RFC 3461), passed to the hub only when it
+ * offers DSN, and silently dropped otherwise. Empty strings: not given.
+ */
+struct dsn {
+	char		 notify[32];	/* "NEVER" or "SUCCESS,FAILURE,DELAY" */
+	char		 ret[8];	/* "HDRS" or "FULL" */
+	char		 envid[101];	/* xtext-encoded ENVID */
+};
+
+/* Which queue entries a run takes (-qI, -qR; postino queue ID). */
+struct runner_filter {
+	const char	*qid;		/* -qI: only this entry */
+	const char	*domain;	/* -qR: a recipient domain suffix */
+	int		 force;		/* ignore next-retry (-qI, flush) */
+};
+
+/* The command line. Strings point into argv. */
+struct options {
+	const char	*progname;	/* basename of argv[0], or "sendmail" */
+	enum mode	 mode;
+	const char	*config_path;	/* -C */
+	const char	*sender;	/* -f / -r, NULL when not given */
+	const char	*full_name;	/* -F */
+	int		 extract;	/* -t */
+	int		 ignore_dots;	/* -i, -oi, -O IgnoreDots */
+	int		 verbose;	/* -v */
+	int		 body_8bit;	/* -B8BITMIME */
+	int		 no_alias;	/* -n */
+	int		 dsn_options;	/* -N or -R given (refused with -bv) */
+	struct dsn	 dsn;		/* what -N, -R, -V asked for */
+	const char	*dsn_ignored;	/* an invalid -N/-R value, to log */
+	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
+	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
+	struct runner_filter filter;	/* -qI, -qR */
+	const char	*queue_action;	/* postino queue ACTION */
+	const char	*auth_user;	/* ssmtp's -au */
+	const char	*auth_method;	/* ssmtp's -am */
+	int		 json;		/* postino queue --json */
+	char		**rcpt_args;	/* operands */
+	size_t		 nrcpt_args;
+};
+
+/* The personality of a program name: mailq, newaliases, else sendmail. */
+enum mode	 options_personality(const char *argv0);
+/*
+ * Parse argv into o (cleared first; free with options_free even on
+ * error): the personality, a postino subcommand, the options, and the
+ * mode's limits. ST_USAGE with the text to show, ST_OSERR on ENOMEM.
+ * "postino verify" and "postino check" rewrite their argv element.
+ */
+int		 options_parse(struct options *, int argc, char **argv,
+		    struct error *);
+void		 options_free(struct options *);
+/*
+ * May -au/-am replace AuthUser/AuthMethod for the caller with real uid
+ * uid? Only root, or with -C (a configuration of the caller's own).
+ */
+int		 options_may_override_auth(const struct options *, uid_t uid);
 
 /* ----------------------------------------------------------- config.c */
 
@@ -598,16 +680,6 @@ struct smtp_rcpt {
 	enum status	 status;		/* ST_OK / ST_TEMP / ST_PERM */
 };
 
-/*
- * DSN requests (-N, -R, -V; RFC 3461), passed to the hub only when it
- * offers DSN, and silently dropped otherwise. Empty strings: not given.
- */
-struct dsn {
-	char		 notify[32];	/* "NEVER" or "SUCCESS,FAILURE,DELAY" */
-	char		 ret[8];	/* "HDRS" or "FULL" */
-	char		 envid[101];	/* xtext-encoded ENVID */
-};
-
 struct envelope {
 	char		 sender[ADDR_MAX];	/* "" for <> */
 	struct dsn	 dsn;
@@ -782,58 +854,6 @@ void		 queue_hub_mark_down(const char *dir, const struct route *,
 void		 queue_hub_mark_up(const char *dir, const struct route *);
 long long	 queue_hub_down_since(const char *dir, const struct route *,
 		    char *why, size_t whylen);
-
-/* ---------------------------------------------------------- options.c */
-
-enum mode {
-	MODE_SEND,		/* -bm, the default */
-	MODE_SMTP,		/* -bs */
-	MODE_LIST_QUEUE,	/* -bp, mailq */
-	MODE_RUN_QUEUE,		/* -q... */
-	MODE_ALIASES,		/* -bi, -I, newaliases */
-	MODE_NOOP,		/* -bh, -bH */
-	MODE_VERIFY,		/* -bv */
-	MODE_VERSION,		/* --version */
-	MODE_QUEUE_ADMIN,	/* postino queue ... */
-	MODE_CHECK		/* postino check */
-};
-
-enum delivery {
-	DELIVER_NOW = 0,	/* -odi, the default: synchronous */
-	DELIVER_BACKGROUND,	/* -odb: commit, deliver detached */
-	DELIVER_QUEUE		/* -odq, -odd: commit only */
-};
-
-/* Which entries a queue run takes (-qI, -qR). */
-struct runner_filter {
-	const char	*qid;		/* -qI: only this entry */
-	const char	*domain;	/* -qR: a recipient domain suffix */
-	int		 force;		/* ignore next-retry (-qI, flush) */
-};
-
-struct options {
-	enum mode	 mode;
-	const char	*config_path;	/* -C */
-	const char	*sender;	/* -f / -r, NULL when not given */
-	const char	*full_name;	/* -F */
-	int		 extract;	/* -t */
-	int		 ignore_dots;	/* -i, -oi, -O IgnoreDots */
-	int		 verbose;	/* -v */
-	int		 body_8bit;	/* -B8BITMIME */
-	int		 no_alias;	/* -n */
-	int		 dsn_options;	/* -N or -R given (refused with -bv) */
-	struct dsn	 dsn;		/* what -N, -R, -V asked for */
-	const char	*dsn_ignored;	/* an invalid -N/-R value, to log */
-	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
-	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
-	struct runner_filter filter;	/* -qI, -qR */
-	const char	*queue_action;	/* postino queue ACTION */
-	const char	*auth_user;	/* ssmtp's -au */
-	const char	*auth_method;	/* ssmtp's -am */
-	int		 json;		/* postino queue --json */
-	char		**rcpt_args;	/* operands */
-	size_t		 nrcpt_args;
-};
 
 /* ---------------------------------------------------------- deliver.c */
 

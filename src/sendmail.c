@@ -1,6 +1,6 @@
 /*
- * sendmail.c: the front end. The personality (argv[0]), the sendmail
- * command line, main(), and the outcome table that maps each result to
+ * sendmail.c: the front end. main(), which acts on the command line
+ * that options.c parses, and the outcome table that maps each result to
  * an exit code, a stderr line and log lines. This is the only file that
  * talks to the user or decides an exit code; every other module returns
  * a status and fills a struct error.
@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,9 +38,6 @@ static const char *progname = "sendmail";
 static int quiet;
 
 static void
-die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
 say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One line on stderr: "sendmail: text". */
@@ -58,448 +54,6 @@ say(const char *fmt, ...)
 		(void)fprintf(stderr, "%s: %s\n", progname, text);
 	else
 		log_line(LOG_NOTICE, "%s", text);	/* not lost either */
-}
-
-static void
-die_usage(const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	say("%s", text);
-	message_drain(STDIN_FILENO);
-	exit(EX_USAGE);
-}
-
-/* ------------------------------------------------------------ options */
-
-/* Letters whose option takes an argument (attached or next element). */
-static const char OPTS_WITH_ARG[] = "ABCFLMNOQRVXDdefhpr";
-/* Letters accepted without an argument. */
-static const char OPTS_FLAGS[] = "GIUTcimnstvx";
-
-static void
-set_body_type(struct options *o, const char *v)
-{
-	if (strcasecmp(v, "8BITMIME") == 0)
-		o->body_8bit = 1;
-	else if (strcasecmp(v, "7BIT") == 0)
-		o->body_8bit = 0;
-	else
-		die_usage("-B: expected 7BIT or 8BITMIME, got '%s'", v);
-}
-
-static void
-set_delivery(struct options *o, char mode)
-{
-	o->delivery = mode == 'b' ? DELIVER_BACKGROUND :
-	    mode == 'q' || mode == 'd' ? DELIVER_QUEUE : DELIVER_NOW;
-}
-
-/* -O option=value: honour DeliveryMode and IgnoreDots, ignore the rest. */
-static void
-set_long_option(struct options *o, const char *v)
-{
-	size_t n = strcspn(v, "=");
-	const char *val = v[n] == '=' ? v + n + 1 : "";
-
-	if (n == strlen("IgnoreDots") && strncasecmp(v, "IgnoreDots", n) == 0)
-		o->ignore_dots = val[0] == '\0' || strchr("TtYy1", val[0]);
-	else if (n == strlen("DeliveryMode") &&
-	    strncasecmp(v, "DeliveryMode", n) == 0) {
-		if (val[0] == '\0' || val[1] != '\0' ||
-		    !strchr("bqdi", val[0]))
-			die_usage("-O DeliveryMode: expected b, q, d or i");
-		set_delivery(o, val[0]);
-	}
-}
-
-/* -o<x>[value]: Sendmail's short options; the value is attached. */
-static void
-set_short_option(struct options *o, const char *v)
-{
-	if (v[0] == '\0')
-		die_usage("option -o requires an attached letter");
-	switch (v[0]) {
-	case 'i':
-		o->ignore_dots = 1;
-		break;
-	case 'e':
-		if (v[1] == '\0' || v[2] != '\0' || !strchr("pqmwe", v[1]))
-			die_usage("-oe: expected one of p, q, m, w, e");
-		o->error_mode = v[1];
-		quiet = v[1] == 'q';
-		break;
-	case 'd':
-		if (v[1] == '\0' || v[2] != '\0' || !strchr("ibqd", v[1]))
-			die_usage("-od: expected one of i, b, q, d");
-		set_delivery(o, v[1]);
-		break;
-	default:
-		break;	/* -om -o7 -o8 -oQ... -oA... -oL...: ignored */
-	}
-}
-
-static void
-set_mode(struct options *o, const char *v)
-{
-	if (strcmp(v, "m") == 0)
-		o->mode = MODE_SEND;
-	else if (strcmp(v, "p") == 0)
-		o->mode = MODE_LIST_QUEUE;
-	else if (strcmp(v, "i") == 0)
-		o->mode = MODE_ALIASES;
-	else if (strcmp(v, "h") == 0 || strcmp(v, "H") == 0)
-		o->mode = MODE_NOOP;
-	else if (strcmp(v, "d") == 0 || strcmp(v, "D") == 0 ||
-	    strcmp(v, "l") == 0)
-		die_usage("-b%s: postino is not a daemon", v);
-	else if (strcmp(v, "s") == 0)
-		o->mode = MODE_SMTP;
-	else if (strcmp(v, "v") == 0)
-		o->mode = MODE_VERIFY;
-	else
-		die_usage("unsupported option -b%s", v);
-}
-
-/*
- * -q, -q15m (there is no daemon: one pass), -qf, -qp, -qI<id>,
- * -qR<site>, -qS<site>.
- */
-static void
-set_queue_run(struct options *o, const char *v)
-{
-	o->mode = MODE_RUN_QUEUE;
-	if (v[0] == 'I') {
-		if (v[1] == '\0')
-			die_usage("-qI requires a queue id");
-		o->filter.qid = v + 1;
-		o->filter.force = 1;
-	} else if (v[0] == 'R' || v[0] == 'S') {
-		if (v[1] == '\0')
-			die_usage("-q%c requires a site", v[0]);
-		o->filter.domain = v + 1;
-	}
-}
-
-/*
- * -N never | success,failure,delay (any order, any case). An invalid
- * value is ignored and logged: a mail client's DSN wish must not cost
- * the message.
- */
-static void
-set_dsn_notify(struct options *o, const char *v)
-{
-	static const char *const words[] = { "SUCCESS", "FAILURE", "DELAY" };
-	char out[sizeof(o->dsn.notify)] = "";
-	const char *p = v;
-	size_t i, n;
-
-	if (strcasecmp(v, "never") == 0) {
-		(void)strlcpy(o->dsn.notify, "NEVER", sizeof(o->dsn.notify));
-		return;
-	}
-	while (*p != '\0') {
-		n = strcspn(p, ",");
-		for (i = 0; i < 3; i++)
-			if (strlen(words[i]) == n &&
-			    strncasecmp(p, words[i], n) == 0)
-				break;
-		if (i == 3 || strstr(out, words[i]) != NULL) {
-			o->dsn_ignored = v;
-			return;
-		}
-		if (out[0] != '\0')
-			(void)strlcat(out, ",", sizeof(out));
-		(void)strlcat(out, words[i], sizeof(out));
-		p += n + (p[n] == ',');
-	}
-	if (out[0] == '\0')
-		o->dsn_ignored = v;
-	else
-		(void)strlcpy(o->dsn.notify, out, sizeof(o->dsn.notify));
-}
-
-/* -V envid, xtext-encoded (RFC 3461 4.4); too long: ignored. */
-static void
-set_dsn_envid(struct options *o, const char *v)
-{
-	size_t len = 0;
-
-	for (; *v != '\0'; v++) {
-		unsigned char c = (unsigned char)*v;
-		int n;
-
-		if (c > ' ' && c < 0x7f && c != '+' && c != '=')
-			n = snprintf(o->dsn.envid + len,
-			    sizeof(o->dsn.envid) - len, "%c", c);
-		else
-			n = snprintf(o->dsn.envid + len,
-			    sizeof(o->dsn.envid) - len, "+%02X", c);
-		if (n < 0 || (size_t)n >= sizeof(o->dsn.envid) - len) {
-			o->dsn.envid[0] = '\0';
-			return;
-		}
-		len += (size_t)n;
-	}
-}
-
-static void
-set_option_with_arg(struct options *o, char letter, const char *v)
-{
-	switch (letter) {
-	case 'B':
-		set_body_type(o, v);
-		break;
-	case 'C':
-		o->config_path = v;
-		break;
-	case 'F':
-		o->full_name = v;
-		break;
-	case 'f':
-	case 'r':
-		o->sender = v;
-		break;
-	case 'O':
-		set_long_option(o, v);
-		break;
-	case 'N':
-		o->dsn_options = 1;
-		set_dsn_notify(o, v);
-		break;
-	case 'R':
-		o->dsn_options = 1;
-		if (strcasecmp(v, "hdrs") == 0 || strcasecmp(v, "full") == 0) {
-			/*
-			 * clang 14 forgets o->rcpt_args when strlcpy fills
-			 * a field of *o, and calls that a leak.
-			 */
-			/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-			(void)strlcpy(o->dsn.ret, v, sizeof(o->dsn.ret));
-			for (char *c = o->dsn.ret; *c != '\0'; c++)
-				*c = (char)toupper((unsigned char)*c);
-		} else
-			o->dsn_ignored = v;
-		break;
-	case 'V':
-		set_dsn_envid(o, v);
-		break;
-	default:
-		break;	/* -A -L -N -R -V -X -D -M -Q -d -e -h -p: ignored */
-	}
-}
-
-static void
-set_flag(struct options *o, char letter)
-{
-	switch (letter) {
-	case 'i':
-		o->ignore_dots = 1;
-		break;
-	case 't':
-		o->extract = 1;
-		break;
-	case 'v':
-		o->verbose = 1;
-		break;
-	case 'I':
-		o->mode = MODE_ALIASES;
-		break;
-	case 'n':
-		o->no_alias = 1;
-		break;
-	default:
-		break;	/* -G -U -T -c -m -n -s -x: ignored */
-	}
-}
-
-/*
- * ssmtp's -au<user> and -am<method> override AuthUser and AuthMethod.
- * -ap<password> is refused: a password in argv is visible to every
- * local user in ps(1).
- */
-static void
-set_ssmtp_auth(struct options *o, int argc, char **argv, int *i)
-{
-	const char *p = argv[*i] + 2, *v;
-
-	if (*p != 'u' && *p != 'm' && *p != 'p')
-		die_usage("unsupported option -a%c", *p != '\0' ? *p : ' ');
-	if (*p == 'p')
-		die_usage("-ap: passwords on the command line are refused "
-		    "(visible in ps); use AuthPass or AuthPassFile");
-	v = p + 1;
-	if (*v == '\0') {
-		if (*i + 1 >= argc)
-			die_usage("option -a%c requires an argument", *p);
-		v = argv[++*i];
-	}
-	if (*p == 'u')
-		o->auth_user = v;
-	else if (strcasecmp(v, "plain") != 0 && strcasecmp(v, "login") != 0 &&
-	    strcasecmp(v, "cram-md5") != 0)
-		die_usage("-am: expected plain, login or cram-md5");
-	else
-		o->auth_method = v;
-}
-
-/*
- * One argv element that starts with '-': a cluster of flags, possibly
- * ending in a letter that takes an argument (attached, or the next
- * element, consumed through *i). Returns nothing: errors exit 64.
- */
-static void
-parse_option_element(struct options *o, int argc, char **argv, int *i)
-{
-	const char *p = argv[*i] + 1;
-
-	if (*p == 'b') {
-		if (p[1] == '\0')
-			die_usage("option -b requires a mode letter");
-		set_mode(o, p + 1);
-		return;
-	}
-	if (*p == 'q') {
-		set_queue_run(o, p + 1);
-		return;
-	}
-	if (*p == 'o') {
-		set_short_option(o, p + 1);
-		return;
-	}
-	if (*p == 'a') {
-		set_ssmtp_auth(o, argc, argv, i);
-		return;
-	}
-	for (; *p != '\0'; p++) {
-		if (strchr(OPTS_WITH_ARG, *p) != NULL) {
-			const char *v = p + 1;
-
-			if (*v == '\0') {
-				if (*i + 1 >= argc) {
-					if (*p == 'V')
-						die_usage("option -V requires "
-						    "an argument");
-					die_usage("option -%c requires an "
-					    "argument", *p);
-				}
-				v = argv[++*i];
-			}
-			set_option_with_arg(o, *p, v);
-			return;
-		}
-		if (strchr(OPTS_FLAGS, *p) == NULL)
-			die_usage("unsupported option -%c", *p);
-		set_flag(o, *p);
-	}
-}
-
-/*
- * Options are recognised anywhere before "--" (glibc, Sendmail 8 on
- * Linux and ssmtp do the same), so an option after an address is never
- * taken for a recipient.
- */
-static void
-parse_options(struct options *o, int argc, char **argv)
-{
-	int i, options_done = 0;
-
-	o->rcpt_args = calloc((size_t)argc + 1, sizeof(char *));
-	if (o->rcpt_args == NULL) {
-		say("out of memory");
-		exit(EX_OSERR);
-	}
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!options_done && strcmp(a, "--") == 0)
-			options_done = 1;
-		else if (!options_done && strcmp(a, "--version") == 0)
-			o->mode = MODE_VERSION;
-		else if (!options_done && strcmp(a, "--help") == 0)
-			die_usage("usage: %s [-i] [-t] [-f sender] "
-			    "[-F name] [-C config] [-v] [--] "
-			    "[recipient ...]; see postino(8)", progname);
-		else if (!options_done && a[0] == '-' && a[1] != '\0')
-			parse_option_element(o, argc, argv, &i);
-		else
-			o->rcpt_args[o->nrcpt_args++] = argv[i];
-	}
-}
-
-/*
- * Invoked as postino, a first argument naming a subcommand runs it:
- * "queue" [--json | delete ID | hold ID | release ID].
- */
-static int
-parse_subcommand(struct options *o, int argc, char **argv)
-{
-	const char *words[3];
-	int i, n = 0, q = 1;
-
-	/* "postino -C file queue ..." as well as "postino queue -C file". */
-	while (q < argc && strncmp(argv[q], "-C", 2) == 0)
-		q += argv[q][2] == '\0' ? 2 : 1;
-	if (q < argc && strcmp(argv[q], "verify") == 0) {
-		/* postino verify ADDR...: sendmail -bv ADDR... */
-		argv[q] = (char *)"-bv";
-		return 0;
-	}
-	if (q < argc && strcmp(argv[q], "check") == 0) {
-		argv[q] = (char *)"-bh";	/* a no-op flag in its place */
-		parse_options(o, argc, argv);
-		if (o->nrcpt_args > 0)
-			die_usage("usage: postino check [-C config]");
-		o->mode = MODE_CHECK;
-		return 1;
-	}
-	if (q >= argc || strcmp(argv[q], "queue") != 0)
-		return 0;
-	o->mode = MODE_QUEUE_ADMIN;
-	/* -C file may come anywhere, attached or not; the rest is words. */
-	for (i = 1; i < argc; i++) {
-		if (i == q)
-			continue;
-		if (strncmp(argv[i], "-C", 2) == 0) {
-			if (argv[i][2] != '\0')
-				o->config_path = argv[i] + 2;
-			else if (i + 1 < argc)
-				o->config_path = argv[++i];
-			else
-				die_usage("option -C requires an argument");
-		} else if (n < 3)
-			words[n++] = argv[i];
-		else
-			n = 4;
-	}
-	if (n == 1 && strcmp(words[0], "--json") == 0)
-		o->json = 1;
-	else if (n == 2 && (strcmp(words[0], "delete") == 0 ||
-	    strcmp(words[0], "hold") == 0 || strcmp(words[0], "release") == 0)) {
-		o->queue_action = words[0];
-		o->filter.qid = words[1];
-	} else if (n != 0)
-		die_usage("usage: postino queue [-C config] [--json | delete ID "
-		    "| hold ID | release ID]");
-	return 1;
-}
-
-/* The personality comes from the basename of argv[0]. */
-static enum mode
-personality(const char *argv0)
-{
-	const char *base = strrchr(argv0, '/');
-
-	base = base != NULL ? base + 1 : argv0;
-	if (strncmp(base, "mailq", 5) == 0)
-		return MODE_LIST_QUEUE;
-	if (strncmp(base, "newaliases", 10) == 0)
-		return MODE_ALIASES;
-	return MODE_SEND;
 }
 
 /* ------------------------------------------------------- transcripts */
@@ -576,6 +130,34 @@ drop_group_for_config(const struct options *o)
 	}
 }
 
+/*
+ * ssmtp's -au/-am, where options_may_override_auth allows them; from an
+ * ordinary user on the system configuration they are ignored, told on
+ * stderr (unless quiet) and logged with the uid.
+ */
+static void
+apply_auth_override(struct config *cfg, const struct options *o,
+    const struct run *r)
+{
+	static const char why[] = "-au/-am ignored: only root (or a -C "
+	    "configuration of your own) may override AuthUser/AuthMethod";
+
+	if (!options_may_override_auth(o, r->c.uid)) {
+		if (!quiet)
+			(void)fprintf(stderr, "%s: %s\n", progname, why);
+		log_line(LOG_WARNING, "uid=%lu: %s", (unsigned long)r->c.uid,
+		    why);
+		return;
+	}
+	if (o->auth_user != NULL)
+		(void)strlcpy(cfg->auth_user, o->auth_user,
+		    sizeof(cfg->auth_user));
+	if (o->auth_method != NULL)
+		cfg->auth_method = strcasecmp(o->auth_method, "plain") == 0 ?
+		    AUTH_PLAIN : strcasecmp(o->auth_method, "login") == 0 ?
+		    AUTH_LOGIN : AUTH_CRAM_MD5;
+}
+
 static int
 load_config(struct config *cfg, const struct options *o, struct run *r)
 {
@@ -598,13 +180,8 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 		log_line(LOG_NOTICE, "ignored invalid DSN option value '%s'",
 		    shown);
 	}
-	if (o->auth_user != NULL)
-		(void)strlcpy(cfg->auth_user, o->auth_user,
-		    sizeof(cfg->auth_user));
-	if (o->auth_method != NULL)
-		cfg->auth_method = strcasecmp(o->auth_method, "plain") == 0 ?
-		    AUTH_PLAIN : strcasecmp(o->auth_method, "login") == 0 ?
-		    AUTH_LOGIN : AUTH_CRAM_MD5;
+	if (o->auth_user != NULL || o->auth_method != NULL)
+		apply_auth_override(cfg, o, r);
 	r->debug = cfg->debug;
 	if (r->verbose || r->debug) {
 		r->c.transcript = transcript_line;
@@ -923,7 +500,10 @@ print_line(void *arg, const char *line)
 	(void)fprintf(arg, "%s\n", line);
 }
 
-/* -bv: where each argument would go; no connection, no queue. */
+/*
+ * -bv: where each argument would go; no connection, no queue. (Its
+ * usage limits are checked by options_parse.)
+ */
 static int
 verify(const struct config *cfg, const struct run *r, const struct options *o)
 {
@@ -931,10 +511,6 @@ verify(const struct config *cfg, const struct run *r, const struct options *o)
 	size_t i;
 	int code = EX_OK;
 
-	if (o->dsn_options || o->extract)
-		die_usage("-bv cannot be combined with -t, -N or -R");
-	if (o->nrcpt_args == 0)
-		die_usage("-bv: no addresses to verify");
 	for (i = 0; i < o->nrcpt_args; i++) {
 		error_clear(&err);
 		if (alias_verify_line(cfg, r->c.aliases, o->rcpt_args[i],
@@ -1009,6 +585,29 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 	return EX_OK;
 }
 
+/*
+ * The command line (options.c). A usage error is told as die_usage()
+ * always told it: one stderr line (a log line under -oeq), stdin read
+ * to EOF so that the writer sees our exit status, exit 64.
+ */
+static int
+parse_command_line(struct options *o, int argc, char **argv)
+{
+	struct error err;
+
+	if (options_parse(o, argc, argv, &err) == ST_OK)
+		err.status = ST_OK;
+	progname = o->progname;
+	quiet = o->error_mode == 'q';
+	if (err.status == ST_OK)
+		return EX_OK;
+	say("%s", err.text);
+	if (err.status != ST_USAGE)
+		return exit_for_status(err.status);
+	message_drain(STDIN_FILENO);
+	return EX_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1021,28 +620,15 @@ main(int argc, char **argv)
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)signal(SIGPIPE, SIG_IGN);
 	(void)umask(S_IRWXO);
-	memset(&o, 0, sizeof(o));
 	memset(&r, 0, sizeof(r));
-	if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0') {
-		const char *base = strrchr(argv[0], '/');
-
-		progname = base != NULL ? base + 1 : argv[0];
+	if ((code = parse_command_line(&o, argc, argv)) != EX_OK ||
+	    o.mode == MODE_VERSION) {
+		if (code == EX_OK)
+			(void)printf("postino %s\n", POSTINO_VERSION);
+		options_free(&o);
+		return code;
 	}
 	r.progname = progname;
-	o.mode = personality(progname);
-	if (strcmp(progname, "postino") != 0 ||
-	    !parse_subcommand(&o, argc, argv))
-		parse_options(&o, argc, argv);
-	if (o.mode == MODE_VERSION) {
-		(void)printf("postino %s\n", POSTINO_VERSION);
-		free(o.rcpt_args);
-		return EX_OK;
-	}
-	if (o.mode != MODE_SEND && o.mode != MODE_VERIFY && o.nrcpt_args > 0)
-		die_usage("recipients are not allowed in this mode");
-	if (o.extract && o.mode != MODE_SEND && o.mode != MODE_VERIFY)
-		/* -bv -t is refused by verify() with its own words */
-		die_usage("-t is only valid when sending a message");
 	if (o.mode == MODE_SMTP) {
 		quiet = 1;	/* -bs: stderr must stay empty */
 		o.verbose = 0;	/* stdout is the dialogue */
@@ -1059,14 +645,14 @@ main(int argc, char **argv)
 			(void)dprintf(STDOUT_FILENO, "421 4.3.5 postino "
 			    "configuration error\r\n");
 		config_free(&cfg);
-		free(o.rcpt_args);
+		options_free(&o);
 		return code;
 	}
 	if ((code = drop_group()) == EX_OK)
 		code = run_mode(&cfg, &r, &o);
 	alias_free_aliases(r.c.aliases);
 	config_free(&cfg);
-	free(o.rcpt_args);
+	options_free(&o);
 	return code;
 }
 

@@ -71,18 +71,22 @@ def _retry(cmd):
 
 
 class Accounts:
-    """The test group and users; made here, removed here if made here."""
+    """The test group and users; made here, removed here if made here.
+    A test file may name its own (users: {name: gecos}), so that files
+    running at the same time do not remove each other's."""
 
-    def __init__(self):
+    def __init__(self, users=None, group=GROUP):
+        users = USERS if users is None else users
+        self.group = group
         self.made_group = False
         self.made_users = []
         try:
-            grp.getgrnam(GROUP)
+            grp.getgrnam(group)
         except KeyError:
-            _retry(["/usr/sbin/groupadd", "-f", GROUP])
+            _retry(["/usr/sbin/groupadd", "-f", group])
             self.made_group = True
-        self.gid = grp.getgrnam(GROUP).gr_gid
-        for name, gecos in USERS.items():
+        self.gid = grp.getgrnam(group).gr_gid
+        for name, gecos in users.items():
             try:
                 pwd.getpwnam(name)
             except KeyError:
@@ -90,18 +94,18 @@ class Accounts:
                         "/nonexistent", "-s", "/usr/sbin/nologin", "-c",
                         gecos + ",,,", name])
                 self.made_users.append(name)
-        self.users = {n: pwd.getpwnam(n) for n in USERS}
+        self.users = {n: pwd.getpwnam(n) for n in users}
 
     def cleanup(self):
         for name in self.made_users:
             _retry(["/usr/sbin/userdel", name])
         if self.made_group:
-            _retry(["/usr/sbin/groupdel", GROUP])
+            _retry(["/usr/sbin/groupdel", self.group])
 
 
-def accounts_fixture():
+def accounts_fixture(users=None, group=GROUP):
     require_root()
-    acc = Accounts()
+    acc = Accounts(users, group)
     try:
         yield acc
     finally:
