@@ -69,6 +69,7 @@ session_open(const struct runner_ctx *ctx, struct hub_session *hs,
 	struct smtp_params sp;
 	struct route dflt;
 	const struct route *rt = entry_route;
+	struct conn *conn;
 
 	/* Entries without their own hub follow the current MailHub, so that
 	 * fixing a wrong MailHub also delivers what is queued. */
@@ -91,11 +92,14 @@ session_open(const struct runner_ctx *ctx, struct hub_session *hs,
 	memset(&hs->res, 0, sizeof(hs->res));
 	error_clear(&hs->err);
 	sp.cfg = ctx->cfg;
-	sp.route = rt;
 	sp.helo = ctx->hostname;
 	sp.transcript = ctx->transcript;
 	sp.transcript_arg = ctx->transcript_arg;
-	if (smtp_open(&hs->smtp, &sp, &hs->res, &hs->err) != ST_OK) {
+	/* smtp_open takes the connection over, even when it fails. */
+	if (smtp_precheck(&sp, &hs->res, &hs->err) != ST_OK ||
+	    conn_connect(&conn, rt->host, rt->port, ctx->cfg->timeout,
+	    &hs->err) != ST_OK ||
+	    smtp_open(&hs->smtp, conn, &sp, &hs->res, &hs->err) != ST_OK) {
 		hs->smtp = NULL;
 		hs->failed = 1;
 		if (hs->err.status == ST_TEMP)
