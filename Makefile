@@ -65,6 +65,8 @@ $(BUILD)/%.o: src/%.c src/postino.h src/conn_impl.h
 
 # Helpers shared by unit tests (tests/unit/stubconn.c: a scripted hub).
 UNIT_HELPERS	 = $(BUILD)/unit/stubconn.o
+# Objects, not intermediate files for make to delete after linking.
+.SECONDARY: $(UNIT_HELPERS)
 
 $(BUILD)/unit/%.o: tests/unit/%.c tests/unit/%.h src/postino.h \
     src/conn_impl.h
