@@ -526,8 +526,8 @@ choose_mech(const struct smtp *s, enum auth_method *m, struct error *err)
 	if (!(s->caps.flags & CAP_AUTH))
 		return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
 		    conn_tls_info(s->conn)[0] == '\0' ? "hub offers no AUTH; "
-		    "check UseSTARTTLS" : "hub offers no AUTH although AuthUser "
-		    "is set"));
+		    "check UseSTARTTLS" : "hub offers no AUTH although "
+		    "AuthUser is set"));
 	*m = s->cfg->auth_method;
 	if (*m == AUTH_BEST) {
 		if (offered & MECH_CRAM_MD5)

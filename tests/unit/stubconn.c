@@ -240,7 +240,7 @@ static ssize_t
 stub_write(struct conn *c, const void *buf, size_t len, int *want_write)
 {
 	struct stubconn *st = stub_of(c);
-	const char *p = buf;
+	const char *p = buf, *want;
 	size_t n = len, i;
 
 	*want_write = 1;
@@ -256,9 +256,10 @@ stub_write(struct conn *c, const void *buf, size_t len, int *want_write)
 		return -1;
 	}
 	if (cur(st)->op == STUB_WRITE) {
-		if (len != strlen(cur(st)->s) || memcmp(p, cur(st)->s, len) != 0)
+		want = cur(st)->s;
+		if (len != strlen(want) || memcmp(p, want, len) != 0)
 			failed(st, "one write of \"%.*s\", want \"%s\"",
-			    (int)len, p, cur(st)->s);
+			    (int)len, p, want);
 		next(st);
 		pump(st);
 		return (ssize_t)len;
