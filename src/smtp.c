@@ -3,10 +3,9 @@
  * reply reader, the session over a connection the caller opened
  * (greeting, EHLO with HELO fallback, STARTTLS or implicit TLS through
  * conn_start_tls, AUTH PLAIN/LOGIN/CRAM-MD5 with auth.c's responses),
- * the transaction
- * (MAIL, RCPT, DATA pipelined in one write when the hub allows it, the
- * spooled body streamed dot-stuffed in large writes, the final dot), RSET
- * and QUIT. It also owns the transcript (-v, Debug=), because only here
+ * the transaction (MAIL, RCPT, DATA pipelined in one write when the hub
+ * allows it, the spooled body streamed dot-stuffed in large writes, the
+ * final dot), RSET and QUIT. It also owns the transcript (-v, Debug=), because only here
  * is it known which lines carry credentials.
  */
 #include <sys/types.h>
