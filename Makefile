@@ -41,7 +41,7 @@ CFLAGS_ALL	 = -std=c17 $(OPT) $(WARN) $(HARDEN) $(DEFS) $(PKG_CFLAGS) \
 LDFLAGS_ALL	 = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 # Every module but sendmail.c (which holds main()) links into unit tests.
-MODULES		 = log options config addr message alias submit deliver bounce conn tls smtp queue runner showq ratelimit priv smtpd
+MODULES		 = log options config addr message alias submit deliver bounce conn tls auth smtp queue runner showq ratelimit priv smtpd
 MODULE_OBJS	 = $(MODULES:%=$(BUILD)/%.o)
 UNIT_TESTS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_TESTS:tests/unit/%.c=$(BUILD)/unit/%)
@@ -59,14 +59,25 @@ postino: $(BUILD)/postino
 $(BUILD)/postino: $(MODULE_OBJS) $(BUILD)/sendmail.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/%.o: src/%.c src/postino.h
+$(BUILD)/%.o: src/%.c src/postino.h src/conn_impl.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c $(MODULE_OBJS) tests/unit/unit.h
+# Helpers shared by unit tests (tests/unit/stubconn.c: a scripted hub).
+UNIT_HELPERS	 = $(BUILD)/unit/stubconn.o
+# Objects, not intermediate files for make to delete after linking.
+.SECONDARY: $(UNIT_HELPERS)
+
+$(BUILD)/unit/%.o: tests/unit/%.c tests/unit/%.h src/postino.h \
+    src/conn_impl.h
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_ALL) -Itests/unit -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(MODULE_OBJS) $(UNIT_HELPERS) \
+    tests/unit/unit.h
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
-	    $(MODULE_OBJS) $(PKG_LIBS) -lcmocka
+	    $(MODULE_OBJS) $(UNIT_HELPERS) $(PKG_LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \

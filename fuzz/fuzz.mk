@@ -47,7 +47,7 @@ fuzz-build: $(FUZZ_BINS)
 # Objects shared by every target: not intermediate files to delete.
 .SECONDARY: $(FUZZ_OBJS)
 
-$(FUZZ_OBJDIR)/%.o: src/%.c src/postino.h
+$(FUZZ_OBJDIR)/%.o: src/%.c src/postino.h src/conn_impl.h
 	@mkdir -p $(FUZZ_OBJDIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

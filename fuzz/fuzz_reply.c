@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "postino.h"
+#include "conn_impl.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
@@ -106,7 +106,7 @@ feed_close(struct conn *c)
 }
 
 static const struct conn_ops feed_ops = {
-	feed_read, feed_write, feed_close, "fuzz"
+	feed_read, feed_write, feed_close, NULL, "fuzz"
 };
 
 static int

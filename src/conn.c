@@ -3,9 +3,12 @@
  * connect to each address in turn, the per-step deadline (absolute,
  * CLOCK_MONOTONIC, waited for with poll(2): no alarm(), no longjmp), the
  * buffered line reader and the write loop. The byte transport is a
- * back end (struct conn_ops): the plain socket one lives here, the TLS
- * one in tls.c; nothing here knows which is in use. The transcript hook
- * is left to smtp.c, which knows what must be redacted.
+ * back end (struct conn_ops, src/conn_impl.h): the plain socket one
+ * lives here, the TLS one in tls.c; nothing here knows which is in use.
+ * STARTTLS goes through the back end too (conn_start_tls), so that this
+ * is the one file that calls into tls.c and a test's stub back end can
+ * fake or refuse TLS. The transcript is smtp.c's, which knows what must
+ * be redacted.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -24,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "postino.h"
+#include "conn_impl.h"
 
 static ssize_t
 plain_read(struct conn *c, void *buf, size_t len, int *want_write)
@@ -49,8 +52,16 @@ plain_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* A socket gets TLS from tls.c, which then switches c to its back end. */
+static int
+plain_start_tls(struct conn *c, const struct tls_params *p,
+    struct error *err)
+{
+	return tls_start(c, p, err);
+}
+
 const struct conn_ops conn_plain_ops = {
-	plain_read, plain_write, plain_close, "plain"
+	plain_read, plain_write, plain_close, plain_start_tls, "plain"
 };
 
 static long long
@@ -87,6 +98,24 @@ conn_init(struct conn *c, int timeout_s)
 	c->timeout_ms = timeout_s > INT_MAX / 1000 ? INT_MAX :
 	    timeout_s * 1000;
 	conn_step(c);
+}
+
+struct conn *
+conn_new(int timeout_s)
+{
+	struct conn *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return NULL;
+	conn_init(c, timeout_s);
+	return c;
+}
+
+void
+conn_cap_timeout(struct conn *c, int max_ms)
+{
+	if (c->timeout_ms > max_ms)
+		c->timeout_ms = max_ms;
 }
 
 void
@@ -311,6 +340,65 @@ conn_open(struct conn *c, const char *host, const char *port,
 	return rc;
 }
 
+int
+conn_connect(struct conn **out, const char *host, const char *port,
+    int timeout_s, struct error *err)
+{
+	struct conn *c;
+	int rc;
+
+	*out = NULL;
+	if ((c = conn_new(timeout_s)) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	if ((rc = conn_open(c, host, port, err)) != ST_OK) {
+		conn_free(c);
+		return rc;
+	}
+	*out = c;
+	return ST_OK;
+}
+
+int
+conn_start_tls(struct conn *c, const struct tls_params *p,
+    struct error *err)
+{
+	struct tls_params with_host;
+	int rc;
+
+	if (c->fd == -1)
+		return error_set(err, ST_SOFTWARE, "TLS: not connected");
+	if (c->ops->start_tls == NULL)
+		return error_set(err, ST_SOFTWARE, "TLS: already on");
+	if (p->servername == NULL) {
+		with_host = *p;
+		with_host.servername = c->host;
+		p = &with_host;
+	}
+	if ((rc = c->ops->start_tls(c, p, err)) != ST_OK)
+		return rc;
+	/* Anything read before now was plaintext; it must not be mixed in. */
+	c->rlen = c->roff = 0;
+	return ST_OK;
+}
+
+const char *
+conn_tls_info(const struct conn *c)
+{
+	return c->tls_desc;
+}
+
+const char *
+conn_host(const struct conn *c)
+{
+	return c->host;
+}
+
+void
+conn_relay(const struct conn *c, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "%s[%.60s]:%s", c->host, c->addr, c->port);
+}
+
 /* Read more bytes into the buffer, waiting as the back end asks. */
 static int
 fill(struct conn *c, struct error *err)
@@ -438,4 +526,13 @@ conn_close(struct conn *c)
 	c->fd = -1;
 	c->ops = &conn_plain_ops;
 	c->rlen = c->roff = 0;
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	conn_close(c);
+	freezero(c, sizeof(*c));
 }

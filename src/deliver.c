@@ -74,20 +74,36 @@ route_of(const struct deliver_ctx *ctx, const struct route *entry_route,
 	(void)strlcpy(rt->port, ctx->cfg->hub_port, sizeof(rt->port));
 }
 
-/* Connect and open the SMTP session: through the seam when one is set. */
+/*
+ * Connect and open the SMTP session. The transport seam: a TCP
+ * connection (conn_connect) unless the context plugs in its own opener
+ * (unit tests hand over stub connections).
+ */
 static int
 session_connect(const struct deliver_ctx *ctx, struct hub_session *hs,
     const struct route *rt)
 {
 	struct smtp_params sp;
+	struct conn *conn = NULL;
+	int rc;
 
 	memset(&sp, 0, sizeof(sp));
 	sp.cfg = ctx->cfg;
-	sp.route = rt;
 	sp.helo = ctx->hostname;
 	sp.transcript = ctx->transcript;
 	sp.transcript_arg = ctx->transcript_arg;
-	return smtp_open(&hs->smtp, &sp, &hs->res, &hs->err);
+	if (smtp_precheck(&sp, &hs->res, &hs->err) != ST_OK)
+		return hs->err.status;
+	if (ctx->connect != NULL)
+		rc = ctx->connect(ctx->connect_arg, rt, ctx->cfg->timeout,
+		    &conn, &hs->err);
+	else
+		rc = conn_connect(&conn, rt->host, rt->port,
+		    ctx->cfg->timeout, &hs->err);
+	if (rc != ST_OK)
+		return rc;
+	/* smtp_open takes the connection over, even when it fails. */
+	return smtp_open(&hs->smtp, conn, &sp, &hs->res, &hs->err);
 }
 
 static void

@@ -11,9 +11,12 @@
  *   addr.c      RFC 5322 address and address-list syntax
  *   message.c   stdin -> spool file, header scan and rewrite, wire encoding
  *   alias.c     revaliases, Root=, sender and recipient rewriting, route
- *   smtp.c      the SMTP client protocol (EHLO, STARTTLS, AUTH, MAIL..DATA)
  *   conn.c      connections: TCP connect, deadlines, buffered line reads
  *   tls.c       OpenSSL: handshake, verification, pinning, client certs
+ *               (reached through conn.c only; src/conn_impl.h)
+ *   auth.c      SASL: base64, HMAC-MD5, PLAIN/LOGIN/CRAM-MD5 responses
+ *   smtp.c      the SMTP client protocol over an open conn (EHLO,
+ *               STARTTLS, AUTH, MAIL..DATA)
  *   log.c       error records, server-text sanitising, syslog lines
  *
  * Modules never print, exit or call syslog directly (log.c's syslog
@@ -555,65 +558,47 @@ int		 alias_verify_line(const struct config *,
 
 /* ------------------------------------------------------------- conn.c */
 
+/*
+ * A connection to the hub: a byte transport with a plain and a TLS back
+ * end, per-step deadlines and a buffered line reader. Opaque outside
+ * conn.c and tls.c (src/conn_impl.h); protocol code never asks which
+ * back end is in use. Only conn.c calls into tls.c.
+ */
 struct conn;
 
-/* A back end: plain socket or TLS. Protocol code never asks which. */
-struct conn_ops {
-	/* Like read(2)/write(2): > 0 bytes, 0 EOF, -1 with errno (EAGAIN
-	 * means "would block", and *want_write says which direction to wait). */
-	ssize_t		(*read)(struct conn *, void *, size_t, int *want_write);
-	ssize_t		(*write)(struct conn *, const void *, size_t,
-			    int *want_write);
-	void		(*close)(struct conn *);
-	const char	*name;
-};
+struct tls_params;	/* tls.c section below */
 
-enum transcript_dir { TR_SENT, TR_RECEIVED, TR_INFO };
-typedef void	 transcript_fn(void *arg, enum transcript_dir, const char *line,
-		    size_t len);
-
-struct conn {
-	int		 fd;
-	const struct conn_ops *ops;
-	void		*tls;		/* tls.c's state (SSL, BIO) when on */
-	void		*tls_ctx;	/* SSL_CTX * */
-	int		 timeout_ms;	/* per step */
-	struct timespec	 deadline;	/* absolute, CLOCK_MONOTONIC */
-	char		 rbuf[4096];
-	size_t		 rlen, roff;
-	char		 host[HOST_MAX];	/* as configured */
-	char		 addr[64];		/* numeric address connected to */
-	char		 port[PORT_MAX];
-	transcript_fn	*transcript;
-	void		*transcript_arg;
-	char		 tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384
-					 * verified" (or pinned, or
-					 * unverified (TLSVerify=NO)) */
-};
-
-/* The plain back end, exported so that tests can wrap it. */
-extern const struct conn_ops conn_plain_ops;
-
-void		 conn_init(struct conn *, int timeout_s);
+/* A connection set up for timeout_s per step, not connected; NULL: ENOMEM. */
+struct conn	*conn_new(int timeout_s);
 /*
- * Resolve host:port and try every address in order (IPv6 and IPv4) with
- * a non-blocking connect bounded by the timeout. TCP_NODELAY is set.
- * EAI_AGAIN, refused, unreachable, timeout -> ST_TEMP; EAI_NONAME ->
- * ST_TEMP too (a hub name that does not resolve is an admin problem that
- * must not lose mail).
+ * Allocate a connection, resolve host:port and try every address in
+ * order (IPv6 and IPv4) with a non-blocking connect bounded by timeout_s.
+ * TCP_NODELAY is set. EAI_AGAIN, refused, unreachable, timeout ->
+ * ST_TEMP; EAI_NONAME -> ST_TEMP too (a hub name that does not resolve
+ * is an admin problem that must not lose mail). On failure *out is NULL
+ * and nothing is left open.
  */
-int		 conn_open(struct conn *, const char *host, const char *port,
+int		 conn_connect(struct conn **out, const char *host,
+		    const char *port, int timeout_s, struct error *);
+/*
+ * STARTTLS or implicit TLS: the back end's handshake (tls.c for a
+ * socket), under p's verification rules (a NULL p->servername means the
+ * host the connection was opened to); read-ahead plaintext is dropped.
+ * Failure as tls.c says (ST_TEMP with HINT_TLS_VERIFY for a refused
+ * certificate, ST_CONFIG for unusable TLS files).
+ */
+int		 conn_start_tls(struct conn *, const struct tls_params *,
 		    struct error *);
-/* Attach an already connected fd (tests, socketpair). */
-void		 conn_attach(struct conn *, int fd, const struct conn_ops *);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384 verified" once TLS is on, else "". */
+const char	*conn_tls_info(const struct conn *);
+/* The host name the connection was opened to ("" for an attached fd). */
+const char	*conn_host(const struct conn *);
+/* "host[addr]:port", the relay= of a log line. */
+void		 conn_relay(const struct conn *, char *buf, size_t len);
 /* Start the deadline of one protocol step: now + timeout. */
 void		 conn_step(struct conn *);
-/*
- * Wait with poll(2) until the socket is readable (want_write 0) or
- * writable, before the step deadline (ST_TEMP "timed out" after it).
- * For back ends: tls.c drives its handshake with it.
- */
-int		 conn_wait(struct conn *, int want_write, struct error *);
+/* Lower the per-step timeout to at most max_ms (a courtesy QUIT). */
+void		 conn_cap_timeout(struct conn *, int max_ms);
 /*
  * Read one line (up to LF) into buf without the CRLF; NUL-terminated.
  * A line longer than len - 1 is an error (ST_TEMP, "reply line too
@@ -625,7 +610,10 @@ int		 conn_read_line(struct conn *, char *buf, size_t len,
 int		 conn_write(struct conn *, const void *, size_t, struct error *);
 /* Bytes received but not yet consumed (STARTTLS injection check). */
 size_t		 conn_pending(const struct conn *);
+/* Close the transport (TLS close_notify, then the socket); memory stays. */
 void		 conn_close(struct conn *);
+/* conn_close and free a connection from conn_new/conn_connect; NULL ok. */
+void		 conn_free(struct conn *);
 
 /* -------------------------------------------------------------- tls.c */
 
@@ -642,27 +630,44 @@ struct tls_params {
 };
 
 /*
- * Handshake over c's socket and switch c to the TLS back end. With pins,
- * the hub's key or certificate must match one of them, whatever its
- * chain says, and a match vouches alone. Without pins and with verify
- * on, the chain must verify against the trust store and the name must
- * match. Any refusal, an internal error of the verification included,
- * is ST_TEMP with hint HINT_TLS_VERIFY and a text naming the key to set
- * and the peer's SHA-256 fingerprint. OpenSSL is only touched here.
+ * tls.c is reached through conn_start_tls only: its entry points are in
+ * src/conn_impl.h.
  */
-int		 tls_start(struct conn *, const struct tls_params *,
-		    struct error *);
-/* SHA-256 hex of the peer's public key, for messages. */
-void		 tls_peer_fingerprint(const struct conn *, char *buf,
-		    size_t len);
-/* HMAC-MD5 for CRAM-MD5; out must hold 33 bytes (hex). */
-int		 tls_hmac_md5_hex(const char *key, size_t keylen,
-		    const unsigned char *msg, size_t msglen, char *out);
-/* Base64 helpers (OpenSSL EVP_Encode/DecodeBlock). Return -1 on error. */
-int		 tls_base64_encode(const unsigned char *in, size_t len,
-		    char *out, size_t outlen);
-int		 tls_base64_decode(const char *in, size_t len,
+
+/* ------------------------------------------------------------- auth.c */
+
+/* Room for the base64 of the largest SASL response postino builds. */
+#define AUTH_B64_MAX	((2 * SECRET_MAX + 2 + 2) / 3 * 4 + 1)
+
+/*
+ * Base64 (RFC 4648) with OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock.
+ * encode: NUL-terminated, returns its length; decode skips surrounding
+ * white space and returns the byte count. -1 when out is too small or
+ * the input is not base64.
+ */
+int		 auth_base64_encode(const void *in, size_t len, char *out,
+		    size_t outlen);
+int		 auth_base64_decode(const char *in, size_t len,
 		    unsigned char *out, size_t outlen);
+/* HMAC-MD5 (RFC 2104) in lower-case hex; out holds 33 bytes. -1: error. */
+int		 auth_hmac_md5_hex(const void *key, size_t keylen,
+		    const void *msg, size_t msglen, char out[33]);
+/*
+ * SASL responses, base64-encoded into out (AUTH_B64_MAX bytes is always
+ * enough); every intermediate copy of a secret is wiped. PLAIN (RFC
+ * 4616): empty authzid, user, password. LOGIN: one of its two answers
+ * (the user or the password). CRAM-MD5 (RFC 2195): from the base64
+ * challenge of the hub's 334 line, "user hex-HMAC-MD5(pass, challenge)";
+ * ST_TEMP when the challenge is not base64. ST_SOFTWARE when out is too
+ * small or OpenSSL fails.
+ */
+int		 auth_plain_response(const char *user, const char *pass,
+		    char *out, size_t outlen, struct error *);
+int		 auth_login_response(const char *text, char *out,
+		    size_t outlen, struct error *);
+int		 auth_cram_md5_response(const char *user, const char *pass,
+		    const char *challenge, size_t challenge_len, char *out,
+		    size_t outlen, struct error *);
 
 /* ------------------------------------------------------------- smtp.c */
 
@@ -708,9 +713,13 @@ struct smtp_result {
 	char		 tls[128];	/* TLS description or "" */
 };
 
+/* The -v / Debug= transcript: one line sent, received, or a note. */
+enum transcript_dir { TR_SENT, TR_RECEIVED, TR_INFO };
+typedef void	 transcript_fn(void *arg, enum transcript_dir, const char *line,
+		    size_t len);
+
 struct smtp_params {
 	const struct config *cfg;
-	const struct route *route;
 	const char	*helo;		/* EHLO argument */
 	transcript_fn	*transcript;	/* -v / Debug=; AUTH lines redacted */
 	void		*transcript_arg;
@@ -719,11 +728,24 @@ struct smtp_params {
 struct smtp;	/* a session; opaque outside smtp.c */
 
 /*
- * Open a session: connect, greeting, EHLO (HELO fallback), STARTTLS or
- * implicit TLS, AUTH. On failure result says where and *out is NULL.
+ * The checks that need no hub (AuthUser over an unencrypted hop is
+ * ST_CONFIG): called before conn_connect, so that nothing is connected
+ * in vain. It also resets result to stage STAGE_CONNECT with an empty
+ * relay, which is what the result must say if conn_connect then fails.
  */
-int		 smtp_open(struct smtp **out, const struct smtp_params *,
-		    struct smtp_result *, struct error *);
+int		 smtp_precheck(const struct smtp_params *, struct smtp_result *,
+		    struct error *);
+/*
+ * Open a session over conn, a connection already open to the hub
+ * (conn_connect, or a test's stub): smtp_precheck again, greeting, EHLO
+ * (HELO fallback), STARTTLS or implicit TLS (conn_start_tls), AUTH.
+ * result->relay is conn_relay()'s. The session owns conn from here on,
+ * whatever the outcome: smtp_close (or a failed smtp_open) frees it. On
+ * failure result says where and *out is NULL.
+ */
+int		 smtp_open(struct smtp **out, struct conn *conn,
+		    const struct smtp_params *, struct smtp_result *,
+		    struct error *);
 /*
  * One transaction: MAIL, RCPT (pipelined when offered), DATA, the body
  * read from env->spool_fd from offset 0, dot-stuffed, the final dot.
@@ -734,7 +756,7 @@ int		 smtp_send(struct smtp *, struct envelope *,
 		    struct smtp_result *, struct error *);
 /* RSET between transactions (queue runner). */
 int		 smtp_reset(struct smtp *, struct error *);
-/* QUIT (best effort) and free. */
+/* QUIT (best effort), then conn_free the connection and free. */
 void		 smtp_close(struct smtp *);
 /*
  * The strict reply reader, exported for tests: three digits, the same
@@ -857,6 +879,13 @@ long long	 queue_hub_down_since(const char *dir, const struct route *,
 
 /* ---------------------------------------------------------- deliver.c */
 
+/*
+ * The transport seam: how a connection to a route is opened. NULL in a
+ * context means TCP (conn_connect); unit tests plug in stub connections.
+ */
+typedef int	 conn_opener_fn(void *arg, const struct route *,
+		    int timeout_s, struct conn **out, struct error *);
+
 /* What delivering needs besides the entry: config, names, transcript. */
 struct deliver_ctx {
 	const struct config *cfg;
@@ -864,6 +893,8 @@ struct deliver_ctx {
 	const char	*hostname;
 	transcript_fn	*transcript;
 	void		*transcript_arg;
+	conn_opener_fn	*connect;	/* NULL: conn_connect */
+	void		*connect_arg;
 };
 
 /* One SMTP session to one route, opened on demand and reused. */

@@ -1,10 +1,11 @@
 /*
  * smtp.c: the SMTP client protocol spoken to the hub. The one strict
- * reply reader, the session (greeting, EHLO with HELO fallback,
- * STARTTLS or implicit TLS, AUTH PLAIN/LOGIN/CRAM-MD5), the transaction
- * (MAIL, RCPT, DATA pipelined in one write when the hub allows it, the
- * spooled body streamed dot-stuffed in large writes, the final dot), RSET
- * and QUIT. It also owns the transcript (-v, Debug=), because only here
+ * reply reader, the session over a connection the caller opened
+ * (greeting, EHLO with HELO fallback, STARTTLS or implicit TLS through
+ * conn_start_tls, AUTH PLAIN/LOGIN/CRAM-MD5 with auth.c's responses),
+ * the transaction (MAIL, RCPT, DATA pipelined in one write when the hub
+ * allows it, the spooled body streamed dot-stuffed in large writes, the
+ * final dot), RSET and QUIT. It also owns the transcript (-v, Debug=), because only here
  * is it known which lines carry credentials.
  */
 #include <sys/types.h>
@@ -45,7 +46,9 @@ struct caps {
 };
 
 struct smtp {
-	struct conn		 conn;
+	struct conn		*conn;		/* owned: conn_free at close */
+	transcript_fn		*transcript;
+	void			*transcript_arg;
 	const struct config	*cfg;
 	char			 helo[HOST_MAX];
 	struct caps		 caps;
@@ -78,17 +81,17 @@ hinted(struct error *err, enum admin_hint hint, int status)
 }
 
 static void
-trace(const struct conn *c, enum transcript_dir dir, const char *line,
+trace(const struct smtp *s, enum transcript_dir dir, const char *line,
     size_t len)
 {
-	if (c->transcript != NULL)
-		c->transcript(c->transcript_arg, dir, line, len);
+	if (s->transcript != NULL)
+		s->transcript(s->transcript_arg, dir, line, len);
 }
 
 static void
-trace_info(const struct conn *c, const char *text)
+trace_info(const struct smtp *s, const char *text)
 {
-	trace(c, TR_INFO, text, strlen(text));
+	trace(s, TR_INFO, text, strlen(text));
 }
 
 /* ------------------------------------------------------ reply reader */
@@ -127,11 +130,11 @@ reply_append(char *text, size_t textlen, int index, const char *clean,
 	(void)strlcat(text, body, textlen);
 }
 
-static int	read_lines(struct conn *, int *, char *, size_t,
+static int	read_lines(struct smtp *, int *, char *, size_t,
 		    reply_line_fn *, void *, struct error *);
 
 static int
-read_reply(struct conn *c, int *code, char *text, size_t textlen,
+read_reply(struct smtp *s, int *code, char *text, size_t textlen,
     reply_line_fn *fn, void *arg, struct error *err)
 {
 	int lc = 0, rc;
@@ -139,7 +142,7 @@ read_reply(struct conn *c, int *code, char *text, size_t textlen,
 	if (textlen > 0)
 		text[0] = '\0';
 	*code = 0;
-	rc = read_lines(c, &lc, text, textlen, fn, arg, err);
+	rc = read_lines(s, &lc, text, textlen, fn, arg, err);
 	/* A reply that turned out malformed has no code: the caller must
 	 * not take its first line for an answer (a lost reply to the dot). */
 	*code = rc == ST_OK ? lc : 0;
@@ -147,7 +150,7 @@ read_reply(struct conn *c, int *code, char *text, size_t textlen,
 }
 
 static int
-read_lines(struct conn *c, int *codep, char *text, size_t textlen,
+read_lines(struct smtp *s, int *codep, char *text, size_t textlen,
     reply_line_fn *fn, void *arg, struct error *err)
 {
 	/* REPLY_LINE_MAX counts the CRLF; the buffer holds the rest + NUL. */
@@ -159,11 +162,11 @@ read_lines(struct conn *c, int *codep, char *text, size_t textlen,
 		if (i == REPLY_LINES_MAX)
 			return error_set(err, ST_TEMP, "malformed reply from "
 			    "hub: more than %d lines", REPLY_LINES_MAX);
-		if ((rc = conn_read_line(c, line, sizeof(line), &n, err)) !=
-		    ST_OK)
+		if ((rc = conn_read_line(s->conn, line, sizeof(line), &n,
+		    err)) != ST_OK)
 			return rc;
 		(void)log_sanitize(clean, sizeof(clean), line, n);
-		trace(c, TR_RECEIVED, clean, strlen(clean));
+		trace(s, TR_RECEIVED, clean, strlen(clean));
 		if ((more = parse_reply_line(line, n, &lc)) == -1)
 			return error_set(err, ST_TEMP, "malformed reply from "
 			    "hub: \"%.80s\"", clean);
@@ -185,7 +188,11 @@ int
 smtp_read_reply(struct conn *c, int *code, char *text, size_t textlen,
     struct error *err)
 {
-	return read_reply(c, code, text, textlen, NULL, NULL, err);
+	struct smtp bare;	/* no session: no transcript */
+
+	memset(&bare, 0, sizeof(bare));
+	bare.conn = c;
+	return read_reply(&bare, code, text, textlen, NULL, NULL, err);
 }
 
 /* Read a reply in a session; what says which, for the error text. */
@@ -195,7 +202,7 @@ reply(struct smtp *s, const char *what, int *code, char *text,
 {
 	int rc;
 
-	rc = read_reply(&s->conn, code, text, textlen, NULL, NULL, err);
+	rc = read_reply(s, code, text, textlen, NULL, NULL, err);
 	if (rc != ST_OK) {
 		s->broken = 1;
 		error_prefix(err, "%s", what);
@@ -227,7 +234,7 @@ out_add(struct smtp *s, struct out *o, const char *shown, struct error *err,
 		explicit_bzero(line, room);
 		return error_set(err, ST_SOFTWARE, "SMTP command too long");
 	}
-	trace(&s->conn, TR_SENT, shown != NULL ? shown : line,
+	trace(s, TR_SENT, shown != NULL ? shown : line,
 	    shown != NULL ? strlen(shown) : (size_t)n);
 	memcpy(line + n, "\r\n", 3);
 	o->len += (size_t)n + 2;
@@ -246,14 +253,14 @@ out_flush(struct smtp *s, struct out *o, const char *what,
 	 * a command would be taken for its answer (a fake 250 to RCPT,
 	 * DATA or the final dot). Refuse them.
 	 */
-	if (conn_pending(&s->conn) > 0) {
+	if (conn_pending(s->conn) > 0) {
 		explicit_bzero(o->buf, o->len);
 		o->len = 0;
 		s->broken = 1;
 		return error_set(err, ST_TEMP, "hub sent data nobody asked "
 		    "for before %s: refused", what);
 	}
-	rc = conn_write(&s->conn, o->buf, o->len, err);
+	rc = conn_write(s->conn, o->buf, o->len, err);
 	explicit_bzero(o->buf, o->len);
 	o->len = 0;
 	if (rc != ST_OK) {
@@ -285,11 +292,11 @@ send_cmd(struct smtp *s, const char *shown, struct error *err,
 		explicit_bzero(buf, sizeof(buf));
 		return error_set(err, ST_SOFTWARE, "SMTP command too long");
 	}
-	trace(&s->conn, TR_SENT, shown != NULL ? shown : buf,
+	trace(s, TR_SENT, shown != NULL ? shown : buf,
 	    shown != NULL ? strlen(shown) : (size_t)n);
 	memcpy(buf + n, "\r\n", 3);
 	o.len = (size_t)n + 2;
-	conn_step(&s->conn);
+	conn_step(s->conn);
 	rc = out_flush(s, &o, "sending a command", err);
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
@@ -382,7 +389,7 @@ hello(struct smtp *s, struct smtp_result *res, struct error *err)
 	memset(&s->caps, 0, sizeof(s->caps));
 	if ((rc = send_cmd(s, NULL, err, "EHLO %s", s->helo)) != ST_OK)
 		return rc;
-	rc = read_reply(&s->conn, &res->code, res->reply, sizeof(res->reply),
+	rc = read_reply(s, &res->code, res->reply, sizeof(res->reply),
 	    cap_line, &k, err);
 	if (rc != ST_OK) {
 		s->broken = 1;
@@ -413,7 +420,7 @@ greeting(struct smtp *s, struct smtp_result *res, struct error *err)
 	int rc;
 
 	res->stage = STAGE_GREETING;
-	conn_step(&s->conn);
+	conn_step(s->conn);
 	if ((rc = reply(s, "greeting", &res->code, res->reply,
 	    sizeof(res->reply), err)) != ST_OK)
 		return rc;
@@ -421,7 +428,7 @@ greeting(struct smtp *s, struct smtp_result *res, struct error *err)
 		return error_set(err, ST_TEMP, "hub refused the connection: "
 		    "%s", res->reply);
 	/* An early talker would have its words taken as later replies. */
-	if (conn_pending(&s->conn) > 0) {
+	if (conn_pending(s->conn) > 0) {
 		s->broken = 1;
 		return error_set(err, ST_TEMP, "hub sent data after its "
 		    "greeting, before EHLO: refused");
@@ -435,7 +442,7 @@ tls_params_of(const struct smtp *s, struct tls_params *tp)
 	const struct config *cfg = s->cfg;
 
 	memset(tp, 0, sizeof(*tp));
-	tp->servername = s->conn.host;
+	tp->servername = conn_host(s->conn);
 	tp->verify = cfg->tls_verify;
 	tp->ca_file = cfg->tls_ca_file;
 	tp->ca_dir = cfg->tls_ca_dir;
@@ -449,18 +456,18 @@ static int
 start_tls(struct smtp *s, struct smtp_result *res, struct error *err)
 {
 	struct tls_params tp;
-	char info[sizeof(s->conn.tls_desc) + 16];
+	char info[sizeof(res->tls) + 16];
 	int rc;
 
 	res->stage = STAGE_TLS;
 	tls_params_of(s, &tp);
-	if ((rc = tls_start(&s->conn, &tp, err)) != ST_OK) {
+	if ((rc = conn_start_tls(s->conn, &tp, err)) != ST_OK) {
 		s->broken = 1;
 		return rc;
 	}
-	(void)strlcpy(res->tls, s->conn.tls_desc, sizeof(res->tls));
-	(void)snprintf(info, sizeof(info), "TLS: %s", s->conn.tls_desc);
-	trace_info(&s->conn, info);
+	(void)strlcpy(res->tls, conn_tls_info(s->conn), sizeof(res->tls));
+	(void)snprintf(info, sizeof(info), "TLS: %s", res->tls);
+	trace_info(s, info);
 	return ST_OK;
 }
 
@@ -483,7 +490,7 @@ starttls(struct smtp *s, struct smtp_result *res, struct error *err)
 		return hinted(err, res->code / 100 == 4 ? HINT_NONE :
 		    HINT_TLS_POLICY, error_set(err, ST_TEMP, "hub refused "
 		    "STARTTLS: %s", res->reply));
-	if (conn_pending(&s->conn) > 0) {
+	if (conn_pending(s->conn) > 0) {
 		s->broken = 1;
 		return hinted(err, HINT_TLS_POLICY, error_set(err, ST_TEMP,
 		    "hub sent data after 220 to STARTTLS: refused (possible "
@@ -518,9 +525,9 @@ choose_mech(const struct smtp *s, enum auth_method *m, struct error *err)
 
 	if (!(s->caps.flags & CAP_AUTH))
 		return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
-		    s->conn.tls == NULL ? "hub offers no AUTH; check "
-		    "UseSTARTTLS" : "hub offers no AUTH although AuthUser "
-		    "is set"));
+		    conn_tls_info(s->conn)[0] == '\0' ? "hub offers no AUTH; "
+		    "check UseSTARTTLS" : "hub offers no AUTH although "
+		    "AuthUser is set"));
 	*m = s->cfg->auth_method;
 	if (*m == AUTH_BEST) {
 		if (offered & MECH_CRAM_MD5)
@@ -543,18 +550,15 @@ choose_mech(const struct smtp *s, enum auth_method *m, struct error *err)
 	return ST_OK;
 }
 
-/* Send a base64 line (a credential) and read the reply. */
+/* Send a base64 line (a credential), wipe it, and read the reply. */
 static int
 auth_step(struct smtp *s, struct smtp_result *res, const char *shown,
-    const char *prefix, const void *raw, size_t rawlen, struct error *err)
+    const char *prefix, char *b64, struct error *err)
 {
-	char b64[(2 * SECRET_MAX + 2 + 2) / 3 * 4 + 1];
 	int rc;
 
-	if (tls_base64_encode(raw, rawlen, b64, sizeof(b64)) < 0)
-		return error_set(err, ST_SOFTWARE, "base64 failed");
 	rc = send_cmd(s, shown, err, "%s%s", prefix, b64);
-	explicit_bzero(b64, sizeof(b64));
+	explicit_bzero(b64, AUTH_B64_MAX);
 	if (rc != ST_OK)
 		return rc;
 	return reply(s, "reply to AUTH", &res->code, res->reply,
@@ -564,21 +568,27 @@ auth_step(struct smtp *s, struct smtp_result *res, const char *shown,
 static int
 auth_plain(struct smtp *s, struct smtp_result *res, struct error *err)
 {
-	const char *user = s->cfg->auth_user, *pass = s->cfg->auth_pass;
-	char raw[2 * SECRET_MAX + 2];
-	size_t ulen = strnlen(user, SECRET_MAX - 1);
-	size_t plen = strnlen(pass, SECRET_MAX - 1);
+	char b64[AUTH_B64_MAX];
 	int rc;
 
-	/* authzid empty, then authcid and password (RFC 4616). */
-	raw[0] = '\0';
-	memcpy(raw + 1, user, ulen);
-	raw[1 + ulen] = '\0';
-	memcpy(raw + 2 + ulen, pass, plen);
-	rc = auth_step(s, res, "AUTH PLAIN <redacted>", "AUTH PLAIN ", raw,
-	    2 + ulen + plen, err);
-	explicit_bzero(raw, sizeof(raw));
-	return rc;
+	if ((rc = auth_plain_response(s->cfg->auth_user, s->cfg->auth_pass,
+	    b64, sizeof(b64), err)) != ST_OK)
+		return rc;
+	return auth_step(s, res, "AUTH PLAIN <redacted>", "AUTH PLAIN ", b64,
+	    err);
+}
+
+/* One LOGIN answer (the user or the password), base64, redacted. */
+static int
+auth_login_answer(struct smtp *s, struct smtp_result *res, const char *shown,
+    const char *prefix, const char *text, struct error *err)
+{
+	char b64[AUTH_B64_MAX];
+	int rc;
+
+	if ((rc = auth_login_response(text, b64, sizeof(b64), err)) != ST_OK)
+		return rc;
+	return auth_step(s, res, shown, prefix, b64, err);
 }
 
 static int
@@ -588,49 +598,41 @@ auth_login(struct smtp *s, struct smtp_result *res, struct error *err)
 	int rc;
 
 	if (s->cfg->use_old_auth)
-		rc = auth_step(s, res, "AUTH LOGIN <redacted>", "AUTH LOGIN ",
-		    user, strlen(user), err);
+		rc = auth_login_answer(s, res, "AUTH LOGIN <redacted>",
+		    "AUTH LOGIN ", user, err);
 	else if ((rc = send_cmd(s, NULL, err, "AUTH LOGIN")) == ST_OK &&
 	    (rc = reply(s, "reply to AUTH", &res->code, res->reply,
 	    sizeof(res->reply), err)) == ST_OK && res->code == 334)
-		rc = auth_step(s, res, "<redacted>", "", user, strlen(user),
-		    err);
+		rc = auth_login_answer(s, res, "<redacted>", "", user, err);
 	if (rc != ST_OK || res->code != 334)
 		return rc;
-	return auth_step(s, res, "<redacted>", "", pass, strlen(pass), err);
+	return auth_login_answer(s, res, "<redacted>", "", pass, err);
 }
 
 static int
 auth_cram_md5(struct smtp *s, struct smtp_result *res, struct error *err)
 {
-	const char *user = s->cfg->auth_user, *pass = s->cfg->auth_pass;
-	unsigned char chal[REPLY_TEXT_MAX];
-	char resp[SECRET_MAX + 40], digest[33];
-	int rc, n;
+	char b64[AUTH_B64_MAX];
+	struct error cancel;
+	int rc;
 
 	if ((rc = send_cmd(s, NULL, err, "AUTH CRAM-MD5")) != ST_OK ||
 	    (rc = reply(s, "reply to AUTH", &res->code, res->reply,
 	    sizeof(res->reply), err)) != ST_OK || res->code != 334)
 		return rc;
-	n = tls_base64_decode(res->reply + 3, strlen(res->reply + 3), chal,
-	    sizeof(chal));
-	if (n < 0) {
+	rc = auth_cram_md5_response(s->cfg->auth_user, s->cfg->auth_pass,
+	    res->reply + 3, strlen(res->reply + 3), b64, sizeof(b64), err);
+	if (rc == ST_TEMP) {
 		/* Cancel the exchange (RFC 4954 4) before giving up. */
-		if (send_cmd(s, NULL, err, "*") == ST_OK)
+		if (send_cmd(s, NULL, &cancel, "*") == ST_OK)
 			(void)reply(s, "reply to AUTH", &res->code,
-			    res->reply, sizeof(res->reply), err);
+			    res->reply, sizeof(res->reply), &cancel);
 		s->broken = 1;
-		return error_set(err, ST_TEMP, "hub sent a malformed "
-		    "CRAM-MD5 challenge");
+		return rc;
 	}
-	if (tls_hmac_md5_hex(pass, strlen(pass), chal, (size_t)n,
-	    digest) != 0)
-		return error_set(err, ST_SOFTWARE, "HMAC-MD5 unavailable");
-	(void)snprintf(resp, sizeof(resp), "%s %s", user, digest);
-	rc = auth_step(s, res, "<redacted>", "", resp, strlen(resp), err);
-	explicit_bzero(resp, sizeof(resp));
-	explicit_bzero(digest, sizeof(digest));
-	return rc;
+	if (rc != ST_OK)
+		return rc;
+	return auth_step(s, res, "<redacted>", "", b64, err);
 }
 
 static int
@@ -692,15 +694,11 @@ session(struct smtp *s, struct smtp_result *res, struct error *err)
 }
 
 int
-smtp_open(struct smtp **out, const struct smtp_params *p,
-    struct smtp_result *res, struct error *err)
+smtp_precheck(const struct smtp_params *p, struct smtp_result *res,
+    struct error *err)
 {
 	const struct config *cfg = p->cfg;
-	struct smtp *s;
-	char info[sizeof(res->relay) + 16];
-	int rc;
 
-	*out = NULL;
 	memset(res, 0, sizeof(*res));
 	res->stage = STAGE_CONNECT;
 	if (cfg->auth_user[0] != '\0' && cfg->tls == TLS_NONE &&
@@ -710,23 +708,35 @@ smtp_open(struct smtp **out, const struct smtp_params *p,
 		    "connection to the hub is not encrypted: set "
 		    "UseSTARTTLS=YES (or UseTLS=YES), or "
 		    "AuthAllowPlaintext=YES to send the password in clear"));
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return error_set(err, ST_OSERR, "out of memory");
-	s->cfg = cfg;
-	(void)strlcpy(s->helo, p->helo != NULL && p->helo[0] != '\0' ?
-	    p->helo : "localhost", sizeof(s->helo));
-	conn_init(&s->conn, cfg->timeout);
-	s->conn.transcript = p->transcript;
-	s->conn.transcript_arg = p->transcript_arg;
-	if ((rc = conn_open(&s->conn, p->route->host, p->route->port, err)) !=
-	    ST_OK) {
-		free(s);
+	return ST_OK;
+}
+
+int
+smtp_open(struct smtp **out, struct conn *conn, const struct smtp_params *p,
+    struct smtp_result *res, struct error *err)
+{
+	struct smtp *s;
+	char info[sizeof(res->relay) + 16];
+	int rc;
+
+	*out = NULL;
+	if ((rc = smtp_precheck(p, res, err)) != ST_OK) {
+		conn_free(conn);
 		return rc;
 	}
-	(void)snprintf(res->relay, sizeof(res->relay), "%s[%.60s]:%s",
-	    s->conn.host, s->conn.addr, s->conn.port);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		conn_free(conn);
+		return error_set(err, ST_OSERR, "out of memory");
+	}
+	s->conn = conn;
+	s->cfg = p->cfg;
+	s->transcript = p->transcript;
+	s->transcript_arg = p->transcript_arg;
+	(void)strlcpy(s->helo, p->helo != NULL && p->helo[0] != '\0' ?
+	    p->helo : "localhost", sizeof(s->helo));
+	conn_relay(conn, res->relay, sizeof(res->relay));
 	(void)snprintf(info, sizeof(info), "connected to %s", res->relay);
-	trace_info(&s->conn, info);
+	trace_info(s, info);
 	if ((rc = session(s, res, err)) != ST_OK) {
 		smtp_close(s);
 		return rc;
@@ -868,7 +878,7 @@ envelope_pipelined(struct smtp *s, struct envelope *env,
 			rc = add_rcpt(s, &o, env, i, err);
 		if (rc == ST_OK && end == env->nrcpt)
 			rc = out_add(s, &o, NULL, err, "DATA");
-		conn_step(&s->conn);
+		conn_step(s->conn);
 		if (rc != ST_OK || (rc = out_flush(s, &o, "sending MAIL, "
 		    "RCPT and DATA", err)) != ST_OK)
 			break;
@@ -899,7 +909,7 @@ envelope_serial(struct smtp *s, struct envelope *env,
 	size_t i;
 	int rc;
 
-	conn_step(&s->conn);
+	conn_step(s->conn);
 	if ((rc = add_mail(s, &o, env, err)) != ST_OK ||
 	    (rc = out_flush(s, &o, "sending MAIL FROM", err)) != ST_OK ||
 	    (rc = reply(s, "reply to MAIL FROM", &t->mail_code,
@@ -1014,8 +1024,8 @@ send_body(struct smtp *s, const struct envelope *env, struct error *err)
 		olen = n > 0 ? lineconv_feed(&lc, in, (size_t)n, out, ocap) :
 		    lineconv_finish(&lc, out, ocap);
 		off += n;
-		conn_step(&s->conn);
-		if (olen > 0 && (rc = conn_write(&s->conn, out, olen, err)) !=
+		conn_step(s->conn);
+		if (olen > 0 && (rc = conn_write(s->conn, out, olen, err)) !=
 		    ST_OK) {
 			error_prefix(err, "sending the message");
 			break;
@@ -1032,7 +1042,7 @@ send_body(struct smtp *s, const struct envelope *env, struct error *err)
 	}
 	(void)snprintf(info, sizeof(info), "(message: %lld octets)",
 	    (long long)off);
-	trace_info(&s->conn, info);
+	trace_info(s, info);
 	return ST_OK;
 }
 
@@ -1043,7 +1053,7 @@ final_dot(struct smtp *s, struct smtp_result *res, struct error *err)
 
 	/* From here, code 0 with dot_sent says: the reply was lost. */
 	res->stage = STAGE_DOT;
-	if (conn_pending(&s->conn) > 0) {
+	if (conn_pending(s->conn) > 0) {
 		s->broken = 1;
 		return error_set(err, ST_TEMP, "hub sent data nobody asked "
 		    "for during DATA: refused");
@@ -1130,14 +1140,13 @@ smtp_close(struct smtp *s)
 
 	if (s == NULL)
 		return;
-	if (!s->broken && s->conn.fd != -1) {
-		if (s->conn.timeout_ms > QUIT_MS)
-			s->conn.timeout_ms = QUIT_MS;
+	if (!s->broken) {
+		conn_cap_timeout(s->conn, QUIT_MS);
 		if (send_cmd(s, NULL, &e, "QUIT") == ST_OK)
 			(void)reply(s, "reply to QUIT", &code, text,
 			    sizeof(text), &e);
 	}
-	conn_close(&s->conn);
+	conn_free(s->conn);
 	freezero(s, sizeof(*s));
 }
 

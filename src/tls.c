@@ -4,9 +4,10 @@
  * (TLS_CA_File, TLS_CA_Dir, or the hashed system directory), the client
  * certificate, the non-blocking handshake under the step deadline, the
  * verdict on the hub's certificate (SHA-256 pins, which bind whatever the
- * chain says, else chain and name; failing closed), the TLS back end of
- * struct conn, and the small crypto helpers AUTH needs (base64,
- * HMAC-MD5). No other file includes OpenSSL's SSL headers.
+ * chain says, else chain and name; failing closed), and the TLS back end
+ * of struct conn. Reached through conn.c only
+ * (conn_start_tls; entry points in conn_impl.h). No other file includes
+ * OpenSSL's SSL headers.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -29,7 +30,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "postino.h"
+#include "conn_impl.h"
 
 /*
  * What the verify callback saw during the handshake, for the verdict
@@ -261,8 +262,9 @@ tls_close(struct conn *c)
 	conn_plain_ops.close(c);
 }
 
+/* No start_tls: TLS is already on. */
 static const struct conn_ops tls_ops = {
-	tls_read, tls_write, tls_close, "tls"
+	tls_read, tls_write, tls_close, NULL, "tls"
 };
 
 /* ---------------------------------------------------- verification */
@@ -726,72 +728,4 @@ tls_peer_fingerprint(const struct conn *c, char *buf, size_t len)
 		buf[0] = '\0';
 	if (st != NULL)
 		cert_spki_hex(SSL_get0_peer_certificate(st->ssl), buf, len);
-}
-
-/* ----------------------------------------------------------- crypto */
-
-int
-tls_hmac_md5_hex(const char *key, size_t keylen, const unsigned char *msg,
-    size_t msglen, char *out)
-{
-	unsigned char md[16];
-	size_t mdlen = 0;
-
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, key, keylen, msg,
-	    msglen, md, sizeof(md), &mdlen) == NULL || mdlen != 16) {
-		ERR_clear_error();
-		out[0] = '\0';
-		return -1;
-	}
-	hex(md, sizeof(md), out, 33);
-	explicit_bzero(md, sizeof(md));
-	return 0;
-}
-
-int
-tls_base64_encode(const unsigned char *in, size_t len, char *out,
-    size_t outlen)
-{
-	size_t need;
-
-	if (len > (size_t)INT_MAX / 4 * 3 - 3)
-		return -1;
-	need = (len + 2) / 3 * 4 + 1;
-	if (outlen < need)
-		return -1;
-	return EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-}
-
-int
-tls_base64_decode(const char *in, size_t len, unsigned char *out,
-    size_t outlen)
-{
-	unsigned char *tmp;
-	size_t end = len, pad = 0, cap;
-	int n;
-
-	if (len > (size_t)INT_MAX - 4)
-		return -1;
-	/* EVP_DecodeBlock counts '=' padding as zero bytes: undo that. */
-	while (end > 0 && (in[end - 1] == ' ' || in[end - 1] == '\t' ||
-	    in[end - 1] == '\r' || in[end - 1] == '\n'))
-		end--;
-	while (end > 0 && pad < 2 && in[end - 1] == '=') {
-		end--;
-		pad++;
-	}
-	if (len == 0)
-		return 0;
-	cap = (len / 4 + 1) * 3;
-	if ((tmp = malloc(cap)) == NULL)
-		return -1;
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
-	if (n < 0 || (size_t)n < pad || (size_t)n - pad > outlen) {
-		freezero(tmp, cap);
-		return -1;
-	}
-	n -= (int)pad;
-	memcpy(out, tmp, (size_t)n);
-	freezero(tmp, cap);
-	return n;
 }

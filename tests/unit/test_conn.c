@@ -2,8 +2,9 @@
  * test_conn.c: connections (conn.c). Connecting over loopback (IPv4,
  * IPv6, refused, every address in turn), the buffered line reader
  * (CRLF, refills, limits, EOF), deadlines (silence, trickling, renewal
- * per step, a hub that does not read), writes to a hub that hung up, and
- * back ends plugged in through struct conn_ops.
+ * per step, a hub that does not read), writes to a hub that hung up,
+ * back ends plugged in through struct conn_ops, and TLS started through
+ * the back end (conn_start_tls) as seen from conn.c.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "conn_impl.h"
 
 static double
 since(const struct timespec *t0)
@@ -556,7 +558,7 @@ stingy_write(struct conn *c, const void *buf, size_t len, int *want_write)
 }
 
 static const struct conn_ops stingy_ops = {
-	stingy_read, stingy_write, NULL, "stingy"
+	stingy_read, stingy_write, NULL, NULL, "stingy"
 };
 
 static void
@@ -588,6 +590,139 @@ test_backend(void **state)
 	(void)close(sv[1]);
 }
 
+/* A back end whose TLS start is recorded, and refused on request. */
+struct fake_tls {
+	int			 calls;
+	int			 refuse;
+	char			 servername[HOST_MAX];
+	const struct tls_params	*params;
+};
+
+static struct fake_tls fake_tls;
+
+static int
+fake_start_tls(struct conn *c, const struct tls_params *p,
+    struct error *err)
+{
+	fake_tls.calls++;
+	(void)strlcpy(fake_tls.servername, p->servername,
+	    sizeof(fake_tls.servername));
+	fake_tls.params = p;
+	if (fake_tls.refuse)
+		return error_set(err, ST_CONFIG, "refused by the back end");
+	(void)strlcpy(c->tls_desc, "TLSv1.3 FAKE verified",
+	    sizeof(c->tls_desc));
+	return ST_OK;
+}
+
+static const struct conn_ops fake_tls_ops = {
+	NULL, NULL, NULL, fake_start_tls, "fake-tls"
+};
+
+static void
+test_start_tls_dispatch(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	int peer;
+
+	(void)state;
+	memset(&fake_tls, 0, sizeof(fake_tls));
+	memset(&p, 0, sizeof(p));
+	peer = pair(&c, 2);
+	c.ops = &fake_tls_ops;
+	(void)strlcpy(c.host, "hub.test", sizeof(c.host));
+	assert_string_equal(conn_tls_info(&c), "");
+	/* Plaintext read ahead must not survive into the TLS stream. */
+	memcpy(c.rbuf, "250 early\r\n", 11);
+	c.rlen = 11;
+	assert_int_equal(conn_start_tls(&c, &p, &err), ST_OK);
+	assert_int_equal(fake_tls.calls, 1);
+	/* No servername given: the host the conn was opened to. */
+	assert_string_equal(fake_tls.servername, "hub.test");
+	assert_int_equal(conn_pending(&c), 0);
+	assert_string_equal(conn_tls_info(&c), "TLSv1.3 FAKE verified");
+	/* A servername given is passed as is, p itself. */
+	p.servername = "other.test";
+	assert_int_equal(conn_start_tls(&c, &p, &err), ST_OK);
+	assert_string_equal(fake_tls.servername, "other.test");
+	assert_ptr_equal(fake_tls.params, &p);
+	/* The back end's refusal is the caller's, unchanged. */
+	fake_tls.refuse = 1;
+	c.rlen = 11;
+	c.roff = 0;
+	assert_int_equal(conn_start_tls(&c, &p, &err), ST_CONFIG);
+	assert_string_equal(err.text, "refused by the back end");
+	assert_int_equal(conn_pending(&c), 11);
+	c.ops = &conn_plain_ops;
+	conn_close(&c);
+	(void)close(peer);
+}
+
+static void
+test_start_tls_refused(void **state)
+{
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	int peer;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	/* A back end without start_tls (TLS's own: it is already on). */
+	peer = pair(&c, 2);
+	c.ops = &stingy_ops;
+	assert_int_equal(conn_start_tls(&c, &p, &err), ST_SOFTWARE);
+	assert_string_equal(err.text, "TLS: already on");
+	conn_close(&c);
+	(void)close(peer);
+	/* Nothing connected. */
+	conn_init(&c, 2);
+	assert_int_equal(conn_start_tls(&c, &p, &err), ST_SOFTWARE);
+	assert_string_equal(err.text, "TLS: not connected");
+	/* The plain back end has one: tls.c's. */
+	assert_non_null(conn_plain_ops.start_tls);
+}
+
+static void
+test_connect_alloc(void **state)
+{
+	char port[PORT_MAX], relay[128];
+	struct conn *c = (struct conn *)&port;
+	struct error err;
+	int lfd;
+
+	(void)state;
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	error_clear(&err);
+	assert_int_equal(conn_connect(&c, "127.0.0.1", port, 3, &err), ST_OK);
+	assert_non_null(c);
+	assert_string_equal(conn_host(c), "127.0.0.1");
+	conn_relay(c, relay, sizeof(relay));
+	assert_int_equal(strncmp(relay, "127.0.0.1[127.0.0.1]:", 21), 0);
+	assert_string_equal(relay + 21, port);
+	assert_string_equal(conn_tls_info(c), "");
+	assert_int_equal(c->timeout_ms, 3000);
+	conn_cap_timeout(c, 2000);
+	assert_int_equal(c->timeout_ms, 2000);
+	conn_cap_timeout(c, 5000);
+	assert_int_equal(c->timeout_ms, 2000);
+	conn_free(c);
+	conn_free(NULL);
+	(void)close(lfd);
+
+	/* Refused: nothing left, *out NULL. */
+	lfd = listener(AF_INET, port, sizeof(port));
+	(void)close(lfd);
+	c = (struct conn *)&port;
+	assert_int_equal(conn_connect(&c, "127.0.0.1", port, 2, &err),
+	    ST_TEMP);
+	assert_null(c);
+	assert_non_null(strstr(err.text, "cannot connect to mailhub"));
+}
+
 int
 main(void)
 {
@@ -607,6 +742,9 @@ main(void)
 		cmocka_unit_test(test_write_stalled),
 		cmocka_unit_test(test_write_hangup),
 		cmocka_unit_test(test_backend),
+		cmocka_unit_test(test_start_tls_dispatch),
+		cmocka_unit_test(test_start_tls_refused),
+		cmocka_unit_test(test_connect_alloc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /*
- * test_tls.c: tls.c. Base64 and HMAC-MD5 against published vectors, and
- * handshakes with a forked OpenSSL server on loopback using a throwaway
+ * test_tls.c: tls.c (its entry points in conn_impl.h). Handshakes with
+ * a forked OpenSSL server on loopback using a throwaway
  * CA (made with the openssl CLI): verification by TLS_CA_File and by a
  * hashed TLS_CA_Dir, host names and IP literals, SPKI and certificate
  * pins (one of several must match, whatever the chain says), TLSVerify=NO,
@@ -31,88 +31,9 @@
 #include <openssl/x509.h>
 
 #include "unit.h"
+#include "conn_impl.h"
 
 static char dir[64];	/* the throwaway CA, certificates and keys */
-
-/* ------------------------------------------------------------ crypto */
-
-static void
-test_base64_encode(void **state)
-{
-	/* RFC 4648 section 10. */
-	static const char *const v[][2] = {
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" },
-		{ "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
-		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
-	};
-	char out[64];
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		assert_int_equal(tls_base64_encode((const unsigned char *)
-		    v[i][0], strlen(v[i][0]), out, sizeof(out)),
-		    (int)strlen(v[i][1]));
-		assert_string_equal(out, v[i][1]);
-	}
-	/* NULs inside (AUTH PLAIN), and the exact room needed. */
-	assert_int_equal(tls_base64_encode((const unsigned char *)
-	    "\0user\0pass", 10, out, 17), 16);
-	assert_string_equal(out, "AHVzZXIAcGFzcw==");
-	assert_int_equal(tls_base64_encode((const unsigned char *)
-	    "\0user\0pass", 10, out, 16), -1);
-}
-
-static void
-test_base64_decode(void **state)
-{
-	static const char *const v[][2] = {
-		{ "", "" }, { "Zg==", "f" }, { "Zm8=", "fo" },
-		{ "Zm9v", "foo" }, { "Zm9vYg==", "foob" },
-		{ "Zm9vYmE=", "fooba" }, { "Zm9vYmFy", "foobar" },
-		{ "Zm9vYg==\r\n", "foob" }, { " Zm9v", "foo" },
-	};
-	unsigned char out[64];
-	size_t i;
-
-	(void)state;
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		assert_int_equal(tls_base64_decode(v[i][0], strlen(v[i][0]),
-		    out, sizeof(out)), (int)strlen(v[i][1]));
-		assert_memory_equal(out, v[i][1], strlen(v[i][1]));
-	}
-	assert_int_equal(tls_base64_decode("AHVzZXIAcGFzcw==", 16, out,
-	    sizeof(out)), 10);
-	assert_memory_equal(out, "\0user\0pass", 10);
-	/* Bad length, bad characters, no room. */
-	assert_int_equal(tls_base64_decode("Zm9", 3, out, sizeof(out)), -1);
-	assert_int_equal(tls_base64_decode("Zm9*", 4, out, sizeof(out)), -1);
-	assert_int_equal(tls_base64_decode("Zm9vYmFy", 8, out, 5), -1);
-	assert_int_equal(tls_base64_decode("Zm9vYmFy", 8, out, 6), 6);
-}
-
-static void
-test_hmac_md5(void **state)
-{
-	static const char chal[] = "<1896.697170952@postoffice.reston.mci.net>";
-	static const char jefe[] = "what do ya want for nothing?";
-	unsigned char key[16];
-	char out[33];
-
-	(void)state;
-	/* RFC 2195 section 2. */
-	assert_int_equal(tls_hmac_md5_hex("tanstaaftanstaaf", 16,
-	    (const unsigned char *)chal, strlen(chal), out), 0);
-	assert_string_equal(out, "b913a602c7eda7a495b4e6e7334d3890");
-	/* RFC 2202 test cases 1 and 2. */
-	memset(key, 0x0b, sizeof(key));
-	assert_int_equal(tls_hmac_md5_hex((const char *)key, sizeof(key),
-	    (const unsigned char *)"Hi There", 8, out), 0);
-	assert_string_equal(out, "9294727a3638bb1c13f48ef8158bfc9d");
-	assert_int_equal(tls_hmac_md5_hex("Jefe", 4,
-	    (const unsigned char *)jefe, strlen(jefe), out), 0);
-	assert_string_equal(out, "750c783e6ab0b503eaa86e310a5db738");
-}
 
 /* ------------------------------------------------------- the server */
 
@@ -834,9 +755,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base64_encode),
-		cmocka_unit_test(test_base64_decode),
-		cmocka_unit_test(test_hmac_md5),
 		cmocka_unit_test(test_verified),
 		cmocka_unit_test(test_ca_dir),
 		cmocka_unit_test(test_name_mismatch),

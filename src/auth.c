@@ -1,0 +1,161 @@
+/*
+ * auth.c: SASL for AUTH. Base64 and HMAC-MD5 (OpenSSL's libcrypto does
+ * the work: EVP_EncodeBlock, EVP_DecodeBlock, EVP_Q_mac) and the
+ * responses of the three mechanisms postino speaks: PLAIN (RFC 4616),
+ * LOGIN and CRAM-MD5 (RFC 2195). The dialogue itself (which mechanism,
+ * the 334 lines, redaction in the transcript) is smtp.c's; here is only
+ * what turns credentials into the text that goes on the wire. Every
+ * buffer that held a secret is wiped before it is left.
+ */
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "postino.h"
+
+#define MD5_LEN		16
+
+int
+auth_base64_encode(const void *in, size_t len, char *out, size_t outlen)
+{
+	if (len > (size_t)INT_MAX / 4 * 3 - 3)
+		return -1;
+	if (outlen < (len + 2) / 3 * 4 + 1)
+		return -1;
+	return EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+/* Is ch one that EVP_DecodeBlock skips around the text? */
+static int
+b64_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+int
+auth_base64_decode(const char *in, size_t len, unsigned char *out,
+    size_t outlen)
+{
+	unsigned char *tmp;
+	size_t end = len, pad = 0, cap;
+	int n;
+
+	if (len > (size_t)INT_MAX - 4)
+		return -1;
+	/* EVP_DecodeBlock counts '=' padding as zero bytes: undo that. */
+	while (end > 0 && b64_space(in[end - 1]))
+		end--;
+	while (end > 0 && pad < 2 && in[end - 1] == '=') {
+		end--;
+		pad++;
+	}
+	if (len == 0)
+		return 0;
+	cap = (len / 4 + 1) * 3;
+	if ((tmp = malloc(cap)) == NULL)
+		return -1;
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
+	if (n < 0 || (size_t)n < pad || (size_t)n - pad > outlen) {
+		freezero(tmp, cap);
+		return -1;
+	}
+	n -= (int)pad;
+	memcpy(out, tmp, (size_t)n);
+	freezero(tmp, cap);
+	return n;
+}
+
+int
+auth_hmac_md5_hex(const void *key, size_t keylen, const void *msg,
+    size_t msglen, char out[33])
+{
+	/* OPENSSL_buf2hexstr writes upper case; RFC 2195 wants lower. */
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[MD5_LEN];
+	size_t mdlen = 0, i;
+
+	out[0] = '\0';
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, key, keylen, msg,
+	    msglen, md, sizeof(md), &mdlen) == NULL || mdlen != MD5_LEN) {
+		ERR_clear_error();
+		explicit_bzero(md, sizeof(md));
+		return -1;
+	}
+	for (i = 0; i < MD5_LEN; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 0xf];
+	}
+	out[2 * MD5_LEN] = '\0';
+	explicit_bzero(md, sizeof(md));
+	return 0;
+}
+
+/* Base64 of raw into out, or ST_SOFTWARE: the caller sized out wrong. */
+static int
+encode(const void *raw, size_t rawlen, char *out, size_t outlen,
+    struct error *err)
+{
+	if (auth_base64_encode(raw, rawlen, out, outlen) < 0) {
+		if (outlen > 0)
+			explicit_bzero(out, outlen);
+		return error_set(err, ST_SOFTWARE, "AUTH response does not "
+		    "fit its buffer");
+	}
+	return ST_OK;
+}
+
+int
+auth_plain_response(const char *user, const char *pass, char *out,
+    size_t outlen, struct error *err)
+{
+	char raw[2 * SECRET_MAX + 2];
+	size_t ulen = strnlen(user, SECRET_MAX - 1);
+	size_t plen = strnlen(pass, SECRET_MAX - 1);
+	int rc;
+
+	/* authzid empty, then authcid and password (RFC 4616). */
+	raw[0] = '\0';
+	memcpy(raw + 1, user, ulen);
+	raw[1 + ulen] = '\0';
+	memcpy(raw + 2 + ulen, pass, plen);
+	rc = encode(raw, 2 + ulen + plen, out, outlen, err);
+	explicit_bzero(raw, sizeof(raw));
+	return rc;
+}
+
+int
+auth_login_response(const char *text, char *out, size_t outlen,
+    struct error *err)
+{
+	return encode(text, strnlen(text, SECRET_MAX - 1), out, outlen, err);
+}
+
+int
+auth_cram_md5_response(const char *user, const char *pass,
+    const char *challenge, size_t challenge_len, char *out, size_t outlen,
+    struct error *err)
+{
+	unsigned char chal[REPLY_TEXT_MAX];
+	char resp[SECRET_MAX + 40], digest[33];
+	int n, rc;
+
+	n = auth_base64_decode(challenge, challenge_len, chal, sizeof(chal));
+	if (n < 0)
+		return error_set(err, ST_TEMP, "hub sent a malformed "
+		    "CRAM-MD5 challenge");
+	if (auth_hmac_md5_hex(pass, strnlen(pass, SECRET_MAX - 1), chal,
+	    (size_t)n, digest) != 0)
+		return error_set(err, ST_SOFTWARE, "HMAC-MD5 unavailable");
+	(void)snprintf(resp, sizeof(resp), "%.*s %s", SECRET_MAX - 1, user,
+	    digest);
+	rc = encode(resp, strlen(resp), out, outlen, err);
+	explicit_bzero(resp, sizeof(resp));
+	explicit_bzero(digest, sizeof(digest));
+	return rc;
+}
