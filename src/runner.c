@@ -68,7 +68,9 @@ session_open(const struct runner_ctx *ctx, struct hub_session *hs,
 {
 	struct smtp_params sp;
 	struct route dflt;
+	struct error merr;
 	const struct route *rt = entry_route;
+	int rc;
 
 	/* Entries without their own hub follow the current MailHub, so that
 	 * fixing a wrong MailHub also delivers what is queued. */
@@ -95,19 +97,30 @@ session_open(const struct runner_ctx *ctx, struct hub_session *hs,
 	sp.helo = ctx->hostname;
 	sp.transcript = ctx->transcript;
 	sp.transcript_arg = ctx->transcript_arg;
-	if (smtp_open(&hs->smtp, &sp, &hs->res, &hs->err) != ST_OK) {
+	/* A group-only client key (UseTLSCert) is read while it opens. */
+	if (ctx->cfg->use_tls_cert && priv_group_enter(&hs->err) != ST_OK) {
+		hs->failed = 1;
+		return hs->err.status;
+	}
+	rc = smtp_open(&hs->smtp, &sp, &hs->res, &hs->err);
+	if (ctx->cfg->use_tls_cert)
+		priv_group_leave();
+	error_clear(&merr);
+	if (rc != ST_OK) {
 		hs->smtp = NULL;
 		hs->failed = 1;
-		if (hs->err.status == ST_TEMP)
-			queue_hub_mark_down(ctx->cfg->queue_dir, rt,
-			    hs->err.text);
+		if (hs->err.status == ST_TEMP &&
+		    queue_hub_mark_down(ctx->cfg->queue_dir, rt,
+		    hs->err.text, &merr) != ST_OK)
+			log_line(LOG_WARNING, "HubBackoff: %s", merr.text);
 		if (hs->err.hint != HINT_NONE)
 			log_line(LOG_WARNING, "hub %s:%s needs an "
 			    "administrator: %s", rt->host, rt->port,
 			    hs->err.text);
 		return hs->err.status;
 	}
-	queue_hub_mark_up(ctx->cfg->queue_dir, rt);
+	if (queue_hub_mark_up(ctx->cfg->queue_dir, rt, &merr) != ST_OK)
+		log_line(LOG_WARNING, "HubBackoff: %s", merr.text);
 	if (ctx->cfg->tls != TLS_NONE && !ctx->cfg->tls_verify)
 		log_line(LOG_WARNING, "TLS certificate of %s not verified "
 		    "(TLSVerify=NO)", rt->host);
@@ -511,7 +524,7 @@ runner_bounce(const struct runner_ctx *ctx, struct queue_entry *e,
 	}
 	queue_entry_init(&b);
 	message_new_qid(b.qid);
-	if (message_spool_create(ctx->cfg->queue_dir, &fd, err) != ST_OK)
+	if (queue_spool_create(ctx->cfg->queue_dir, &fd, err) != ST_OK)
 		return err->status;
 	if (write_bounce(ctx, fd, e, b.qid, data_fd) == -1 ||
 	    fstat(fd, &st) == -1) {

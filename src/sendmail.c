@@ -726,7 +726,10 @@ exit_for_status(enum status st)
 	case ST_IOERR:
 		return EX_IOERR;
 	case ST_CANTCREAT:
+	case ST_LIMIT:		/* RateLimit: 73, never 75 */
 		return EX_CANTCREAT;
+	case ST_NOPERM:		/* another user's queue entry */
+		return EX_USAGE;
 	case ST_OSERR:
 		return EX_OSERR;
 	case ST_SOFTWARE:
@@ -1080,7 +1083,7 @@ read_message(const struct config *cfg, const struct run *r,
 	mo.now = time(NULL);
 	mo.add_headers = (const char *const *)cfg->add_header;
 	mo.add_header_count = cfg->add_header_count;
-	if (message_spool_create(cfg->queue_dir, &spool_fd, &err) != ST_OK ||
+	if (queue_spool_create(cfg->queue_dir, &spool_fd, &err) != ST_OK ||
 	    priv_drop(&err) != ST_OK) {
 		if (spool_fd != -1)
 			(void)close(spool_fd);
@@ -1099,6 +1102,25 @@ read_message(const struct config *cfg, const struct run *r,
 		log_line(LOG_NOTICE, "%s: split %zu lines longer than %d "
 		    "octets", r->qid, msg->lines_split, SMTP_LINE_MAX);
 	return EX_OK;
+}
+
+/* RateLimit: count this message against the caller's rule, if any. */
+static int
+take_rate(const struct config *cfg, const struct run *r, int *warn,
+    struct error *err)
+{
+	const struct rate_rule *rule = ratelimit_rule_for(&cfg->rate,
+	    r->login);
+	int fd, rc;
+
+	*warn = 0;
+	if (rule == NULL)
+		return ST_OK;
+	if (queue_rate_open(cfg->queue_dir, r->uid, &fd, err) != ST_OK)
+		return err->status;
+	rc = ratelimit_take(rule, fd, r->uid, r->login, warn, err);
+	(void)close(fd);
+	return rc;
 }
 
 /*
@@ -1175,7 +1197,7 @@ send_message(const struct config *cfg, struct run *r, const struct options *o,
 	    o->body_8bit || msg.eight_bit, o->dsn)) != EX_OK)
 		goto out;
 	if (priv_regain(&err) != ST_OK ||
-	    ratelimit_take(cfg, r->uid, r->login, &warn, &err) != ST_OK) {
+	    take_rate(cfg, r, &warn, &err) != ST_OK) {
 		if (warn)
 			log_line(LOG_WARNING, "%s", err.text);
 		goto fail;
