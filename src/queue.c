@@ -814,6 +814,12 @@ open_checked(const char *path, int flags, struct stat *st)
 	if (fd == -1)
 		return -1;
 	group = queue_group(path);
+	/* Unlinked since it was opened: gone, as if the open had failed. */
+	if (fstat(fd, st) == 0 && st->st_nlink == 0) {
+		(void)close(fd);
+		errno = ENOENT;
+		return -1;
+	}
 	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
 	    st->st_nlink != 1 || (group != (gid_t)-1 && st->st_gid != group &&
 	    st->st_uid != 0)) {
@@ -986,9 +992,12 @@ peek_entry(const char *dir, const char *area, const char *qid,
 	}
 	if (read_control(ctl, e, err) != ST_OK)
 		return err->status;
-	/* Checked after the control file, which is written second. */
+	/* Checked after the control file, which is written second and
+	 * removed first: without both, the entry was removed meanwhile. */
 	e->data_missing = fd == -1 && faccessat(AT_FDCWD, data, F_OK,
 	    AT_EACCESS) == -1 && errno == ENOENT;
+	if (e->data_missing && !control_in(dir, area, qid))
+		return error_set(err, ST_PERM, "%s: gone", ctl);
 	return ST_OK;
 }
 

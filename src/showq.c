@@ -104,10 +104,10 @@ print_json(FILE *out, const struct queue_entry *e, const char *area,
 	json_string(out, e->sender);
 	(void)fprintf(out, ", \"uid\": %lu, \"attempts\": %u, "
 	    "\"next_retry\": %lld, \"possible_duplicate\": %s, "
-	    "\"data_missing\": %s, \"recipients\": [", (unsigned long)e->uid,
-	    e->attempts, (long long)e->next_retry,
-	    e->possible_dup ? "true" : "false",
-	    e->data_missing ? "true" : "false");
+	    "%s\"recipients\": [", (unsigned long)e->uid, e->attempts,
+	    (long long)e->next_retry, e->possible_dup ? "true" : "false",
+	    /* Only when true: the usual entry keeps Postfix's key set. */
+	    e->data_missing ? "\"data_missing\": true, " : "");
 	for (i = 0; i < e->nrcpt; i++) {
 		const struct queue_rcpt *r = &e->rcpt[i];
 
