@@ -782,22 +782,10 @@ queue_update(const char *dir, const struct queue_entry *e, struct error *err)
  * set-group-ID, so files made in it by any user get its group).
  */
 static gid_t
-queue_group(const char *path)
+queue_group(const char *dir)
 {
-	char dir[PATH_MAX];
 	struct stat st;
-	char *slash;
 
-	/* path is QueueDir/AREA/NAME or QueueDir/NAME. */
-	(void)strlcpy(dir, path, sizeof(dir));
-	if ((slash = strrchr(dir, '/')) == NULL)
-		return (gid_t)-1;
-	*slash = '\0';
-	if ((slash = strrchr(dir, '/')) != NULL &&
-	    (strcmp(slash + 1, "data") == 0 ||
-	    strcmp(slash + 1, "queue") == 0 ||
-	    strcmp(slash + 1, "failed") == 0))
-		*slash = '\0';
 	return stat(dir, &st) == 0 ? st.st_gid : (gid_t)-1;
 }
 
@@ -806,14 +794,15 @@ queue_group(const char *path)
  * and the queue's group (another group means someone else put it there).
  */
 static int
-open_checked(const char *path, int flags, struct stat *st)
+open_checked(const char *dir, const char *path, int flags,
+    struct stat *st)
 {
 	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
 	gid_t group;
 
 	if (fd == -1)
 		return -1;
-	group = queue_group(path);
+	group = queue_group(dir);
 	/* Unlinked since it was opened: gone, as if the open had failed. */
 	if (fstat(fd, st) == 0 && st->st_nlink == 0) {
 		(void)close(fd);
@@ -831,14 +820,15 @@ open_checked(const char *path, int flags, struct stat *st)
 }
 
 static int
-read_control(const char *path, struct queue_entry *e, struct error *err)
+read_control(const char *dir, const char *path, struct queue_entry *e,
+    struct error *err)
 {
 	struct stat st;
 	char *buf;
 	ssize_t n;
 	int fd;
 
-	if ((fd = open_checked(path, O_RDONLY, &st)) == -1)
+	if ((fd = open_checked(dir, path, O_RDONLY, &st)) == -1)
 		return error_set(err, errno == ENOENT ? ST_PERM : ST_DATA,
 		    "%s: %s", path, errno == ENOENT ? "gone" :
 		    strerror(errno));
@@ -902,7 +892,7 @@ data_missing(const char *dir, const char *qid, struct error *err)
 		return err->status;
 	queue_entry_init(&e);
 	error_clear(&rerr);
-	if (read_control(ctl, &e, &rerr) == ST_OK) {
+	if (read_control(dir, ctl, &e, &rerr) == ST_OK) {
 		(void)strlcpy(e.last_error, "the data file is missing: the "
 		    "message is lost", sizeof(e.last_error));
 		if (write_control(dir, "failed", &e, 0, &rerr) == ST_OK)
@@ -931,7 +921,7 @@ lock_entry(const char *dir, const char *qid, struct queue_entry *e,
 	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK ||
 	    path_join(ctl, sizeof(ctl), dir, "queue", qid, err) != ST_OK)
 		return err->status;
-	if ((e->data_fd = open_checked(data, O_RDONLY, &st)) == -1) {
+	if ((e->data_fd = open_checked(dir, data, O_RDONLY, &st)) == -1) {
 		if (errno == ENOENT && control_in(dir, "queue", qid))
 			return data_missing(dir, qid, err);
 		return error_set(err, errno == ENOENT ? ST_PERM : ST_DATA,
@@ -947,7 +937,7 @@ lock_entry(const char *dir, const char *qid, struct queue_entry *e,
 		queue_entry_free(e);
 		return error_set(err, ST_PERM, "%s: gone", qid);
 	}
-	if (read_control(ctl, e, err) != ST_OK) {
+	if (read_control(dir, ctl, e, err) != ST_OK) {
 		queue_entry_free(e);
 		return err->status;
 	}
@@ -985,12 +975,12 @@ peek_entry(const char *dir, const char *area, const char *qid,
 	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK ||
 	    path_join(ctl, sizeof(ctl), dir, area, qid, err) != ST_OK)
 		return err->status;
-	if ((fd = open_checked(data, O_RDONLY, &st)) != -1) {
+	if ((fd = open_checked(dir, data, O_RDONLY, &st)) != -1) {
 		if (flock(fd, LOCK_SH | LOCK_NB) == -1)
 			*busy = 1;
 		(void)close(fd);
 	}
-	if (read_control(ctl, e, err) != ST_OK)
+	if (read_control(dir, ctl, e, err) != ST_OK)
 		return err->status;
 	/* Checked after the control file, which is written second and
 	 * removed first: without both, the entry was removed meanwhile. */
@@ -1501,7 +1491,7 @@ queue_hub_down_since(const char *dir, const struct route *rt, char *why,
 	if (hub_mark_path(dir, rt, path, sizeof(path)) == -1 ||
 	    priv_group_enter(&err) != ST_OK)
 		return -1;
-	fd = open_checked(path, O_RDONLY, &st);
+	fd = open_checked(dir, path, O_RDONLY, &st);
 	priv_group_leave();
 	if (fd == -1)
 		return -1;
