@@ -648,22 +648,22 @@ key_duration(struct parse *p, const struct keyword *kw, const char *value,
 static int
 parse_rate_rule(const char *value, struct rate_rule *rule, struct error *err)
 {
-	char count[32], shown[64];
+	char count[32], printable[64];
 	const char *slash = strchr(value, '/'), *errstr;
 	size_t n;
 
-	/* The value is untrusted text: shown sanitised, and bounded. */
-	log_sanitize(shown, sizeof(shown), value, strlen(value));
+	/* The value is untrusted text: printable sanitised, and bounded. */
+	log_sanitize(printable, sizeof(printable), value, strlen(value));
 	if (slash == NULL || (n = (size_t)(slash - value)) == 0 ||
 	    n >= sizeof(count))
 		return error_set(err, ST_CONFIG, "expected N/period (for "
-		    "example 100/1h), got '%s'", shown);
+		    "example 100/1h), got '%s'", printable);
 	memcpy(count, value, n);
 	count[n] = '\0';
 	rule->max = (unsigned int)strtonum(count, 1, 1000000000, &errstr);
 	if (errstr != NULL)
 		return error_set(err, ST_CONFIG, "rate limit count in '%s' is "
-		    "%s", shown, errstr);
+		    "%s", printable, errstr);
 	if (config_parse_duration(slash + 1, &rule->period, err) != ST_OK)
 		return err->status;
 	if (rule->period <= 0)
