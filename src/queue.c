@@ -803,15 +803,18 @@ open_checked(const char *dir, const char *path, int flags,
 	if (fd == -1)
 		return -1;
 	group = queue_group(dir);
+	if (fstat(fd, st) == -1) {
+		(void)close(fd);
+		return -1;
+	}
 	/* Unlinked since it was opened: gone, as if the open had failed. */
-	if (fstat(fd, st) == 0 && st->st_nlink == 0) {
+	if (st->st_nlink == 0) {
 		(void)close(fd);
 		errno = ENOENT;
 		return -1;
 	}
-	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
-	    st->st_nlink != 1 || (group != (gid_t)-1 && st->st_gid != group &&
-	    st->st_uid != 0)) {
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
+	    (group != (gid_t)-1 && st->st_gid != group && st->st_uid != 0)) {
 		(void)close(fd);
 		errno = EPERM;
 		return -1;
