@@ -221,7 +221,7 @@ bounce_create(const struct bounce_names *bn, struct queue_entry *e,
 		return ST_OK;
 	queue_entry_init(&b);
 	message_new_qid(b.qid);
-	if (message_spool_create(bn->queue_dir, &fd, err) != ST_OK)
+	if (queue_spool_create(bn->queue_dir, &fd, err) != ST_OK)
 		return err->status;
 	if (write_bounce(bn, fd, e, b.qid, data_fd) == -1 ||
 	    fstat(fd, &st) == -1) {

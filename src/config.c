@@ -676,16 +676,47 @@ key_duration(struct parse *p, const struct keyword *kw, const char *value,
 	return ST_OK;
 }
 
+/*
+ * "100/1h" -> max 100, period 3600. Parsed here, not in ratelimit.c,
+ * which only applies the policy: config.c calls nothing of it.
+ */
+static int
+parse_rate_rule(const char *value, struct rate_rule *rule, struct error *err)
+{
+	char count[32], printable[64];
+	const char *slash = strchr(value, '/'), *errstr;
+	size_t n;
+
+	/* The value is untrusted text: printable sanitised, and bounded. */
+	log_sanitize(printable, sizeof(printable), value, strlen(value));
+	if (slash == NULL || (n = (size_t)(slash - value)) == 0 ||
+	    n >= sizeof(count))
+		return error_set(err, ST_CONFIG, "expected N/period (for "
+		    "example 100/1h), got '%s'", printable);
+	memcpy(count, value, n);
+	count[n] = '\0';
+	rule->max = (unsigned int)strtonum(count, 1, 1000000000, &errstr);
+	if (errstr != NULL)
+		return error_set(err, ST_CONFIG, "rate limit count in '%s' is "
+		    "%s", printable, errstr);
+	if (config_parse_duration(slash + 1, &rule->period, err) != ST_OK)
+		return err->status;
+	if (rule->period <= 0)
+		return error_set(err, ST_CONFIG, "rate limit period must be "
+		    "positive");
+	return ST_OK;
+}
+
 /* RateLimit=N/period; empty or "none": no default limit. */
 static int
 key_rate(struct parse *p, const struct keyword *kw, const char *value,
     struct error *err)
 {
 	if (value[0] == '\0' || strcasecmp(value, "none") == 0) {
-		memset(&p->cfg->rate_default, 0, sizeof(p->cfg->rate_default));
+		memset(&p->cfg->rate.deflt, 0, sizeof(p->cfg->rate.deflt));
 		return ST_OK;
 	}
-	if (ratelimit_parse(value, &p->cfg->rate_default, err) != ST_OK) {
+	if (parse_rate_rule(value, &p->cfg->rate.deflt, err) != ST_OK) {
 		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
 		return err->status;
 	}
@@ -701,24 +732,24 @@ key_rate_user(struct parse *p, const struct keyword *kw, const char *value,
 	const char *colon = strchr(value, ':');
 	size_t n = colon != NULL ? (size_t)(colon - value) : 0, i;
 
-	if (n == 0 || n >= sizeof(cfg->rate_user[0].login))
+	if (n == 0 || n >= sizeof(cfg->rate.user[0].login))
 		return perr(p, err, "%s: expected login:N/period", kw->name);
-	for (i = 0; i < cfg->rate_user_count; i++)
-		if (strncmp(cfg->rate_user[i].login, value, n) == 0 &&
-		    cfg->rate_user[i].login[n] == '\0')
+	for (i = 0; i < cfg->rate.nuser; i++)
+		if (strncmp(cfg->rate.user[i].login, value, n) == 0 &&
+		    cfg->rate.user[i].login[n] == '\0')
 			break;
 	if (i == RATE_USERS_MAX)
 		return perr(p, err, "%s: more than %d users", kw->name,
 		    RATE_USERS_MAX);
-	memcpy(cfg->rate_user[i].login, value, n);
-	cfg->rate_user[i].login[n] = '\0';
-	if (ratelimit_parse(colon + 1, &cfg->rate_user[i].rule, err) !=
+	memcpy(cfg->rate.user[i].login, value, n);
+	cfg->rate.user[i].login[n] = '\0';
+	if (parse_rate_rule(colon + 1, &cfg->rate.user[i].rule, err) !=
 	    ST_OK) {
 		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
 		return err->status;
 	}
-	if (i == cfg->rate_user_count)
-		cfg->rate_user_count++;
+	if (i == cfg->rate.nuser)
+		cfg->rate.nuser++;
 	return ST_OK;
 }
 
@@ -730,20 +761,20 @@ key_rate_exempt(struct parse *p, const struct keyword *kw, const char *value,
 	struct config *cfg = p->cfg;
 	const char *s = value;
 
-	cfg->rate_exempt_count = 0;
-	cfg->rate_exempt_set = 1;
+	cfg->rate.nexempt = 0;
+	cfg->rate.exempt_set = 1;
 	while (*s != '\0') {
 		size_t n;
 
 		s += strspn(s, ", \t");
 		if ((n = strcspn(s, ", \t")) == 0)
 			break;
-		if (n >= sizeof(cfg->rate_exempt[0]) ||
-		    cfg->rate_exempt_count == RATE_USERS_MAX)
+		if (n >= sizeof(cfg->rate.exempt[0]) ||
+		    cfg->rate.nexempt == RATE_USERS_MAX)
 			return perr(p, err, "%s: login too long or too many",
 			    kw->name);
-		memcpy(cfg->rate_exempt[cfg->rate_exempt_count], s, n);
-		cfg->rate_exempt[cfg->rate_exempt_count++][n] = '\0';
+		memcpy(cfg->rate.exempt[cfg->rate.nexempt], s, n);
+		cfg->rate.exempt[cfg->rate.nexempt++][n] = '\0';
 		s += n;
 	}
 	return ST_OK;

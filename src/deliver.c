@@ -110,10 +110,13 @@ static void
 session_failed(const struct deliver_ctx *ctx, struct hub_session *hs,
     const struct route *rt)
 {
+	struct error merr;
+
 	hs->smtp = NULL;
 	hs->failed = 1;
-	if (hs->err.status == ST_TEMP)
-		queue_hub_mark_down(ctx->cfg->queue_dir, rt, hs->err.text);
+	if (hs->err.status == ST_TEMP && queue_hub_mark_down(
+	    ctx->cfg->queue_dir, rt, hs->err.text, &merr) != ST_OK)
+		log_line(LOG_WARNING, "HubBackoff: %s", merr.text);
 	if (hs->err.hint != HINT_NONE)
 		log_line(LOG_WARNING, "hub %s:%s needs an administrator: %s",
 		    rt->host, rt->port, hs->err.text);
@@ -123,6 +126,7 @@ static int
 session_open(const struct deliver_ctx *ctx, struct hub_session *hs,
     const struct route *entry_route)
 {
+	struct error merr;
 	struct route rt;
 
 	route_of(ctx, entry_route, &rt);
@@ -140,7 +144,8 @@ session_open(const struct deliver_ctx *ctx, struct hub_session *hs,
 		session_failed(ctx, hs, &rt);
 		return hs->err.status;
 	}
-	queue_hub_mark_up(ctx->cfg->queue_dir, &rt);
+	if (queue_hub_mark_up(ctx->cfg->queue_dir, &rt, &merr) != ST_OK)
+		log_line(LOG_WARNING, "HubBackoff: %s", merr.text);
 	if (ctx->cfg->tls != TLS_NONE && !ctx->cfg->tls_verify)
 		log_line(LOG_WARNING, "TLS certificate of %s not verified "
 		    "(TLSVerify=NO)", rt.host);

@@ -376,45 +376,6 @@ struct reader {
 	size_t			 wlen;
 };
 
-int
-message_spool_create(const char *dir, int *fdp, struct error *err)
-{
-	char path[PATH_MAX];
-	int fd = -1, saved;
-
-#ifdef O_TMPFILE
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0660);
-	if (fd == -1 && errno != EOPNOTSUPP && errno != EISDIR &&
-	    errno != EINVAL)
-		goto fail;
-#endif
-	/* cppcheck, blind to system headers, sees no O_TMPFILE above. */
-	/* cppcheck-suppress knownConditionTrueFalse */
-	if (fd == -1) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/.tmp.XXXXXX",
-		    dir) >= sizeof(path)) {
-			errno = ENAMETOOLONG;
-			goto fail;
-		}
-		if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
-			goto fail;
-		/* Like O_TMPFILE's 0660: a queue run by another member of
-		 * the group must be able to read what this one commits. */
-		(void)fchmod(fd, 0660);
-		if (unlink(path) == -1) {
-			saved = errno;
-			(void)close(fd);
-			errno = saved;
-			goto fail;
-		}
-	}
-	*fdp = fd;
-	return ST_OK;
-fail:
-	return error_set(err, ST_CANTCREAT, "cannot create spool file in %s: "
-	    "%s", dir, strerror(errno));
-}
-
 static int
 spool_flush(struct reader *r, struct error *err)
 {
@@ -1105,7 +1066,7 @@ message_read(int in_fd, const char *spool_dir, const struct msgopts *opts,
 		msg->fd = *opts->spool_fd;	/* opened with the group */
 		rc = ST_OK;
 	} else
-		rc = message_spool_create(spool_dir, &msg->fd, err);
+		rc = queue_spool_create(spool_dir, &msg->fd, err);
 	if (rc == ST_OK)
 		rc = write_received(&r, err);
 	if (rc == ST_OK)

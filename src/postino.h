@@ -81,7 +81,9 @@ enum status {
 	ST_IOERR,	/* reading the message failed */
 	ST_CANTCREAT,	/* the spool file could not be created or written */
 	ST_OSERR,	/* fork, pipe, memory */
-	ST_SOFTWARE	/* a bug */
+	ST_SOFTWARE,	/* a bug */
+	ST_LIMIT,	/* refused by a policy limit (RateLimit) */
+	ST_NOPERM	/* the caller may not do that (another user's entry) */
 };
 
 /* Why a temporary failure needs an administrator (DESIGN.md outcomes). */
@@ -227,6 +229,19 @@ struct rate_rule {
 
 #define RATE_USERS_MAX	64
 
+/* The RateLimit policy: built by config.c, applied by ratelimit.c. */
+struct rate_policy {
+	struct rate_rule deflt;			/* RateLimit= N/period */
+	struct {
+		char		 login[64];
+		struct rate_rule rule;
+	}		 user[RATE_USERS_MAX];	/* RateLimitUser= login:N/p */
+	size_t		 nuser;
+	char		 exempt[RATE_USERS_MAX][64]; /* RateLimitExempt= */
+	size_t		 nexempt;
+	int		 exempt_set;		/* unset: root is exempt */
+};
+
 struct config {
 	char		 path[PATH_MAX];	/* the file that was read */
 	/* ssmtp keys (spec/anchors.md 1a) */
@@ -265,15 +280,7 @@ struct config {
 	long long	 max_retry_interval;	/* MaxRetryInterval= (1 h) */
 	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
 	long long	 hub_backoff;		/* HubBackoff= (60 s) */
-	struct rate_rule rate_default;		/* RateLimit= N/period */
-	struct {
-		char		 login[64];
-		struct rate_rule rule;
-	}		 rate_user[RATE_USERS_MAX]; /* RateLimitUser= login:N/p */
-	size_t		 rate_user_count;
-	char		 rate_exempt[RATE_USERS_MAX][64]; /* RateLimitExempt= */
-	size_t		 rate_exempt_count;
-	int		 rate_exempt_set;	/* unset: root is exempt */
+	struct rate_policy rate;		/* RateLimit* keys */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
 };
@@ -402,11 +409,6 @@ void		 message_free(struct message *);
  * not take the message, so that the writer sees our status, not EPIPE.
  */
 void		 message_drain(int fd);
-/*
- * An unnamed file in dir (O_TMPFILE; else mkstemp + unlink): nothing
- * remains if the process dies. ST_CANTCREAT naming dir and the cause.
- */
-int		 message_spool_create(const char *dir, int *fd, struct error *);
 /* RFC 5322 date of t in local time ("Sun, 22 Nov 2026 01:02:03 +0100"). */
 void		 message_date(time_t t, char *buf, size_t len);
 /* A fresh queue id: QID_LEN upper-case hex digits. */
@@ -812,32 +814,50 @@ struct queue_entry {
 	size_t		 nrcpt;
 	size_t		 rcpt_cap;
 	int		 data_fd;	/* open and flock()ed while in use */
+	int		 data_missing;	/* peek: the data file is gone (not
+					 * stored) */
 };
 
 void		 queue_entry_init(struct queue_entry *);
 void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
 int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,
 		    enum rcpt_state, struct error *);
+/*
+ * Every function below that touches QueueDir takes the group for itself
+ * (priv_group_enter/leave) and gives it back before it returns.
+ */
 /* Create data/, queue/, failed/ when missing (mode 0770). */
 int		 queue_prepare(const char *dir, struct error *);
 /*
- * Commit: link the unnamed spool file as data/QID (fsync first), write
- * the control file to a temporary name, fsync, rename into queue/ (or
- * failed/ when failed is set), fsync the directories. After ST_OK the
- * message survives a crash. On error nothing half-written remains
- * (ST_CANTCREAT).
+ * The spool file a message is read into: unnamed, in dir (O_TMPFILE;
+ * else mkostemp + unlink), mode 0660, so nothing remains if the process
+ * dies. ST_CANTCREAT naming dir and the cause.
+ */
+int		 queue_spool_create(const char *dir, int *fd, struct error *);
+/*
+ * Commit: lock the spool file, name it data/QID (linkat of /proc/self/fd,
+ * else a locked copy that then replaces spool_fd, same number), write the
+ * control file to a temporary name, fsync, rename into queue/ (or
+ * failed/ when failed is set), fsync the directories. The lock stays on
+ * spool_fd until the caller closes it. After ST_OK the message survives
+ * a crash. ST_CANTCREAT, with nothing half-written left, when it cannot
+ * (disk, permissions, an entry of that id already there, a control file
+ * over the size limit).
  */
 int		 queue_commit(const char *dir, const struct queue_entry *,
 		    int spool_fd, int failed, struct error *);
 /*
  * Open and lock an entry for delivery: flock(data, LOCK_EX|LOCK_NB),
  * then read the control file. ST_TEMP "busy" when another process holds
- * it; ST_DATA when the entry is malformed or unsafe (not a regular file,
- * links, owner); ST_PERM "gone" when it vanished meanwhile.
+ * it; ST_DATA when the entry is malformed, unsafe (not a regular file,
+ * links, owner) or over the size limit, or when its data file is missing
+ * (then the control file is moved to failed/: log err); ST_PERM "gone"
+ * when it vanished meanwhile.
  */
 int		 queue_lock_entry(const char *dir, const char *qid,
 		    struct queue_entry *, struct error *);
-/* Read an entry without locking (listing). busy is set when locked. */
+/* Read an entry without locking (listing). busy is set when locked,
+ * e->data_missing when its data file is gone. */
 int		 queue_peek_entry(const char *dir, const char *area,
 		    const char *qid, struct queue_entry *, int *busy,
 		    struct error *);
@@ -850,14 +870,37 @@ int		 queue_remove(const char *dir, struct queue_entry *,
 /* Remove area/QID and its data without locking (failed entries). */
 int		 queue_unlink(const char *dir, const char *area,
 		    const char *qid, struct error *);
+/*
+ * Remove QID (queue/ or failed/) and its data without reading the control
+ * file, under the data lock when there is data (ST_TEMP when busy): for
+ * root, when the entry cannot be read. The caller checks who asks.
+ */
+int		 queue_force_remove(const char *dir, const char *qid,
+		    struct error *);
 /* Move to failed/ (never retried, still listed). */
 int		 queue_move_failed(const char *dir, struct queue_entry *,
 		    struct error *);
 /* Ids in an area ("queue" or "failed"), sorted; caller frees. */
 int		 queue_list_ids(const char *dir, const char *area,
 		    char (**ids)[QID_MAX], size_t *n, struct error *);
-/* Remove orphans: data without control, stale temporary files. */
+/*
+ * Remove orphans (data without a control file, an hour after commit,
+ * unlocked, checked again under the lock) and stale temporary files.
+ */
 void		 queue_sweep(const char *dir);
+/*
+ * QueueDir/runner.lock: a queue run holds it shared for its whole pass
+ * (the descriptor returned, -1 when it cannot); queue_runner_active asks
+ * with an exclusive try whether one is running.
+ */
+int		 queue_runner_lock(const char *dir);
+int		 queue_runner_active(const char *dir);
+/* QueueDir/rate/UID opened read-write and flock()ed, for ratelimit_take;
+ * the caller closes it. */
+int		 queue_rate_open(const char *dir, uid_t uid, int *fd,
+		    struct error *);
+/* write(2) until all of buf is written; -1 on error (errno set). */
+int		 queue_write_all(int fd, const char *buf, size_t len);
 /* The control file's text form and its parser (unit and fuzz tests). */
 char		*queue_format(const struct queue_entry *, size_t *len);
 int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
@@ -869,11 +912,14 @@ int		 queue_valid_qid(const char *qid);
 /*
  * Hub health (HubBackoff): remember that a route failed to connect, forget
  * it after a success, and tell how many seconds ago it last failed (-1:
- * not marked). The mark is QueueDir/hub-down.HOST.PORT, its mtime the time.
+ * not marked). The mark is QueueDir/hub-down.HOST.PORT, its mtime the time,
+ * written and removed with the group whoever runs (a user's success
+ * removes root's mark). ST_CANTCREAT when the mark cannot be changed.
  */
-void		 queue_hub_mark_down(const char *dir, const struct route *,
-		    const char *why);
-void		 queue_hub_mark_up(const char *dir, const struct route *);
+int		 queue_hub_mark_down(const char *dir, const struct route *,
+		    const char *why, struct error *);
+int		 queue_hub_mark_up(const char *dir, const struct route *,
+		    struct error *);
 long long	 queue_hub_down_since(const char *dir, const struct route *,
 		    char *why, size_t whylen);
 
@@ -989,8 +1035,6 @@ int		 bounce_create(const struct bounce_names *, struct queue_entry *,
 
 /* ----------------------------------------------------------- runner.c */
 
-/* Is a queue runner running now (runner.lock held)? */
-int		 runner_active(const char *dir);
 /* Does the queue hold an entry due for delivery? */
 int		 runner_has_due(const char *dir);
 /* One pass over the queue (sendmail -q). */
@@ -1039,27 +1083,49 @@ int		 submit_message(const struct config *, const struct caller *,
 
 /* ------------------------------------------------------------- priv.c */
 
-/* Is the process running with a set-group-ID it can drop? */
-int		 priv_is_setgid(void);
+/*
+ * The set-group-ID privilege (postino(8) SECURITY). main() calls
+ * priv_drop once, right after reading the configuration; from then on
+ * the group is effective only between priv_group_enter and
+ * priv_group_leave, which queue.c's public functions call around their
+ * work (and the readers of a group-only TLS client key and LogFile).
+ * Without a set-group-ID (root's own run, a plain build, the tests)
+ * enter and leave succeed and change nothing.
+ */
 /* Effective group := real group; the saved one keeps the privilege. */
 int		 priv_drop(struct error *);
-/* Effective group := saved group (around queue steps). */
+/*
+ * Transitional: effective group := saved group. Removed once runner.c and
+ * sendmail.c no longer call it (the queue switches for itself).
+ */
 int		 priv_regain(struct error *);
+/* Effective group := saved group; nested calls counted, the outermost
+ * switches. ST_OSERR when the switch fails or does not verify. */
+int		 priv_group_enter(struct error *);
+/* Back to the real group (outermost call only). If that fails the
+ * process must not go on privileged: one LOG_CRIT line, _exit(71). */
+void		 priv_group_leave(void);
+/* How deep the enter/leave nesting is now (0: outside; for tests). */
+unsigned int	 priv_group_depth(void);
 /* Real, effective and saved := real group: no way back (-C by a user). */
 int		 priv_drop_for_good(struct error *);
 
 /* -------------------------------------------------------- ratelimit.c */
 
-/* "100/1h" -> max 100, period 3600. */
-int		 ratelimit_parse(const char *value, struct rate_rule *,
-		    struct error *);
+/* The rule for login: its own, none (NULL) when exempt, else the default
+ * (NULL when there is none). */
+const struct rate_rule *ratelimit_rule_for(const struct rate_policy *,
+		    const char *login);
 /*
- * Count one message for uid/login against its rule. Over the limit:
- * ST_CANTCREAT (exit 73, never 75), and *warn_now is set the first time
- * in a period so that one LOG_WARNING names the uid.
+ * Count one message for uid/login against rule in the counter file
+ * counter_fd (queue_rate_open: open and locked). Over the limit: ST_LIMIT,
+ * and *warn_now is set the first time in a period so that one
+ * LOG_WARNING names the uid. ST_CANTCREAT when the counter cannot be
+ * written.
  */
-int		 ratelimit_take(const struct config *, uid_t uid,
-		    const char *login, int *warn_now, struct error *);
+int		 ratelimit_take(const struct rate_rule *, int counter_fd,
+		    uid_t uid, const char *login, int *warn_now,
+		    struct error *);
 
 /* ----------------------------------------------------------- smtpd.c */
 

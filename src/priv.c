@@ -1,31 +1,32 @@
 /*
- * priv.c: the set-group-ID privilege. postino is installed setgid to a
- * group (default mail) so that ssmtp.conf can hold AuthPass at mode 0640
- * and the queue is not world-writable. The group is needed only to read
- * the system configuration and revaliases and to create, commit and read
- * queue files; everything else (parsing the message, the network, TLS)
- * runs without it. The effective group is switched with setresgid(2),
- * keeping the group in the saved set-group-ID so it can be taken back
- * around queue steps; every switch is verified with getresgid(2). No
- * state is kept here: the kernel's real/effective/saved ids are the state.
+ * priv.c: the set-group-ID privilege, and every switch of it. postino is
+ * installed setgid to a dedicated group so that ssmtp.conf can hold
+ * AuthPass at mode 0640 and the queue is not world-writable. main()
+ * drops the group once the configuration is read (priv_drop: effective
+ * := real, the saved set-group-ID keeps it); from then on the group is
+ * effective only between priv_group_enter() and priv_group_leave(),
+ * which queue.c's public functions call around their work on the queue
+ * directory (and the two readers of group-only files: a TLS client key,
+ * LogFile). Every switch is verified with getresgid(2).
+ *
+ * The nesting depth is the one piece of mutable file-scope state outside
+ * sendmail.c (DESIGN.md 3.12 departs here): a queue function may call
+ * another, and only the outermost pair may switch, or an inner leave
+ * would take the group away from the outer caller mid-step. The ids
+ * themselves are the kernel's, process-wide, so a per-call token would
+ * not make the state any less global.
  */
 #include <sys/types.h>
 
 #include <errno.h>
 #include <string.h>
+#include <syslog.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "postino.h"
 
-int
-priv_is_setgid(void)
-{
-	gid_t r, e, s;
-
-	if (getresgid(&r, &e, &s) == -1)
-		return 0;
-	return r != e || r != s;
-}
+static unsigned int group_depth;	/* priv_group_enter nesting */
 
 static int
 verify(gid_t want_r, gid_t want_e, gid_t want_s, struct error *err)
@@ -42,20 +43,27 @@ verify(gid_t want_r, gid_t want_e, gid_t want_s, struct error *err)
 	return ST_OK;
 }
 
-int
-priv_drop(struct error *err)
+/* Effective group := want (real or saved), verified. */
+static int
+set_effective(gid_t want, struct error *err)
 {
 	gid_t r, e, s;
 
 	if (getresgid(&r, &e, &s) == -1)
 		return error_set(err, ST_OSERR, "getresgid: %s",
 		    strerror(errno));
-	if (e == r)
+	if (e == want)
 		return ST_OK;
-	if (setresgid((gid_t)-1, r, (gid_t)-1) == -1)
-		return error_set(err, ST_OSERR, "cannot drop the group "
+	if (setresgid((gid_t)-1, want, (gid_t)-1) == -1)
+		return error_set(err, ST_OSERR, "cannot switch the group "
 		    "privilege: %s", strerror(errno));
-	return verify(r, r, s, err);
+	return verify(r, want, s, err);
+}
+
+int
+priv_drop(struct error *err)
+{
+	return set_effective(getgid(), err);
 }
 
 int
@@ -66,12 +74,51 @@ priv_regain(struct error *err)
 	if (getresgid(&r, &e, &s) == -1)
 		return error_set(err, ST_OSERR, "getresgid: %s",
 		    strerror(errno));
-	if (e == s)
+	return set_effective(s, err);
+}
+
+int
+priv_group_enter(struct error *err)
+{
+	gid_t r, e, s;
+
+	if (group_depth++ > 0)
 		return ST_OK;
-	if (setresgid((gid_t)-1, s, (gid_t)-1) == -1)
-		return error_set(err, ST_OSERR, "cannot take the group "
-		    "privilege back: %s", strerror(errno));
-	return verify(r, s, s, err);
+	if (getresgid(&r, &e, &s) == -1) {
+		group_depth--;
+		return error_set(err, ST_OSERR, "getresgid: %s",
+		    strerror(errno));
+	}
+	/* Not set-group-ID (root's own run, a plain build, the tests). */
+	if (r == s)
+		return ST_OK;
+	if (set_effective(s, err) != ST_OK) {
+		group_depth--;
+		return err->status;
+	}
+	return ST_OK;
+}
+
+void
+priv_group_leave(void)
+{
+	struct error err;
+
+	if (group_depth == 0 || --group_depth > 0)
+		return;
+	error_clear(&err);
+	if (set_effective(getgid(), &err) != ST_OK) {
+		/* Continuing would run the rest with the group: never. */
+		log_line(LOG_CRIT, "cannot give the group privilege back: "
+		    "%s", err.text);
+		_exit(EX_OSERR);
+	}
+}
+
+unsigned int
+priv_group_depth(void)
+{
+	return group_depth;
 }
 
 int

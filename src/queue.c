@@ -1,15 +1,25 @@
 /*
- * queue.c: the fallback queue on disk. Committing a message crash-safely,
- * locking an entry while it is delivered, updating its state, removing
- * it, listing it. No policy here (when to retry, when to bounce): that is
- * the runner's. The layout, under QueueDir:
+ * queue.c: the fallback queue on disk, and the only code that works in
+ * the queue directory: the spool file a message is read into, committing
+ * it crash-safely, locking an entry while it is delivered, updating its
+ * state, removing it, listing it, the sweep, the runner lock, the
+ * HubBackoff marks and the RateLimit counters. Every public function
+ * that touches the directory takes the set-group-ID group for itself
+ * (priv_group_enter/leave) and gives it back before it returns. No
+ * policy here (when to retry, when to bounce): that is the runner's.
+ * The layout, under QueueDir:
  *
  *   data/QID     the message in wire form (CRLF, not dot-stuffed). Never
  *                changed once written; flock(2) on it is the entry's lock.
+ *                Its mtime is the time it was committed.
  *   queue/QID    the control file: the entry exists once this is here.
  *   failed/QID   the control file of an entry that is never retried
- *                (every recipient refused for good); still listed.
+ *                (every recipient refused for good, or its data file
+ *                lost); still listed.
  *   AREA/.tmp.*  files being written; removed by queue_sweep when stale.
+ *   runner.lock  held shared by every queue run (queue_runner_active).
+ *   hub-down.HOST.PORT  HubBackoff: the route failed at its mtime.
+ *   rate/UID     RateLimit counter of one uid ("start count warned").
  *
  * A control file is text, one "key value" line each, readable with a
  * pager; times are seconds since the epoch followed by the date:
@@ -36,10 +46,40 @@
  *   rcpt failed <old@example.org> 550 5.1.1 User unknown
  *   rcpt bounce <gone@example.org> 550 ...  (failed, report still owed)
  *
- * Commit order: the data file is linked (after fsync) before the control
- * file is renamed into queue/ (after fsync), and the directories are
- * fsync()ed: a crash at any point leaves either a whole entry or an
- * orphan data file that nobody was told about, which the sweep removes.
+ * The rules that keep mail from being lost (postino(8) QUEUE):
+ *
+ * Size. One limit, QUEUE_CTL_MAX (8 MiB), for the writer and the reader.
+ * A recipient's stored reply is cut to QUEUE_REPLY_KEEP bytes, so that
+ * an entry of RCPT_MAX recipients of the longest address always fits; a
+ * control file over the limit is refused at commit (ST_CANTCREAT, the
+ * caller keeps the message) rather than written for a reader to refuse.
+ *
+ * Commit. The spool file is locked (flock) before it has a name and the
+ * lock is held until the control file is in place: linkat(2) of
+ * /proc/self/fd/N names it data/QID; without /proc or O_TMPFILE the
+ * copy fallback writes data/.tmp.QID, locks it, and only then renames it
+ * to data/QID (the caller's descriptor then becomes that locked copy).
+ * Names never replace another entry's: data/QID and a new queue/QID are
+ * made with linkat/renameat2(RENAME_NOREPLACE), and EEXIST is an error.
+ * Then the control file is written to AREA/.tmp.QID, fsync()ed and
+ * renamed into queue/ (or failed/), and the directories are fsync()ed:
+ * a crash at any point leaves either a whole entry or an orphan data
+ * file that nobody was told about.
+ *
+ * Sweep. A data file is an orphan when neither queue/QID nor failed/QID
+ * exists. The sweep removes it only when it is at least ORPHAN_SECONDS
+ * old, nobody holds its lock, and, checked again under the lock, the
+ * control file still does not exist and the name is still that file: a
+ * commit in progress holds the lock, and one that ended in between has
+ * its control file in place. A .tmp.* file is removed when unlocked and
+ * STALE_SECONDS old.
+ *
+ * Missing data. A control file whose data file is missing is never
+ * skipped in silence: queue_lock_entry moves it to failed/ (its error
+ * line says so) and returns ST_DATA for the runner to log; listings
+ * mark it "data file missing". An entry that cannot be read at all
+ * (damaged, over the limit) is listed with the reason, and root can
+ * delete it (queue_force_remove).
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -56,7 +96,19 @@
 
 #include "postino.h"
 
-#define CTL_MAX		(4 * 1024 * 1024)	/* a control file, at most */
+/*
+ * A control file, at most, written or read: the longest entry (RCPT_MAX
+ * recipients, ADDR_MAX addresses, replies cut to QUEUE_REPLY_KEEP) takes
+ * about 7.9 MB.
+ */
+#define QUEUE_CTL_MAX		(8 * 1024 * 1024)
+#define QUEUE_REPLY_KEEP	256	/* of a recipient's reply, stored */
+/*
+ * A data file without a control file is removed only this long after its
+ * commit: the lock already protects a commit in progress; the age is a
+ * second guard (a filesystem whose flock is not shared, an older binary).
+ */
+#define ORPHAN_SECONDS		3600
 /*
  * A temporary file this old, and not locked, was left by a crash. Data
  * files need no age: their writer locks them before they have a name.
@@ -166,8 +218,8 @@ queue_entry_add_rcpt(struct queue_entry *e, const char *addr,
 	return ST_OK;
 }
 
-int
-queue_prepare(const char *dir, struct error *err)
+static int
+prepare(const char *dir, struct error *err)
 {
 	static const char *const areas[] = { "data", "queue", "failed" };
 	char path[PATH_MAX];
@@ -183,6 +235,18 @@ queue_prepare(const char *dir, struct error *err)
 			    "cannot create %s: %s", path, strerror(errno));
 	}
 	return ST_OK;
+}
+
+int
+queue_prepare(const char *dir, struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = prepare(dir, err);
+	priv_group_leave();
+	return rc;
 }
 
 /* ------------------------------------------------------ the text form */
@@ -229,8 +293,12 @@ static int
 append_time(char **buf, size_t *len, size_t *cap, const char *key, time_t t)
 {
 	char date[64];
+	struct tm tm;
 
-	message_date(t, date, sizeof(date));
+	/* The RFC 5322 form, for a human reading the file. */
+	if (localtime_r(&t, &tm) == NULL || strftime(date, sizeof(date),
+	    "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		date[0] = '\0';
 	return append(buf, len, cap, "%s %lld %s\n", key, (long long)t, date);
 }
 
@@ -270,7 +338,8 @@ queue_format(const struct queue_entry *e, size_t *outlen)
 	clean_value(clean, sizeof(clean), e->last_error);
 	bad |= append(&buf, &len, &cap, "error %s\n", clean);
 	for (i = 0; i < e->nrcpt && !bad; i++) {
-		clean_value(clean, sizeof(clean), e->rcpt[i].reply);
+		/* Cut, so that the longest entry fits QUEUE_CTL_MAX. */
+		clean_value(clean, QUEUE_REPLY_KEEP, e->rcpt[i].reply);
 		bad |= append(&buf, &len, &cap, "rcpt %s <%s>%s%s\n",
 		    rcpt_state_names[e->rcpt[i].state == RS_FAILED &&
 		    e->rcpt[i].notify ? 3 : e->rcpt[i].state], e->rcpt[i].addr,
@@ -485,10 +554,28 @@ queue_parse(const char *buf, size_t len, struct queue_entry *e,
 /* ------------------------------------------------------------ writing */
 
 /*
+ * Give tmp the name final, never replacing what is there (EEXIST). Where
+ * the filesystem has no RENAME_NOREPLACE, link and unlink do the same.
+ */
+static int
+rename_noreplace(const char *tmp, const char *final)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(tmp, final) == -1)
+		return -1;
+	(void)unlink(tmp);
+	return 0;
+}
+
+/*
  * Write e's control text to area/.tmp.QID, fsync, rename to area/QID,
- * fsync the directory. A new entry (fresh) is rolled back when the
- * directory cannot be synced: the caller is told it failed, so it must
- * not be delivered later behind the caller's back.
+ * fsync the directory. A new entry (fresh) never replaces another one
+ * (EEXIST is an error) and is rolled back when the directory cannot be
+ * synced: the caller is told it failed, so it must not be delivered
+ * later behind the caller's back.
  */
 static int
 write_control(const char *dir, const char *area, const struct queue_entry *e,
@@ -505,6 +592,12 @@ write_control(const char *dir, const char *area, const struct queue_entry *e,
 		return err->status;
 	if ((text = queue_format(e, &len)) == NULL)
 		return error_set(err, ST_OSERR, "out of memory");
+	if (len > QUEUE_CTL_MAX) {
+		free(text);
+		return error_set(err, ST_CANTCREAT, "%s: the control file "
+		    "would be %zu bytes, over the queue's limit of %d",
+		    e->qid, len, QUEUE_CTL_MAX);
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	    0660);
 	if (fd == -1 || flock(fd, LOCK_EX) == -1 ||
@@ -519,7 +612,8 @@ write_control(const char *dir, const char *area, const struct queue_entry *e,
 		    tmp, strerror(saved));
 	}
 	free(text);
-	if (rename(tmp, final) == -1) {
+	if ((fresh ? rename_noreplace(tmp, final) : rename(tmp, final)) ==
+	    -1) {
 		saved = errno;
 		(void)unlink(tmp);
 		(void)close(fd);
@@ -538,41 +632,65 @@ write_control(const char *dir, const char *area, const struct queue_entry *e,
 	return ST_OK;
 }
 
-/* Copy the spool into data/.tmp.QID and rename: when linkat cannot. */
+/* Copy everything of from (from offset 0) to to, then fsync to. */
 static int
-copy_data(int spool_fd, const char *tmp, const char *final)
+copy_fd(int from, int to)
 {
 	char buf[65536];
 	off_t off = 0;
-	int fd, rc = -1;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0660);
-	if (fd == -1)
-		return -1;
 	for (;;) {
-		ssize_t n = pread(spool_fd, buf, sizeof(buf), off);
+		ssize_t n = pread(from, buf, sizeof(buf), off);
 
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n < 0)
-			goto out;
+			return -1;
 		if (n == 0)
 			break;
-		if (queue_write_all(fd, buf, (size_t)n) == -1)
-			goto out;
+		if (queue_write_all(to, buf, (size_t)n) == -1)
+			return -1;
 		off += n;
 	}
-	if (fsync(fd) == 0 && rename(tmp, final) == 0)
-		rc = 0;
-out:
-	if (rc == -1)
-		(void)unlink(tmp);
-	(void)close(fd);
-	return rc;
+	return fsync(to);
 }
 
-/* Give the unnamed spool file its name data/QID. */
+/*
+ * When linkat cannot name the spool (no /proc, no O_TMPFILE): copy it to
+ * data/.tmp.QID, lock the copy before it gets its final name, and put
+ * the locked copy in place of the caller's descriptor, so that the lock
+ * is held from before data/QID exists until the caller lets the message
+ * go, exactly as on the linkat path.
+ */
+static int
+copy_data(int spool_fd, const char *tmp, const char *final)
+{
+	int fd, saved;
+
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0660);
+	if (fd == -1)
+		return -1;
+	if (flock(fd, LOCK_EX) == -1 || copy_fd(spool_fd, fd) == -1 ||
+	    rename_noreplace(tmp, final) == -1)
+		goto fail;
+	if (dup3(fd, spool_fd, O_CLOEXEC) == -1) {
+		saved = errno;
+		(void)unlink(final);
+		errno = saved;
+		goto fail;
+	}
+	(void)close(fd);
+	return 0;
+fail:
+	saved = errno;
+	(void)unlink(tmp);
+	(void)close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Give the unnamed spool file its name data/QID, locked all along. */
 static int
 link_data(const char *dir, const char *qid, int spool_fd, struct error *err)
 {
@@ -584,14 +702,17 @@ link_data(const char *dir, const char *qid, int spool_fd, struct error *err)
 	if (path_join(final, sizeof(final), dir, "data", qid, err) != ST_OK ||
 	    path_join(tmp, sizeof(tmp), dir, "data", name, err) != ST_OK)
 		return err->status;
-	if (fsync(spool_fd) == -1)
+	/* The mtime is the commit time: the sweep's age rule reads it. */
+	if (futimens(spool_fd, NULL) == -1 || fsync(spool_fd) == -1)
 		return error_set(err, ST_CANTCREAT, "cannot sync the spool "
 		    "file: %s", strerror(errno));
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) == -1 &&
-	    copy_data(spool_fd, tmp, final) == -1) {
-		saved = errno;
-		return error_set(err, ST_CANTCREAT, "cannot commit %s: %s",
-		    final, strerror(saved));
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, final, AT_SYMLINK_FOLLOW) == -1) {
+		/* Never over another entry's data, and never a second try. */
+		if (errno == EEXIST || copy_data(spool_fd, tmp, final) == -1) {
+			saved = errno;
+			return error_set(err, ST_CANTCREAT, "cannot commit "
+			    "%s: %s", final, strerror(saved));
+		}
 	}
 	if (fsync_dir(dir, "data") == -1) {
 		saved = errno;
@@ -602,8 +723,8 @@ link_data(const char *dir, const char *qid, int spool_fd, struct error *err)
 	return ST_OK;
 }
 
-int
-queue_commit(const char *dir, const struct queue_entry *e, int spool_fd,
+static int
+commit_entry(const char *dir, const struct queue_entry *e, int spool_fd,
     int failed, struct error *err)
 {
 	char data[PATH_MAX];
@@ -612,9 +733,11 @@ queue_commit(const char *dir, const struct queue_entry *e, int spool_fd,
 		return error_set(err, ST_SOFTWARE, "invalid queue id");
 	if (queue_prepare(dir, err) != ST_OK)
 		return err->status;
-	/* Hold the lock from before the name exists until we exit, so that
-	 * a concurrent sweep never takes our data for an orphan. */
-	(void)flock(spool_fd, LOCK_EX);
+	/* Hold the lock from before the name exists until the caller lets
+	 * the message go, so that a sweep never takes it for an orphan. */
+	if (flock(spool_fd, LOCK_EX) == -1)
+		return error_set(err, ST_CANTCREAT, "cannot lock the spool "
+		    "file: %s", strerror(errno));
 	if (link_data(dir, e->qid, spool_fd, err) != ST_OK)
 		return err->status;
 	if (write_control(dir, failed ? "failed" : "queue", e, 1, err) !=
@@ -628,9 +751,28 @@ queue_commit(const char *dir, const struct queue_entry *e, int spool_fd,
 }
 
 int
+queue_commit(const char *dir, const struct queue_entry *e, int spool_fd,
+    int failed, struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = commit_entry(dir, e, spool_fd, failed, err);
+	priv_group_leave();
+	return rc;
+}
+
+int
 queue_update(const char *dir, const struct queue_entry *e, struct error *err)
 {
-	return write_control(dir, "queue", e, 0, err);
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = write_control(dir, "queue", e, 0, err);
+	priv_group_leave();
+	return rc;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -640,22 +782,10 @@ queue_update(const char *dir, const struct queue_entry *e, struct error *err)
  * set-group-ID, so files made in it by any user get its group).
  */
 static gid_t
-queue_group(const char *path)
+queue_group(const char *dir)
 {
-	char dir[PATH_MAX];
 	struct stat st;
-	char *slash;
 
-	/* path is QueueDir/AREA/NAME or QueueDir/NAME. */
-	(void)strlcpy(dir, path, sizeof(dir));
-	if ((slash = strrchr(dir, '/')) == NULL)
-		return (gid_t)-1;
-	*slash = '\0';
-	if ((slash = strrchr(dir, '/')) != NULL &&
-	    (strcmp(slash + 1, "data") == 0 ||
-	    strcmp(slash + 1, "queue") == 0 ||
-	    strcmp(slash + 1, "failed") == 0))
-		*slash = '\0';
 	return stat(dir, &st) == 0 ? st.st_gid : (gid_t)-1;
 }
 
@@ -664,17 +794,27 @@ queue_group(const char *path)
  * and the queue's group (another group means someone else put it there).
  */
 static int
-open_checked(const char *path, int flags, struct stat *st)
+open_checked(const char *dir, const char *path, int flags,
+    struct stat *st)
 {
 	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
 	gid_t group;
 
 	if (fd == -1)
 		return -1;
-	group = queue_group(path);
-	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
-	    st->st_nlink != 1 || (group != (gid_t)-1 && st->st_gid != group &&
-	    st->st_uid != 0)) {
+	group = queue_group(dir);
+	if (fstat(fd, st) == -1) {
+		(void)close(fd);
+		return -1;
+	}
+	/* Unlinked since it was opened: gone, as if the open had failed. */
+	if (st->st_nlink == 0) {
+		(void)close(fd);
+		errno = ENOENT;
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
+	    (group != (gid_t)-1 && st->st_gid != group && st->st_uid != 0)) {
 		(void)close(fd);
 		errno = EPERM;
 		return -1;
@@ -683,21 +823,27 @@ open_checked(const char *path, int flags, struct stat *st)
 }
 
 static int
-read_control(const char *path, struct queue_entry *e, struct error *err)
+read_control(const char *dir, const char *path, struct queue_entry *e,
+    struct error *err)
 {
 	struct stat st;
 	char *buf;
 	ssize_t n;
 	int fd;
 
-	if ((fd = open_checked(path, O_RDONLY, &st)) == -1)
+	if ((fd = open_checked(dir, path, O_RDONLY, &st)) == -1)
 		return error_set(err, errno == ENOENT ? ST_PERM : ST_DATA,
 		    "%s: %s", path, errno == ENOENT ? "gone" :
 		    strerror(errno));
-	if (st.st_size > CTL_MAX || (buf = malloc((size_t)st.st_size + 1)) ==
-	    NULL) {
+	if (st.st_size > QUEUE_CTL_MAX) {
 		(void)close(fd);
-		return error_set(err, ST_DATA, "%s: too large", path);
+		return error_set(err, ST_DATA, "%s: %lld bytes, over the "
+		    "queue's limit of %d", path, (long long)st.st_size,
+		    QUEUE_CTL_MAX);
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		(void)close(fd);
+		return error_set(err, ST_OSERR, "out of memory");
 	}
 	n = pread(fd, buf, (size_t)st.st_size, 0);
 	(void)close(fd);
@@ -714,8 +860,60 @@ read_control(const char *path, struct queue_entry *e, struct error *err)
 	return ST_OK;
 }
 
-int
-queue_lock_entry(const char *dir, const char *qid, struct queue_entry *e,
+/* Does area/QID exist (a control file)? */
+static int
+control_in(const char *dir, const char *area, const char *qid)
+{
+	char path[PATH_MAX];
+
+	return path_join(path, sizeof(path), dir, area, qid, NULL) ==
+	    ST_OK && faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0;
+}
+
+static int
+control_exists(const char *dir, const char *qid)
+{
+	return control_in(dir, "queue", qid) || control_in(dir, "failed", qid);
+}
+
+/*
+ * queue/QID is there and data/QID is not: the message is lost (a commit
+ * of an older version, a hand-made removal). Never skipped in silence:
+ * the control file goes to failed/ with the reason, where mailq lists it
+ * until someone deletes it, and the caller logs the ST_DATA it gets.
+ */
+static int
+data_missing(const char *dir, const char *qid, struct error *err)
+{
+	char ctl[PATH_MAX], failed[PATH_MAX];
+	struct queue_entry e;
+	struct error rerr;
+
+	if (path_join(ctl, sizeof(ctl), dir, "queue", qid, err) != ST_OK ||
+	    path_join(failed, sizeof(failed), dir, "failed", qid, err) !=
+	    ST_OK)
+		return err->status;
+	queue_entry_init(&e);
+	error_clear(&rerr);
+	if (read_control(dir, ctl, &e, &rerr) == ST_OK) {
+		(void)strlcpy(e.last_error, "the data file is missing: the "
+		    "message is lost", sizeof(e.last_error));
+		if (write_control(dir, "failed", &e, 0, &rerr) == ST_OK)
+			(void)unlink(ctl);
+	} else if (rerr.status != ST_PERM)
+		(void)rename_noreplace(ctl, failed);
+	queue_entry_free(&e);
+	(void)fsync_dir(dir, "queue");
+	if (control_in(dir, "queue", qid))
+		return error_set(err, ST_DATA, "%s: the data file is missing "
+		    "(the message is lost); cannot move the entry to failed/",
+		    qid);
+	return error_set(err, ST_DATA, "%s: the data file is missing (the "
+	    "message is lost); entry moved to failed/", qid);
+}
+
+static int
+lock_entry(const char *dir, const char *qid, struct queue_entry *e,
     struct error *err)
 {
 	char data[PATH_MAX], ctl[PATH_MAX];
@@ -726,10 +924,13 @@ queue_lock_entry(const char *dir, const char *qid, struct queue_entry *e,
 	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK ||
 	    path_join(ctl, sizeof(ctl), dir, "queue", qid, err) != ST_OK)
 		return err->status;
-	if ((e->data_fd = open_checked(data, O_RDONLY, &st)) == -1)
+	if ((e->data_fd = open_checked(dir, data, O_RDONLY, &st)) == -1) {
+		if (errno == ENOENT && control_in(dir, "queue", qid))
+			return data_missing(dir, qid, err);
 		return error_set(err, errno == ENOENT ? ST_PERM : ST_DATA,
 		    "%s: %s", data, errno == ENOENT ? "gone" :
 		    strerror(errno));
+	}
 	if (flock(e->data_fd, LOCK_EX | LOCK_NB) == -1) {
 		queue_entry_free(e);
 		return error_set(err, ST_TEMP, "%s: busy", qid);
@@ -739,7 +940,7 @@ queue_lock_entry(const char *dir, const char *qid, struct queue_entry *e,
 		queue_entry_free(e);
 		return error_set(err, ST_PERM, "%s: gone", qid);
 	}
-	if (read_control(ctl, e, err) != ST_OK) {
+	if (read_control(dir, ctl, e, err) != ST_OK) {
 		queue_entry_free(e);
 		return err->status;
 	}
@@ -751,7 +952,20 @@ queue_lock_entry(const char *dir, const char *qid, struct queue_entry *e,
 }
 
 int
-queue_peek_entry(const char *dir, const char *area, const char *qid,
+queue_lock_entry(const char *dir, const char *qid, struct queue_entry *e,
+    struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = lock_entry(dir, qid, e, err);
+	priv_group_leave();
+	return rc;
+}
+
+static int
+peek_entry(const char *dir, const char *area, const char *qid,
     struct queue_entry *e, int *busy, struct error *err)
 {
 	char data[PATH_MAX], ctl[PATH_MAX];
@@ -764,16 +978,38 @@ queue_peek_entry(const char *dir, const char *area, const char *qid,
 	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK ||
 	    path_join(ctl, sizeof(ctl), dir, area, qid, err) != ST_OK)
 		return err->status;
-	if ((fd = open_checked(data, O_RDONLY, &st)) != -1) {
+	if ((fd = open_checked(dir, data, O_RDONLY, &st)) != -1) {
 		if (flock(fd, LOCK_SH | LOCK_NB) == -1)
 			*busy = 1;
 		(void)close(fd);
 	}
-	return read_control(ctl, e, err);
+	if (read_control(dir, ctl, e, err) != ST_OK)
+		return err->status;
+	/* Checked after the control file, which is written second and
+	 * removed first: without both, the entry was removed meanwhile. */
+	e->data_missing = fd == -1 && faccessat(AT_FDCWD, data, F_OK,
+	    AT_EACCESS) == -1 && errno == ENOENT;
+	if (e->data_missing && !control_in(dir, area, qid))
+		return error_set(err, ST_PERM, "%s: gone", ctl);
+	return ST_OK;
 }
 
 int
-queue_remove(const char *dir, struct queue_entry *e, struct error *err)
+queue_peek_entry(const char *dir, const char *area, const char *qid,
+    struct queue_entry *e, int *busy, struct error *err)
+{
+	int rc;
+
+	*busy = 0;
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = peek_entry(dir, area, qid, e, busy, err);
+	priv_group_leave();
+	return rc;
+}
+
+static int
+remove_entry(const char *dir, struct queue_entry *e, struct error *err)
 {
 	char data[PATH_MAX], ctl[PATH_MAX];
 
@@ -798,7 +1034,19 @@ queue_remove(const char *dir, struct queue_entry *e, struct error *err)
 }
 
 int
-queue_unlink(const char *dir, const char *area, const char *qid,
+queue_remove(const char *dir, struct queue_entry *e, struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = remove_entry(dir, e, err);
+	priv_group_leave();
+	return rc;
+}
+
+static int
+unlink_entry(const char *dir, const char *area, const char *qid,
     struct error *err)
 {
 	char data[PATH_MAX], ctl[PATH_MAX];
@@ -817,20 +1065,81 @@ queue_unlink(const char *dir, const char *area, const char *qid,
 }
 
 int
+queue_unlink(const char *dir, const char *area, const char *qid,
+    struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = unlink_entry(dir, area, qid, err);
+	priv_group_leave();
+	return rc;
+}
+
+/*
+ * Root's way out for an entry nobody can read (damaged, over the size
+ * limit): under its lock when the data file is there, the control file
+ * (queue/ or failed/) and the data go, without parsing anything.
+ */
+static int
+force_remove(const char *dir, const char *qid, struct error *err)
+{
+	char data[PATH_MAX];
+	int fd, rc;
+
+	if (!queue_valid_qid(qid))
+		return error_set(err, ST_USAGE, "invalid queue id '%s'", qid);
+	if (path_join(data, sizeof(data), dir, "data", qid, err) != ST_OK)
+		return err->status;
+	fd = open(data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd != -1 && flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		(void)close(fd);
+		return error_set(err, ST_TEMP, "%s: busy (being delivered)",
+		    qid);
+	}
+	rc = unlink_entry(dir, control_in(dir, "queue", qid) ? "queue" :
+	    "failed", qid, err);
+	if (fd != -1)
+		(void)close(fd);
+	return rc;
+}
+
+int
+queue_force_remove(const char *dir, const char *qid, struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = force_remove(dir, qid, err);
+	priv_group_leave();
+	return rc;
+}
+
+static int
+move_failed(const char *dir, struct queue_entry *e, struct error *err)
+{
+	char ctl[PATH_MAX];
+
+	if (write_control(dir, "failed", e, 0, err) != ST_OK ||
+	    path_join(ctl, sizeof(ctl), dir, "queue", e->qid, err) != ST_OK)
+		return err->status;
+	(void)unlink(ctl);
+	(void)fsync_dir(dir, "queue");
+	return ST_OK;
+}
+
+int
 queue_move_failed(const char *dir, struct queue_entry *e, struct error *err)
 {
-	if (write_control(dir, "failed", e, 0, err) != ST_OK)
-		return err->status;
-	{
-		char ctl[PATH_MAX];
+	int rc;
 
-		if (path_join(ctl, sizeof(ctl), dir, "queue", e->qid, err) !=
-		    ST_OK)
-			return err->status;
-		(void)unlink(ctl);
-		(void)fsync_dir(dir, "queue");
-	}
-	return ST_OK;
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = move_failed(dir, e, err);
+	priv_group_leave();
+	return rc;
 }
 
 static int
@@ -839,24 +1148,13 @@ compare_ids(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-int
-queue_list_ids(const char *dir, const char *area, char (**ids)[QID_MAX],
-    size_t *n, struct error *err)
+static int
+list_ids(DIR *d, char (**ids)[QID_MAX], size_t *n, struct error *err)
 {
-	char path[PATH_MAX];
 	char (*v)[QID_MAX] = NULL;
 	size_t cap = 0;
 	struct dirent *de;
-	DIR *d;
 
-	*ids = NULL;
-	*n = 0;
-	if (snprintf(path, sizeof(path), "%s/%s", dir, area) >=
-	    (int)sizeof(path))
-		return error_set(err, ST_CONFIG, "queue path too long");
-	if ((d = opendir(path)) == NULL)
-		return errno == ENOENT ? ST_OK : error_set(err, ST_CANTCREAT,
-		    "cannot read %s: %s", path, strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		if (!queue_valid_qid(de->d_name))
 			continue;
@@ -866,7 +1164,7 @@ queue_list_ids(const char *dir, const char *area, char (**ids)[QID_MAX],
 
 			if (nv == NULL) {
 				free(v);
-				(void)closedir(d);
+				*n = 0;
 				return error_set(err, ST_OSERR,
 				    "out of memory");
 			}
@@ -875,41 +1173,62 @@ queue_list_ids(const char *dir, const char *area, char (**ids)[QID_MAX],
 		}
 		(void)strlcpy(v[(*n)++], de->d_name, QID_MAX);
 	}
-	(void)closedir(d);
 	if (*n > 0)
 		qsort(v, *n, sizeof(*v), compare_ids);
 	*ids = v;
 	return ST_OK;
 }
 
+int
+queue_list_ids(const char *dir, const char *area, char (**ids)[QID_MAX],
+    size_t *n, struct error *err)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, area) >=
+	    (int)sizeof(path))
+		return error_set(err, ST_CONFIG, "queue path too long");
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	d = opendir(path);
+	priv_group_leave();
+	if (d == NULL)
+		return errno == ENOENT ? ST_OK : error_set(err, ST_CANTCREAT,
+		    "cannot read %s: %s", path, strerror(errno));
+	rc = list_ids(d, ids, n, err);
+	(void)closedir(d);
+	return rc;
+}
+
 /* ----------------------------------------------------------- sweeping */
 
-/* Unlink path if nobody holds its lock and it is at least min_age old. */
+/*
+ * Unlink path if it is a regular file at least min_age old (by its
+ * mtime) that nobody holds locked; for a data file (qid set), only if,
+ * checked again under the lock, no control file exists and the name is
+ * still the file that was locked.
+ */
 static void
-remove_if_stale(const char *path, time_t now, time_t min_age)
+remove_if_stale(const char *dir, const char *path, const char *qid,
+    time_t now, time_t min_age)
 {
-	struct stat st;
+	struct stat st, again;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd == -1)
 		return;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    now - st.st_mtime >= min_age &&
-	    flock(fd, LOCK_EX | LOCK_NB) == 0)
+	    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+	    (qid == NULL || (!control_exists(dir, qid) &&
+	    lstat(path, &again) == 0 && again.st_ino == st.st_ino &&
+	    again.st_dev == st.st_dev)))
 		(void)unlink(path);
 	(void)close(fd);
-}
-
-static int
-control_exists(const char *dir, const char *qid)
-{
-	char path[PATH_MAX];
-
-	if (path_join(path, sizeof(path), dir, "queue", qid, NULL) == ST_OK &&
-	    faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0)
-		return 1;
-	return path_join(path, sizeof(path), dir, "failed", qid, NULL) ==
-	    ST_OK && faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0;
 }
 
 static void
@@ -930,7 +1249,8 @@ sweep_area(const char *dir, const char *area, time_t now)
 
 		if ((tmp || orphan) && path_join(path, sizeof(path), dir,
 		    area, de->d_name, NULL) == ST_OK)
-			remove_if_stale(path, now, tmp ? STALE_SECONDS : 0);
+			remove_if_stale(dir, path, orphan ? de->d_name : NULL,
+			    now, tmp ? STALE_SECONDS : ORPHAN_SECONDS);
 	}
 	(void)closedir(d);
 }
@@ -939,10 +1259,146 @@ void
 queue_sweep(const char *dir)
 {
 	time_t now = time(NULL);
+	struct error err;
 
+	if (priv_group_enter(&err) != ST_OK)
+		return;
 	sweep_area(dir, "queue", now);
 	sweep_area(dir, "failed", now);
 	sweep_area(dir, "data", now);
+	priv_group_leave();
+}
+
+/* ------------------------------------------------ spool and runner lock */
+
+/* An unnamed file in dir (O_TMPFILE; else mkostemp + unlink). */
+static int
+spool_create(const char *dir, int *fdp)
+{
+	char path[PATH_MAX];
+	int fd = -1, saved;
+
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0660);
+	if (fd == -1 && errno != EOPNOTSUPP && errno != EISDIR &&
+	    errno != EINVAL)
+		return -1;
+#endif
+	/* cppcheck, blind to system headers, sees no O_TMPFILE above. */
+	/* cppcheck-suppress knownConditionTrueFalse */
+	if (fd == -1) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/.tmp.XXXXXX",
+		    dir) >= sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
+			return -1;
+		/* Like O_TMPFILE's 0660: a queue run by another member of
+		 * the group must be able to read what this one commits. */
+		(void)fchmod(fd, 0660);
+		if (unlink(path) == -1) {
+			saved = errno;
+			(void)close(fd);
+			errno = saved;
+			return -1;
+		}
+	}
+	*fdp = fd;
+	return 0;
+}
+
+int
+queue_spool_create(const char *dir, int *fdp, struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = spool_create(dir, fdp);
+	if (rc == -1)
+		(void)error_set(err, ST_CANTCREAT, "cannot create spool file "
+		    "in %s: %s", dir, strerror(errno));
+	priv_group_leave();
+	return rc == -1 ? ST_CANTCREAT : ST_OK;
+}
+
+/* QueueDir/NAME opened with flags (O_CREAT: mode 0660), or -1. */
+static int
+open_in_queue(const char *dir, const char *name, int flags)
+{
+	char path[PATH_MAX];
+	struct error err;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path) || priv_group_enter(&err) != ST_OK)
+		return -1;
+	fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0660);
+	priv_group_leave();
+	return fd;
+}
+
+int
+queue_runner_lock(const char *dir)
+{
+	int fd = open_in_queue(dir, "runner.lock", O_RDWR | O_CREAT);
+
+	if (fd != -1)
+		(void)flock(fd, LOCK_SH);
+	return fd;
+}
+
+int
+queue_runner_active(const char *dir)
+{
+	int fd = open_in_queue(dir, "runner.lock", O_RDONLY), active;
+
+	if (fd == -1)
+		return 0;
+	active = flock(fd, LOCK_EX | LOCK_NB) == -1;
+	(void)close(fd);
+	return active;
+}
+
+/* ---------------------------------------------------- rate counters */
+
+static int
+rate_open(const char *dir, uid_t uid, int *fdp, struct error *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/rate", dir) >= (int)sizeof(path))
+		return error_set(err, ST_CANTCREAT, "path too long");
+	if (mkdir(path, 0770) == -1 && errno != EEXIST)
+		return error_set(err, ST_CANTCREAT, "cannot create %s: %s",
+		    path, strerror(errno));
+	(void)snprintf(path, sizeof(path), "%s/rate/%lu", dir,
+	    (unsigned long)uid);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd == -1 || flock(fd, LOCK_EX) == -1) {
+		(void)error_set(err, ST_CANTCREAT, "cannot use %s: %s", path,
+		    strerror(errno));
+		if (fd != -1)
+			(void)close(fd);
+		return err->status;
+	}
+	*fdp = fd;
+	return ST_OK;
+}
+
+int
+queue_rate_open(const char *dir, uid_t uid, int *fdp, struct error *err)
+{
+	int rc;
+
+	*fdp = -1;
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = rate_open(dir, uid, fdp, err);
+	priv_group_leave();
+	return rc;
 }
 
 /* ------------------------------------------------------- hub health */
@@ -965,34 +1421,62 @@ hub_mark_path(const char *dir, const struct route *rt, char *buf,
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-void
-queue_hub_mark_down(const char *dir, const struct route *rt, const char *why)
+static int
+mark_down(const char *dir, const struct route *rt, const char *why,
+    struct error *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 16], clean[REPLY_TEXT_MAX];
-	int fd;
+	int fd, rc;
 
 	if (hub_mark_path(dir, rt, path, sizeof(path)) == -1 ||
 	    snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >=
 	    (int)sizeof(tmp))
-		return;
+		return error_set(err, ST_CANTCREAT, "hub mark path too long");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	    0660);
 	if (fd == -1)
-		return;
+		return error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+		    tmp, strerror(errno));
 	clean_value(clean, sizeof(clean), why);
-	(void)queue_write_all(fd, clean, strlen(clean));
+	rc = queue_write_all(fd, clean, strlen(clean));
 	(void)close(fd);
-	if (rename(tmp, path) == -1)
+	if (rc == -1 || rename(tmp, path) == -1) {
+		(void)error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+		    path, strerror(errno));
 		(void)unlink(tmp);
+		return err->status;
+	}
+	return ST_OK;
 }
 
-void
-queue_hub_mark_up(const char *dir, const struct route *rt)
+int
+queue_hub_mark_down(const char *dir, const struct route *rt, const char *why,
+    struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = mark_down(dir, rt, why, err);
+	priv_group_leave();
+	return rc;
+}
+
+int
+queue_hub_mark_up(const char *dir, const struct route *rt, struct error *err)
 {
 	char path[PATH_MAX];
+	int rc = ST_OK;
 
-	if (hub_mark_path(dir, rt, path, sizeof(path)) == 0)
-		(void)unlink(path);
+	if (hub_mark_path(dir, rt, path, sizeof(path)) == -1)
+		return error_set(err, ST_CANTCREAT, "hub mark path too long");
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	if (unlink(path) == -1 && errno != ENOENT)
+		rc = error_set(err, ST_CANTCREAT, "cannot remove %s: %s",
+		    path, strerror(errno));
+	priv_group_leave();
+	return rc;
 }
 
 long long
@@ -1000,6 +1484,7 @@ queue_hub_down_since(const char *dir, const struct route *rt, char *why,
     size_t whylen)
 {
 	char path[PATH_MAX];
+	struct error err;
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -1007,7 +1492,11 @@ queue_hub_down_since(const char *dir, const struct route *rt, char *why,
 	if (whylen > 0)
 		why[0] = '\0';
 	if (hub_mark_path(dir, rt, path, sizeof(path)) == -1 ||
-	    (fd = open_checked(path, O_RDONLY, &st)) == -1)
+	    priv_group_enter(&err) != ST_OK)
+		return -1;
+	fd = open_checked(dir, path, O_RDONLY, &st);
+	priv_group_leave();
+	if (fd == -1)
 		return -1;
 	n = whylen > 1 ? read(fd, why, whylen - 1) : 0;
 	if (n > 0)

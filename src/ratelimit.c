@@ -7,6 +7,8 @@
  * file per uid ("window-start count warned"), updated under flock(2) so
  * that concurrent submissions count right. The window is fixed: it
  * starts with the first message after the previous window ended.
+ * config.c builds the policy; queue.c opens and locks the counter (with
+ * the group); this file only decides, and calls neither of them.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -22,48 +24,20 @@
 
 #include "postino.h"
 
-int
-ratelimit_parse(const char *value, struct rate_rule *rule, struct error *err)
-{
-	char count[32], shown[64];
-	const char *slash = strchr(value, '/'), *errstr;
-	size_t n;
-
-	/* The value is untrusted text: shown sanitised, and bounded. */
-	log_sanitize(shown, sizeof(shown), value, strlen(value));
-	if (slash == NULL || (n = (size_t)(slash - value)) == 0 ||
-	    n >= sizeof(count))
-		return error_set(err, ST_CONFIG, "expected N/period (for "
-		    "example 100/1h), got '%s'", shown);
-	memcpy(count, value, n);
-	count[n] = '\0';
-	rule->max = (unsigned int)strtonum(count, 1, 1000000000, &errstr);
-	if (errstr != NULL)
-		return error_set(err, ST_CONFIG, "rate limit count in '%s' is "
-		    "%s", shown, errstr);
-	if (config_parse_duration(slash + 1, &rule->period, err) != ST_OK)
-		return err->status;
-	if (rule->period <= 0)
-		return error_set(err, ST_CONFIG, "rate limit period must be "
-		    "positive");
-	return ST_OK;
-}
-
-/* The rule for login: its own, none when exempt, else the default. */
-static const struct rate_rule *
-rule_for(const struct config *cfg, const char *login)
+const struct rate_rule *
+ratelimit_rule_for(const struct rate_policy *pol, const char *login)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->rate_user_count; i++)
-		if (strcmp(cfg->rate_user[i].login, login) == 0)
-			return &cfg->rate_user[i].rule;
-	for (i = 0; i < cfg->rate_exempt_count; i++)
-		if (strcmp(cfg->rate_exempt[i], login) == 0)
+	for (i = 0; i < pol->nuser; i++)
+		if (strcmp(pol->user[i].login, login) == 0)
+			return &pol->user[i].rule;
+	for (i = 0; i < pol->nexempt; i++)
+		if (strcmp(pol->exempt[i], login) == 0)
 			return NULL;
-	if (!cfg->rate_exempt_set && strcmp(login, "root") == 0)
+	if (!pol->exempt_set && strcmp(login, "root") == 0)
 		return NULL;	/* monitoring and cron as root must shout */
-	return cfg->rate_default.max > 0 ? &cfg->rate_default : NULL;
+	return pol->deflt.max > 0 ? &pol->deflt : NULL;
 }
 
 struct rate_state {
@@ -105,51 +79,22 @@ write_state(int fd, const struct rate_state *st)
 	return 0;
 }
 
-static int
-open_counter(const char *dir, uid_t uid, struct error *err)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (snprintf(path, sizeof(path), "%s/rate", dir) >= (int)sizeof(path))
-		return error_set(err, ST_CANTCREAT, "path too long"), -1;
-	if (mkdir(path, 0770) == -1 && errno != EEXIST)
-		return error_set(err, ST_CANTCREAT, "cannot create %s: %s",
-		    path, strerror(errno)), -1;
-	(void)snprintf(path, sizeof(path), "%s/rate/%lu", dir,
-	    (unsigned long)uid);
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660);
-	if (fd == -1 || flock(fd, LOCK_EX) == -1) {
-		(void)error_set(err, ST_CANTCREAT, "cannot use %s: %s", path,
-		    strerror(errno));
-		if (fd != -1)
-			(void)close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int
-ratelimit_take(const struct config *cfg, uid_t uid, const char *login,
-    int *warn_now, struct error *err)
+ratelimit_take(const struct rate_rule *rule, int fd, uid_t uid,
+    const char *login, int *warn_now, struct error *err)
 {
-	const struct rate_rule *rule = rule_for(cfg, login);
 	struct rate_state st;
 	long long now = (long long)time(NULL);
-	int fd, rc = ST_OK;
+	int rc = ST_OK;
 
 	*warn_now = 0;
-	if (rule == NULL)
-		return ST_OK;
-	if ((fd = open_counter(cfg->queue_dir, uid, err)) == -1)
-		return err->status;
 	read_state(fd, &st);
 	if (st.start == 0 || now - st.start >= rule->period || now < st.start)
 		memset(&st, 0, sizeof(st));
 	if (st.start == 0)
 		st.start = now;
 	if (st.count >= rule->max) {
-		rc = error_set(err, ST_CANTCREAT, "rate limit of %u messages "
+		rc = error_set(err, ST_LIMIT, "rate limit of %u messages "
 		    "per %llds reached for %s (uid %lu): message refused",
 		    rule->max, rule->period, login, (unsigned long)uid);
 		*warn_now = !st.warned;		/* once per period */
@@ -159,6 +104,5 @@ ratelimit_take(const struct config *cfg, uid_t uid, const char *login,
 	if (write_state(fd, &st) == -1 && rc == ST_OK)
 		rc = error_set(err, ST_CANTCREAT, "cannot update the rate "
 		    "counter: %s", strerror(errno));
-	(void)close(fd);
 	return rc;
 }

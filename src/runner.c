@@ -107,41 +107,6 @@ process_new(const struct deliver_ctx *ctx, struct hub_session *hs,
 	free(ids);
 }
 
-/*
- * Runners hold QueueDir/runner.lock shared, so that a submission can ask
- * "is a runner active?" with an exclusive try.
- */
-static int
-runner_lock(const char *dir)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (snprintf(path, sizeof(path), "%s/runner.lock", dir) >=
-	    (int)sizeof(path))
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660);
-	if (fd != -1)
-		(void)flock(fd, LOCK_SH);
-	return fd;
-}
-
-int
-runner_active(const char *dir)
-{
-	char path[PATH_MAX];
-	int fd, active;
-
-	if (snprintf(path, sizeof(path), "%s/runner.lock", dir) >=
-	    (int)sizeof(path))
-		return 0;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return 0;
-	active = flock(fd, LOCK_EX | LOCK_NB) == -1;
-	(void)close(fd);
-	return active;
-}
-
 int
 runner_has_due(const char *dir)
 {
@@ -177,7 +142,7 @@ runner_run(const struct deliver_ctx *ctx, const struct runner_filter *f,
 
 	if (queue_prepare(ctx->cfg->queue_dir, err) != ST_OK)
 		return err->status;
-	lock = runner_lock(ctx->cfg->queue_dir);
+	lock = queue_runner_lock(ctx->cfg->queue_dir);
 	queue_sweep(ctx->cfg->queue_dir);
 	if (queue_list_ids(ctx->cfg->queue_dir, "queue", &ids, &n, err) !=
 	    ST_OK) {

@@ -244,7 +244,10 @@ exit_for_status(enum status st)
 	case ST_IOERR:
 		return EX_IOERR;
 	case ST_CANTCREAT:
+	case ST_LIMIT:		/* RateLimit: 73, never 75 */
 		return EX_CANTCREAT;
+	case ST_NOPERM:		/* another user's queue entry */
+		return EX_USAGE;
 	case ST_OSERR:
 		return EX_OSERR;
 	case ST_SOFTWARE:

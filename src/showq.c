@@ -51,6 +51,8 @@ print_entry(FILE *out, const struct queue_entry *e, const char *area,
 	(void)fprintf(out, "%-11s %7lld %20.20s %s\n", id,
 	    (long long)e->size, when, e->sender[0] != '\0' ? e->sender :
 	    "MAILER-DAEMON");
+	if (e->data_missing)
+		print_reason(out, "data file missing: the message is lost");
 	for (i = 0; i < e->nrcpt; i++) {
 		const struct queue_rcpt *r = &e->rcpt[i];
 		const char *why;
@@ -102,8 +104,10 @@ print_json(FILE *out, const struct queue_entry *e, const char *area,
 	json_string(out, e->sender);
 	(void)fprintf(out, ", \"uid\": %lu, \"attempts\": %u, "
 	    "\"next_retry\": %lld, \"possible_duplicate\": %s, "
-	    "\"recipients\": [", (unsigned long)e->uid, e->attempts,
-	    (long long)e->next_retry, e->possible_dup ? "true" : "false");
+	    "%s\"recipients\": [", (unsigned long)e->uid, e->attempts,
+	    (long long)e->next_retry, e->possible_dup ? "true" : "false",
+	    /* Only when true: the usual entry keeps Postfix's key set. */
+	    e->data_missing ? "\"data_missing\": true, " : "");
 	for (i = 0; i < e->nrcpt; i++) {
 		const struct queue_rcpt *r = &e->rcpt[i];
 
@@ -117,6 +121,40 @@ print_json(FILE *out, const struct queue_entry *e, const char *area,
 		sep = ", ";
 	}
 	(void)fprintf(out, "]}\n");
+}
+
+static void
+print_header(FILE *out, int json, unsigned long count)
+{
+	if (count == 0 && !json)
+		(void)fprintf(out, "%-11s %7s %-20s %s\n", "-Queue ID-",
+		    "--Size--", "----Arrival Time----",
+		    "-Sender/Recipient-------");
+}
+
+/*
+ * An entry that exists but cannot be read (damaged, over the size limit,
+ * unsafe) is listed with the reason, never hidden: only root can then
+ * delete it (postino queue delete ID).
+ */
+static void
+print_unreadable(FILE *out, const char *qid, const char *area, int json,
+    const char *why)
+{
+	char clean[ERR_MAX];
+
+	log_sanitize(clean, sizeof(clean), why, strlen(why));
+	if (json) {
+		(void)fprintf(out, "{\"queue_name\": \"%s\", \"queue_id\": "
+		    "\"%s\", \"unreadable\": ", strcmp(area, "failed") == 0 ?
+		    "failed" : "deferred", qid);
+		json_string(out, clean);
+		(void)fprintf(out, "}\n");
+		return;
+	}
+	(void)fprintf(out, "%-11s %7d %20s %s\n", qid, 0, "", "?");
+	print_reason(out, "unreadable queue entry");
+	(void)fprintf(out, "%*s%s\n\n", RECIPIENT_INDENT, "", clean);
 }
 
 static int
@@ -135,14 +173,14 @@ list_area(FILE *out, const char *dir, const char *area, int json,
 
 		queue_entry_init(&e);
 		error_clear(&perr);
-		/* Vanished or unreadable entries are skipped, not fatal. */
-		if (queue_peek_entry(dir, area, ids[i], &e, &busy, &perr) ==
-		    ST_OK) {
-			if (count != NULL && *count == 0 && !json)
-				(void)fprintf(out, "%-11s %7s %-20s %s\n",
-				    "-Queue ID-", "--Size--",
-				    "----Arrival Time----",
-				    "-Sender/Recipient-------");
+		/* Vanished entries are skipped; unreadable ones are shown. */
+		if (queue_peek_entry(dir, area, ids[i], &e, &busy, &perr) !=
+		    ST_OK && perr.status != ST_PERM) {
+			print_header(out, json, *count);
+			print_unreadable(out, ids[i], area, json, perr.text);
+			(*count)++;
+		} else if (perr.status == ST_OK) {
+			print_header(out, json, *count);
 			if (json)
 				print_json(out, &e, area, busy);
 			else
@@ -183,7 +221,7 @@ may_change(const struct queue_entry *e, struct error *err)
 
 	if (uid == 0 || uid == e->uid)
 		return ST_OK;
-	return error_set(err, ST_USAGE, "%s: permission denied (queued by "
+	return error_set(err, ST_NOPERM, "%s: permission denied (queued by "
 	    "uid %lu)", e->qid, (unsigned long)e->uid);
 }
 
@@ -198,17 +236,27 @@ showq_change(const char *dir, const char *action, const char *qid,
 	if (strcmp(action, "delete") == 0) {
 		int busy;
 
-		if (queue_peek_entry(dir, "failed", qid, &e, &busy, err) ==
-		    ST_OK) {
-			if ((rc = may_change(&e, err)) == ST_OK)
-				rc = queue_unlink(dir, "failed", qid, err);
-			queue_entry_free(&e);
-			return rc;
-		}
+		rc = queue_peek_entry(dir, "failed", qid, &e, &busy, err);
+		if (rc == ST_OK && (rc = may_change(&e, err)) == ST_OK)
+			rc = queue_unlink(dir, "failed", qid, err);
 		queue_entry_free(&e);
+		if (rc != ST_PERM && rc != ST_OK && err->status != ST_NOPERM &&
+		    getuid() == 0) {
+			/* Root can always delete, even what nobody can read. */
+			error_clear(err);
+			return queue_force_remove(dir, qid, err);
+		}
+		if (rc != ST_PERM)
+			return rc;
 	}
 	error_clear(err);
 	if ((rc = queue_lock_entry(dir, qid, &e, err)) != ST_OK) {
+		/* Root can always delete, even what nobody can read. */
+		if (rc == ST_DATA && getuid() == 0 &&
+		    strcmp(action, "delete") == 0) {
+			error_clear(err);
+			return queue_force_remove(dir, qid, err);
+		}
 		if (rc == ST_PERM)
 			(void)error_set(err, ST_USAGE, "%s: no such entry",
 			    qid);

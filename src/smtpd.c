@@ -676,7 +676,7 @@ cmd_data(struct session *s, char *arg, struct error *err)
 	memset(&sp, 0, sizeof(sp));
 	/* Unnamed (O_TMPFILE): a dialogue cut short leaves nothing. */
 	error_clear(&serr);
-	if (message_spool_create(s->p->spool_dir, &sp.fd, &serr) != ST_OK)
+	if (queue_spool_create(s->p->spool_dir, &sp.fd, &serr) != ST_OK)
 		return reply(s, err, QUEUE_WRITE_ERROR);
 	s->dlen = 0;
 	if (reply(s, err, "354 End data with <CR><LF>.<CR><LF>") != ST_OK ||

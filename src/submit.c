@@ -114,7 +114,7 @@ read_message(const struct config *cfg, const struct caller *c,
 	mo.now = time(NULL);
 	mo.add_headers = (const char *const *)cfg->add_header;
 	mo.add_header_count = cfg->add_header_count;
-	if (message_spool_create(cfg->queue_dir, &spool_fd, err) != ST_OK)
+	if (queue_spool_create(cfg->queue_dir, &spool_fd, err) != ST_OK)
 		return err->status;
 	mo.spool_fd = &spool_fd;
 	if (message_read(in_fd, cfg->queue_dir, &mo, msg, err) != ST_OK)
@@ -204,18 +204,24 @@ route_for(const struct config *cfg, const struct revalias *rev,
 		memset(rt, 0, sizeof(*rt));
 }
 
+/* RateLimit: the caller's rule, counted in the queue's counter file. */
 static int
 count_against_limit(const struct config *cfg, const struct caller *c,
     struct error *err)
 {
-	int warn = 0;
+	const struct rate_rule *rule = ratelimit_rule_for(&cfg->rate,
+	    c->login);
+	int fd, rc, warn = 0;
 
-	if (ratelimit_take(cfg, c->uid, c->login, &warn, err) != ST_OK) {
-		if (warn)
-			log_line(LOG_WARNING, "%s", err->text);
+	if (rule == NULL)
+		return ST_OK;
+	if (queue_rate_open(cfg->queue_dir, c->uid, &fd, err) != ST_OK)
 		return err->status;
-	}
-	return ST_OK;
+	rc = ratelimit_take(rule, fd, c->uid, c->login, &warn, err);
+	(void)close(fd);
+	if (rc != ST_OK && warn)
+		log_line(LOG_WARNING, "%s", err->text);
+	return rc;
 }
 
 static void
@@ -252,7 +258,7 @@ relay(const struct config *cfg, const struct caller *c,
 		runner_spawn(&ctx, e->qid);
 	} else if (out->kind == OUT_SENT && !hs.failed &&
 	    runner_has_due(cfg->queue_dir) &&
-	    !runner_active(cfg->queue_dir)) {
+	    !queue_runner_active(cfg->queue_dir)) {
 		message_free(msg);
 		runner_spawn(&ctx, NULL);
 	}

@@ -513,14 +513,12 @@ ctx_trust(SSL_CTX *ctx, const struct tls_params *p, struct error *err)
 }
 
 static int
-ctx_client_cert(SSL_CTX *ctx, const struct tls_params *p, struct error *err)
+load_client_cert(SSL_CTX *ctx, const struct tls_params *p, struct error *err)
 {
 	const char *key;
 	char why[256];
 	int r;
 
-	if (p->cert_file == NULL || p->cert_file[0] == '\0')
-		return ST_OK;
 	key = p->key_file != NULL && p->key_file[0] != '\0' ? p->key_file :
 	    p->cert_file;
 	if (SSL_CTX_use_certificate_chain_file(ctx, p->cert_file) != 1) {
@@ -547,6 +545,24 @@ ctx_client_cert(SSL_CTX *ctx, const struct tls_params *p, struct error *err)
 		    "TLSCert %s", key, p->cert_file);
 	}
 	return ST_OK;
+}
+
+/*
+ * The client key may be readable by the queue's group only (0640): the
+ * group is held for these two file reads, never for the handshake.
+ */
+static int
+ctx_client_cert(SSL_CTX *ctx, const struct tls_params *p, struct error *err)
+{
+	int rc;
+
+	if (p->cert_file == NULL || p->cert_file[0] == '\0')
+		return ST_OK;
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = load_client_cert(ctx, p, err);
+	priv_group_leave();
+	return rc;
 }
 
 static int

@@ -217,16 +217,26 @@ def leftovers(p):
     return bad
 
 
-def age_temporary_files(p, seconds=10):
-    """Make every .tmp.* look `seconds` old, as if a crash left it then:
-    the sweep removes only temporary files older than 5 s (queue.c)."""
+def age_temporary_files(p, seconds=10, orphan_seconds=7200):
+    """Make every .tmp.* look `seconds` old and every orphan data file
+    (no control file) `orphan_seconds` old, as if a crash left them then:
+    the sweep removes only temporary files older than 5 s and orphans
+    older than an hour (queue.c)."""
     past = time.time() - seconds
+    orphan_past = time.time() - orphan_seconds
     for area in AREAS:
         d = os.path.join(p.queue_dir, area)
         if not os.path.isdir(d):
             continue
         for n in os.listdir(d):
-            if n.startswith(".tmp."):
+            if area == "data" and not n.startswith(".tmp.") and not any(
+                    os.path.exists(os.path.join(p.queue_dir, a, n))
+                    for a in ("queue", "failed")):
+                try:
+                    os.utime(os.path.join(d, n), (orphan_past, orphan_past))
+                except FileNotFoundError:
+                    pass
+            elif n.startswith(".tmp."):
                 try:
                     os.utime(os.path.join(d, n), (past, past))
                 except FileNotFoundError:

@@ -32,6 +32,8 @@ The paths:
   odq      submission with -odq: commit only
   ...-full the commit paths again with write and fsync failing from the
            Nth call on (a disk that stays full)
+  ...-noproc  the commit paths again without /proc (linkat of
+           /proc/self/fd fails, FI_NO_PROC_LINK): the copy fallback
 
 Every injected failure and its outcome go into a table: printed at the
 end of the session (pytest -s shows it) and written to
@@ -127,10 +129,12 @@ def summary():
     print("\n" + text)
 
 
-def shim_env(shim, asan, files, func=None, nth=None, sticky=False):
+def shim_env(shim, asan, files, func=None, nth=None, sticky=False,
+             extra=None):
     # One reply line per recv(): recv call N is the same line every run.
     env = {"LD_PRELOAD": shim, "FI_REPORT_FILE": files["report"],
            "FI_RECV_LINE": "1"}
+    env.update(extra or {})
     if func is None:
         env["FI_COUNT_FILE"] = files["count"]
         env["FI_TRACE_FILE"] = files["trace"]
@@ -275,6 +279,7 @@ class Path:
     name = None
     sticky = False
     funcs = FUNCS
+    env = {}
 
     def __init__(self, binary, root, srv):
         self.binary = binary
@@ -463,7 +468,7 @@ def run_case(path, shim, asan, func, nth, count_target=None):
     p = path.new_case("%s%d" % (func, nth))
     args, input, conf, fates = path.prepare(p)
     files = {"report": os.path.join(p.dir, "fi.report")}
-    env = shim_env(shim, asan, files, func, nth, path.sticky)
+    env = shim_env(shim, asan, files, func, nth, path.sticky, path.env)
     srv = path.srv
     mark = len(srv.messages)
 
@@ -573,7 +578,8 @@ def count_calls(path, shim, asan):
     args, input, conf, _ = path.prepare(p)
     files = {k: os.path.join(p.dir, "fi." + k)
              for k in ("report", "count", "trace")}
-    res = run(p, args, input, conf, shim_env(shim, asan, files))
+    res = run(p, args, input, conf, shim_env(shim, asan, files,
+                                             extra=path.env))
     for line in read_lines(files["report"]):
         if line.startswith("fork "):
             wait_gone(int(line.split()[1]))
@@ -596,8 +602,26 @@ def count_calls(path, shim, asan):
     return calls
 
 
+class HubDownNoProc(HubDown):
+    """The commit without /proc: linkat of /proc/self/fd fails, so the
+    queue copies the spool file (locked before it has its name)."""
+    name = "hubdown-noproc"
+    env = {"FI_NO_PROC_LINK": "1"}
+
+
+class OdqNoProc(Odq):
+    name = "odq-noproc"
+    env = {"FI_NO_PROC_LINK": "1"}
+
+
+class RunQNoProc(RunQ):
+    """The run's bounce is committed through the copy fallback too."""
+    name = "runq-noproc"
+    env = {"FI_NO_PROC_LINK": "1"}
+
+
 PATHS = {c.name: c for c in (Live, HubDown, RunQ, Odq, HubDownFull,
-                             OdqFull)}
+                             OdqFull, HubDownNoProc, OdqNoProc, RunQNoProc)}
 
 
 def make_path(name, postino_binary, tmp_path, fault):

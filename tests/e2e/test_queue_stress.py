@@ -337,12 +337,19 @@ def test_sweep_removes_orphans_and_stale_temporary_files(postino, fault):
     past = time.time() - 10
     for path in (stale, stale_data):
         os.utime(path, (past, past))
+    # An orphan goes an hour after its commit (queue.c, the age rule);
+    # a younger one stays: its commit may still be in progress.
+    young = os.path.join(d, "data", "0123456788")
+    with open(young, "w") as f:
+        f.write("being committed\n")
+    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
     srv = fault()
     postino.config(MailHub=srv.mailhub(), RetryInterval=0, HubBackoff=0)
     qh.runq(postino)
     srv.wait_idle()
     assert qh.subject_tokens(srv.messages) == {tok: 1}
     assert not os.path.exists(orphan), "orphan data file kept"
+    assert os.path.exists(young), "an orphan younger than an hour removed"
     assert not os.path.exists(stale) and not os.path.exists(stale_data)
     assert os.path.exists(fresh), "a temporary file being written removed"
     assert not os.path.exists(os.path.join(d, "data", qid))

@@ -19,6 +19,10 @@
  *   FI_REPORT_FILE  one "inject family n errno target" line per injected
  *                   failure, and "fork pid" for each child, so that the
  *                   test can wait for a detached queue run to end
+ *   FI_NO_PROC_LINK=1  linkat() from a /proc path fails with ENOENT, in
+ *                   this process and its children, neither counted nor
+ *                   reported: a host without /proc (a chroot, a minimal
+ *                   container), so that the queue's copy fallback runs
  *
  * target is the path, or for calls on a descriptor what /proc/self/fd
  * says it is ("socket:[123]", "/q/data/.tmp.X"...). A recv() that
@@ -90,11 +94,12 @@ static struct {
 	int	 err;
 	int	 sticky;
 	int	 recv_line;	/* FI_RECV_LINE: one line per recv() */
+	int	 no_proc_link;	/* FI_NO_PROC_LINK: no /proc to link from */
 	long	 count[F_COUNT];
 	char	 count_file[PATH_MAX];
 	char	 trace_file[PATH_MAX];
 	char	 report_file[PATH_MAX];
-} fi = { 0, -1, 0, EIO, 0, 0, { 0 }, "", "", "" };
+} fi = { 0, -1, 0, EIO, 0, 0, 0, { 0 }, "", "", "" };
 
 /* The real function behind name, looked up on first use. */
 #define REAL(type, name, args)						\
@@ -185,6 +190,8 @@ fi_init(void)
 		fi.err = parse_errno(s);
 	fi.sticky = (s = getenv("FI_STICKY")) != NULL && strcmp(s, "1") == 0;
 	fi.recv_line = (s = getenv("FI_RECV_LINE")) != NULL &&
+	    strcmp(s, "1") == 0;
+	fi.no_proc_link = (s = getenv("FI_NO_PROC_LINK")) != NULL &&
 	    strcmp(s, "1") == 0;
 	env_path("FI_COUNT_FILE", fi.count_file, sizeof(fi.count_file));
 	env_path("FI_TRACE_FILE", fi.trace_file, sizeof(fi.trace_file));
@@ -469,6 +476,10 @@ linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
 {
 	REAL(int, linkat, (int, const char *, int, const char *, int));
 
+	if (fi.no_proc_link && strncmp(from, "/proc/", 6) == 0) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (hit(F_LINKAT, to, -1))
 		return -1;
 	return real_linkat(fromfd, from, tofd, to, flags);

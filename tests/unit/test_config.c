@@ -858,15 +858,15 @@ test_rate_limit_keys(void **state)
 	(void)state;
 	parse_ok(&cfg, "RateLimit=100/1h\nRateLimitUser=www-data:5/10m\n"
 	    "RateLimitUser=www-data:7/1m\nRateLimitExempt=root, nagios\n");
-	assert_int_equal(cfg.rate_default.max, 100);
-	assert_int_equal(cfg.rate_default.period, 3600);
-	assert_int_equal(cfg.rate_user_count, 1);
-	assert_string_equal(cfg.rate_user[0].login, "www-data");
-	assert_int_equal(cfg.rate_user[0].rule.max, 7);
-	assert_int_equal(cfg.rate_user[0].rule.period, 60);
-	assert_int_equal(cfg.rate_exempt_count, 2);
-	assert_string_equal(cfg.rate_exempt[1], "nagios");
-	assert_true(cfg.rate_exempt_set);
+	assert_int_equal(cfg.rate.deflt.max, 100);
+	assert_int_equal(cfg.rate.deflt.period, 3600);
+	assert_int_equal(cfg.rate.nuser, 1);
+	assert_string_equal(cfg.rate.user[0].login, "www-data");
+	assert_int_equal(cfg.rate.user[0].rule.max, 7);
+	assert_int_equal(cfg.rate.user[0].rule.period, 60);
+	assert_int_equal(cfg.rate.nexempt, 2);
+	assert_string_equal(cfg.rate.exempt[1], "nagios");
+	assert_true(cfg.rate.exempt_set);
 	config_free(&cfg);
 	parse_bad("RateLimit=100\n", "RateLimit");
 	parse_bad("RateLimit=0/1h\n", "RateLimit");
