@@ -328,7 +328,7 @@ void		 message_new_qid(char qid[QID_MAX]);
 struct lineconv {
 	int		 dot_stuff;	/* double a leading '.' */
 	int		 at_line_start;
-	int		 pending_cr;	/* a CR was the last byte seen */
+	int		 pending_cr;	/* CRs held (at most 2): LF next or not? */
 	size_t		 line_len;	/* octets on the current output line */
 	size_t		 split_at;	/* split lines longer than this; 0: never */
 	/* Set after lineconv_init (which clears them) when wanted: */
