@@ -43,15 +43,18 @@
  * - An unparsable From: still counts as present; from_addr is then "".
  * - -t errors: a header of the class not used (plain vs Resent-) does not
  *   fail the message. On any error message_read() returns at once: the
- *   caller drains stdin if it wants to (callers.md 3.1).
+ *   caller drains stdin if it wants to (callers.md 3.1), with
+ *   message_drain(), the one drain, also used after the "." line.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "postino.h"
@@ -1003,18 +1006,45 @@ drop_nuls(char *p, size_t n, size_t *count)
 	return (size_t)(w - p);
 }
 
-/* After the "." line: read the rest so that the writer gets no EPIPE. */
-static void
-drain(int fd)
+static long long
+monotonic_ms(void)
 {
-	char buf[8192];
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * One deadline for the whole drain, not per read: a writer that keeps
+ * its end open and waits for us to exit must not hold us for ever, nor a
+ * writer that trickles bytes.
+ */
+void
+message_drain(int fd)
+{
+	char buf[65536];
+	struct pollfd pfd;
+	long long deadline = monotonic_ms() + MESSAGE_DRAIN_MS, left;
 	ssize_t n;
 
 	if (isatty(fd))
 		return;
-	while ((n = read(fd, buf, sizeof(buf))) != 0)
-		if (n == -1 && errno != EINTR)
+	for (;;) {
+		if ((left = deadline - monotonic_ms()) <= 0)
 			return;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, (int)left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || (pfd.revents & POLLNVAL))
+			return;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n == -1 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
 }
 
 static int
@@ -1043,7 +1073,7 @@ read_input(struct reader *r, int fd, char *ibuf, char *cbuf,
 		if ((rc = scan(r, cbuf, n, err)) != ST_OK)
 			return rc;
 		if (in.ended) {
-			drain(fd);
+			message_drain(fd);
 			return ST_OK;
 		}
 	}

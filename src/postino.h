@@ -314,6 +314,18 @@ void		 message_free(struct message *);
  * remains if the process dies. ST_CANTCREAT naming dir and the cause.
  */
 int		 message_spool_create(const char *dir, int *fd, struct error *);
+/*
+ * How long stdin is drained after the "." line or before an error exit:
+ * long enough for a writer still sending its input down a pipe, short
+ * enough for one that keeps stdin open until sendmail exits.
+ */
+#define MESSAGE_DRAIN_MS	5000
+/*
+ * Read fd to EOF and throw the bytes away, so that the writer gets our
+ * exit status and not EPIPE; not a terminal, and never for longer than
+ * MESSAGE_DRAIN_MS in all. The one drain (sendmail.c's error paths too).
+ */
+void		 message_drain(int fd);
 /* RFC 5322 date of t in local time ("Sun, 22 Nov 2026 01:02:03 +0100"). */
 void		 message_date(time_t t, char *buf, size_t len);
 /* A fresh queue id: QID_LEN upper-case hex digits. */

@@ -113,33 +113,14 @@ say(const char *fmt, ...)
 }
 
 /*
- * Read stdin to EOF before a usage-error exit, so that a writer such as
- * git send-email or MIME::Lite sees our exit status and not EPIPE. Only
- * when stdin is not a terminal, and never for more than 10 seconds.
+ * Read stdin to EOF before an error exit, so that a writer such as git
+ * send-email or MIME::Lite sees our exit status and not EPIPE: the one
+ * drain, with its one deadline, in message.c.
  */
 static void
 drain_stdin(void)
 {
-	struct timespec start, now;
-	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
-	char buf[65536];
-
-	if (isatty(STDIN_FILENO))
-		return;
-	(void)clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		long left;
-		ssize_t n;
-
-		(void)clock_gettime(CLOCK_MONOTONIC, &now);
-		left = 10000 - ((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return;
-		n = read(STDIN_FILENO, buf, sizeof(buf));
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			return;
-	}
+	message_drain(STDIN_FILENO);
 }
 
 static void

@@ -70,3 +70,42 @@ def test_bare_cr_dot_cannot_smuggle_through_bs(postino, fault):
     assert len(s.data_received) == 1
     assert wire_has_no_bare_cr_or_lf(s.data_received[0])
     assert b"\r\nhello\r\n..\r\nMAIL FROM:" in s.data_received[0]
+
+
+# -- item 6: one drain, one deadline --------------------------------------
+
+DRAIN_S = 5     # MESSAGE_DRAIN_MS in src/postino.h, postino(8) "Message"
+
+
+def test_writer_holding_stdin_open_does_not_deadlock(postino, fault):
+    """A writer that keeps stdin open after the lone "." and waits for
+    sendmail to exit: postino stops reading within the drain deadline,
+    sends the message and exits 0."""
+    srv = fault()
+    postino.config(MailHub=srv.mailhub())
+    tok = token()
+    proc = subprocess.Popen([postino.binary, "-C", postino.config_path,
+                             RCPT], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=postino.env(), cwd=postino.dir)
+    try:
+        start = time.monotonic()
+        proc.stdin.write(b"Subject: %s\n\nbody\n.\n" % tok.encode())
+        proc.stdin.flush()
+        # stdin stays open: wait for the exit as such a writer would.
+        rc = proc.wait(timeout=DRAIN_S + 10)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert rc == 0 and out == b"" and err == b"", (rc, out, err)
+    assert took < DRAIN_S + 5, took
+    srv.wait_idle()
+    assert len(srv.messages) == 1
+    assert parse(srv.messages[0].content).one("Subject") == tok
+    assert parse(srv.messages[0].content).body == b"body\r\n"

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -713,6 +714,61 @@ t_dot_drain(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(m.size, (off_t)(strlen(RECV "Subject: s\r\n" ADDED
+	    "\r\nbody\r\n")));
+	message_free(&m);
+}
+
+static long long
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000LL +
+	    (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/*
+ * A writer that keeps stdin open after "." and waits for us to exit must
+ * not deadlock: the drain gives up after MESSAGE_DRAIN_MS in all, even
+ * when the writer trickles a byte now and then.
+ */
+static void
+t_dot_drain_deadline(void **state)
+{
+	const struct fixture *f = *state;
+	struct msgopts o;
+	struct message m;
+	struct error err;
+	struct timespec start;
+	int p[2], status;
+	pid_t pid;
+	long long took;
+
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		(void)close(p[0]);
+		if (write(p[1], "Subject: s\n\nbody\n.\n", 19) != 19)
+			_exit(2);
+		for (;;) {	/* killed by the parent */
+			(void)usleep(200000);
+			if (write(p[1], "z", 1) != 1)
+				_exit(3);
+		}
+	}
+	assert_true(pid > 0);
+	(void)close(p[1]);
+	default_opts(&o);
+	error_clear(&err);
+	(void)clock_gettime(CLOCK_MONOTONIC, &start);
+	assert_int_equal(message_read(p[0], f->dir, &o, &m, &err), ST_OK);
+	took = elapsed_ms(&start);
+	(void)kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	(void)close(p[0]);
+	assert_true(took >= MESSAGE_DRAIN_MS - 100);
+	assert_true(took < MESSAGE_DRAIN_MS + 2000);
 	assert_int_equal(m.size, (off_t)(strlen(RECV "Subject: s\r\n" ADDED
 	    "\r\nbody\r\n")));
 	message_free(&m);
@@ -1521,6 +1577,7 @@ main(void)
 		cmocka_unit_test(t_shapes),
 		cmocka_unit_test(t_dots),
 		cmocka_unit_test(t_dot_drain),
+		cmocka_unit_test(t_dot_drain_deadline),
 		cmocka_unit_test(t_mbox_from),
 		cmocka_unit_test(t_drop_headers),
 		cmocka_unit_test(t_qualify_headers),
