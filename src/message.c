@@ -383,6 +383,7 @@ struct reader {
 	struct error		 rcpt_err[2];	/* -t problems: plain, resent */
 	char			*wbuf;
 	size_t			 wlen;
+	long long		 in_size;	/* the caller's bytes, CRLF form */
 };
 
 int
@@ -1047,6 +1048,22 @@ message_drain(int fd)
 	}
 }
 
+/*
+ * MaxMessageSize, checked before the bytes reach the spool, so that the
+ * spool never holds much more than the limit. Counted in the caller's
+ * message after line-end normalisation (what SIZE counts, RFC 1870), the
+ * final "." line and our own header fields not included.
+ */
+static int
+check_size(struct reader *r, size_t n, struct error *err)
+{
+	r->in_size += (long long)n;
+	if (r->opts->max_size > 0 && r->in_size > r->opts->max_size)
+		return error_set(err, ST_DATA, "message larger than "
+		    "MaxMessageSize (%lld bytes)", r->opts->max_size);
+	return ST_OK;
+}
+
 static int
 read_input(struct reader *r, int fd, char *ibuf, char *cbuf,
     struct error *err)
@@ -1065,12 +1082,16 @@ read_input(struct reader *r, int fd, char *ibuf, char *cbuf,
 		if (got == -1)
 			return error_set(err, ST_IOERR, "cannot read the "
 			    "message: %s", strerror(errno));
-		if (got == 0)
-			return scan(r, cbuf, lineconv_finish(&in, cbuf,
-			    CONV_CAP), err);
+		if (got == 0) {
+			n = lineconv_finish(&in, cbuf, CONV_CAP);
+			if ((rc = check_size(r, n, err)) != ST_OK)
+				return rc;
+			return scan(r, cbuf, n, err);
+		}
 		n = drop_nuls(ibuf, (size_t)got, &r->msg->nul_bytes);
 		n = lineconv_feed(&in, ibuf, n, cbuf, CONV_CAP);
-		if ((rc = scan(r, cbuf, n, err)) != ST_OK)
+		if ((rc = check_size(r, n, err)) != ST_OK ||
+		    (rc = scan(r, cbuf, n, err)) != ST_OK)
 			return rc;
 		if (in.ended) {
 			message_drain(fd);

@@ -139,6 +139,7 @@ struct rate_rule {
 };
 
 #define RATE_USERS_MAX	64
+#define MAX_MESSAGE_SIZE_DEFAULT	(50LL * 1024 * 1024)	/* 50 MiB */
 
 struct config {
 	char		 path[PATH_MAX];	/* the file that was read */
@@ -186,6 +187,7 @@ struct config {
 	char		 rate_exempt[RATE_USERS_MAX][64]; /* RateLimitExempt= */
 	size_t		 rate_exempt_count;
 	int		 rate_exempt_set;	/* unset: root is exempt */
+	long long	 max_message_size;	/* MaxMessageSize= bytes; 0: none */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
 };
@@ -211,6 +213,9 @@ int		 config_split_hub(const char *value, char *host, size_t hostlen,
 		    char *port, size_t portlen, struct error *);
 /* Duration: number with optional unit s, m, h, d. */
 int		 config_parse_duration(const char *value, long long *seconds,
+		    struct error *);
+/* Size in bytes: number with optional binary unit k, M, G. */
+int		 config_parse_size(const char *value, long long *bytes,
 		    struct error *);
 /* Wipe secrets (explicit_bzero) and free AddHeader strings. */
 void		 config_free(struct config *);
@@ -282,6 +287,7 @@ struct msgopts {
 	const int	*spool_fd;		/* already open spool file to
 						 * use (taken over, closed on
 						 * error); NULL: create one */
+	long long	 max_size;		/* MaxMessageSize; 0: none */
 };
 
 struct message {
@@ -304,7 +310,11 @@ struct message {
  * Return-Path/Content-Length with header addresses qualified, AddHeader
  * lines, Date/Message-ID/From when missing, a blank line, the body.
  * Memory stays bounded whatever the input. On any error no spool file
- * remains. ST_IOERR for read errors, ST_CANTCREAT for spool errors.
+ * remains. ST_IOERR for read errors, ST_CANTCREAT for spool errors,
+ * ST_DATA for a message over opts->max_size (its size counted as the
+ * caller's message in CRLF form, before our own header fields; the text
+ * names MaxMessageSize) and for -t headers that do not parse. Input is
+ * not drained on error: the caller calls message_drain().
  */
 int		 message_read(int in_fd, const char *spool_dir,
 		    const struct msgopts *, struct message *, struct error *);

@@ -1061,6 +1061,7 @@ read_message(const struct config *cfg, const struct run *r,
 	mo.now = time(NULL);
 	mo.add_headers = (const char *const *)cfg->add_header;
 	mo.add_header_count = cfg->add_header_count;
+	mo.max_size = cfg->max_message_size;
 	if (message_spool_create(cfg->queue_dir, &spool_fd, &err) != ST_OK ||
 	    priv_drop(&err) != ST_OK) {
 		if (spool_fd != -1)
@@ -1312,6 +1313,7 @@ serve_smtp(const struct config *cfg, struct run *r, const struct options *o)
 	sp.hostname = r->hostname;
 	sp.spool_dir = cfg->queue_dir;
 	sp.idle_timeout = 300;
+	sp.max_size = cfg->max_message_size;
 	sp.submit = bs_submit;
 	sp.submit_arg = &bc;
 	if (smtpd_run(&sp, &err) != ST_OK) {

@@ -109,3 +109,117 @@ def test_writer_holding_stdin_open_does_not_deadlock(postino, fault):
     assert len(srv.messages) == 1
     assert parse(srv.messages[0].content).one("Subject") == tok
     assert parse(srv.messages[0].content).body == b"body\r\n"
+
+
+# -- item 18: MaxMessageSize ---------------------------------------------
+
+LIMIT = 1000
+
+
+def sized_message(size):
+    """A CRLF message of exactly size bytes (the size MaxMessageSize
+    counts: the caller's message, line ends as CRLF)."""
+    head = b"Subject: size\r\nTo: %s\r\n\r\n" % RCPT.encode()
+    filler = size - len(head) - 2
+    body = b"".join(b"x" * min(70, filler - i) + b"\r\n"
+                    for i in range(0, filler, 72))
+    msg = head + body
+    msg = msg[:-2] + b"y" * (size - len(msg) - 2) + b"\r\n"
+    if len(msg) != size:
+        msg = head + b"z" * (size - len(head) - 2) + b"\r\n"
+    assert len(msg) == size
+    return msg
+
+
+def spooled_files(postino):
+    """Every regular file under the queue directory but lock files."""
+    out = []
+    for d, _, files in os.walk(postino.queue_dir):
+        out += [os.path.join(d, f) for f in files if not f.endswith(".lock")]
+    return out
+
+
+def test_message_at_the_limit_is_sent(postino, fault):
+    srv = fault()
+    postino.config(MailHub=srv.mailhub(), MaxMessageSize=LIMIT)
+    postino.run([RCPT], sized_message(LIMIT)).ok()
+    srv.wait_idle()
+    assert len(srv.messages) == 1
+
+
+def test_message_over_the_limit_is_refused(postino, fault):
+    """limit + 1 bytes: exit 65, one stderr line naming MaxMessageSize,
+    nothing sent, nothing queued, and stdin drained (the writer of a far
+    bigger input gets no EPIPE)."""
+    srv = fault()
+    postino.config(MailHub=srv.mailhub(), MaxMessageSize=LIMIT)
+    res = postino.run([RCPT], sized_message(LIMIT + 1))
+    assert res.rc == 65, res.describe()
+    assert res.stdout == b""
+    lines = res.err_lines()
+    assert len(lines) == 1 and "MaxMessageSize" in lines[0], res.describe()
+    assert postino.queue_entries() == []
+    assert spooled_files(postino) == []
+    srv.wait_idle()
+    assert srv.sessions == [], "nothing may be sent"
+
+
+def test_over_the_limit_writer_gets_no_epipe(postino, fault):
+    srv = fault()
+    postino.config(MailHub=srv.mailhub(), MaxMessageSize="1k")
+    writer = subprocess.Popen(
+        ["/usr/bin/python3", "-c",
+         "import sys\n"
+         "sys.stdout.buffer.write(b'Subject: s\\n\\n' + "
+         "b'x' * 79 + b'\\n') \n"
+         "for i in range(20000):\n"
+         "    sys.stdout.buffer.write(b'y' * 79 + b'\\n')\n"
+         "sys.stdout.flush()\n"],
+        stdout=subprocess.PIPE)
+    try:
+        proc = subprocess.run([postino.binary, "-C", postino.config_path,
+                               RCPT], stdin=writer.stdout,
+                              capture_output=True, env=postino.env(),
+                              cwd=postino.dir, timeout=30)
+    finally:
+        writer.stdout.close()
+        wrc = writer.wait(timeout=30)
+    assert proc.returncode == 65, proc.stderr
+    assert b"MaxMessageSize" in proc.stderr
+    assert wrc == 0, "the writer got EPIPE: stdin was not drained"
+    assert postino.queue_entries() == []
+    srv.wait_idle()
+    assert srv.sessions == []
+
+
+def test_bs_announces_and_enforces_size(postino, fault):
+    srv = fault()
+    postino.config(MailHub=srv.mailhub(), MaxMessageSize=LIMIT)
+    over = sized_message(LIMIT + 1)
+    ok = sized_message(LIMIT)
+    dialogue = (b"EHLO x\r\n"
+                b"MAIL FROM:<a@example.org> SIZE=%d\r\n"
+                b"MAIL FROM:<a@example.org> SIZE=%d\r\n"
+                b"RCPT TO:<%s>\r\nDATA\r\n%s.\r\n"
+                b"MAIL FROM:<a@example.org>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+                b"%s.\r\nQUIT\r\n"
+                % (LIMIT + 1, LIMIT, RCPT.encode(), over, RCPT.encode(), ok))
+    res = postino.run(["-bs"], dialogue)
+    assert res.rc == 0 and res.stderr == b"", res.describe()
+    replies = res.out.split("\r\n")
+    assert "250-SIZE %d" % LIMIT in replies, replies
+    assert replies.count("250 2.1.0 Ok") == 2, replies
+    assert sum(r.startswith("552 5.3.4") for r in replies) == 2, replies
+    assert sum(r.startswith("250 2.0.0 Ok: queued as") for r in replies) \
+        == 1, replies
+    srv.wait_idle()
+    assert len(srv.messages) == 1
+
+
+def test_default_limit_is_announced(postino):
+    postino.config(MailHub="127.0.0.1:9")
+    res = postino.run(["-bs"], b"EHLO x\r\nQUIT\r\n")
+    assert "250-SIZE %d\r\n" % (50 * 1024 * 1024) in res.out, res.describe()
+    postino.config(MailHub="127.0.0.1:9", MaxMessageSize=0)
+    res = postino.run(["-bs"], b"EHLO x\r\nQUIT\r\n")
+    assert "SIZE" not in res.out, res.describe()

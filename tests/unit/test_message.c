@@ -1255,6 +1255,55 @@ t_name_over_line_limit(void **state)
 	result_free(&r);
 }
 
+/*
+ * MaxMessageSize: the caller's message in CRLF form (a bare LF counts
+ * two), our header fields and the final "." line not counted; over it,
+ * ST_DATA naming the key and no spool file (run_len checks the dir).
+ */
+static void
+t_max_size(void **state)
+{
+	static const char in[] = "Subject: s\r\n\r\nbody\r\n";	/* 20 */
+	struct msgopts o;
+	struct result r;
+
+	default_opts(&o);
+	o.max_size = 20;
+	run(*state, &o, in, &r);
+	assert_int_equal(r.rc, ST_OK);
+	result_free(&r);
+	run(*state, &o, "Subject: s\r\n\r\nbody\r\n.\r\n", &r);
+	assert_int_equal(r.rc, ST_OK);
+	result_free(&r);
+	o.max_size = 19;
+	run(*state, &o, in, &r);
+	assert_int_equal(r.rc, ST_DATA);
+	assert_non_null(strstr(r.err.text, "MaxMessageSize"));
+	result_free(&r);
+	/* LF ends count as CRLF: 17 bytes of input, 20 counted. */
+	run(*state, &o, "Subject: s\n\nbody\n", &r);
+	assert_int_equal(r.rc, ST_DATA);
+	result_free(&r);
+	/* Far over, across many reads: refused, memory and spool bounded. */
+	{
+		size_t big = 3 * 65536 + 7, i;
+		char *buf = malloc(big);
+
+		assert_non_null(buf);
+		for (i = 0; i < big; i++)
+			buf[i] = i % 80 == 79 ? '\n' : 'x';
+		o.max_size = 65536;
+		run_len(*state, &o, buf, big, &r);
+		assert_int_equal(r.rc, ST_DATA);
+		result_free(&r);
+		o.max_size = 0;		/* no limit */
+		run_len(*state, &o, buf, big, &r);
+		assert_int_equal(r.rc, ST_OK);
+		result_free(&r);
+		free(buf);
+	}
+}
+
 static void
 t_read_error(void **state)
 {
@@ -1594,6 +1643,7 @@ main(void)
 		cmocka_unit_test(t_header_keep_max),
 		cmocka_unit_test(t_name_over_line_limit),
 		cmocka_unit_test(t_long_name_line),
+		cmocka_unit_test(t_max_size),
 		cmocka_unit_test(t_read_error),
 		cmocka_unit_test(t_spool_create_fails),
 		cmocka_unit_test(t_spool_write_fails),
