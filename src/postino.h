@@ -111,7 +111,9 @@ char		*log_sanitize(char *dst, size_t dstlen, const char *src,
 /*
  * Log lines go to syslog (facility mail) or, when file is not empty
  * (LogFile=), are appended to that file with a timestamp and the ident,
- * for hosts and containers without a syslog daemon.
+ * for hosts and containers without a syslog daemon. The ident and every
+ * line are sanitised here (control bytes become '?', a tab a space), so
+ * callers may pass untrusted values: no line can forge another.
  */
 void		 log_open(const char *ident, const char *file);
 void		 log_line(int priority, const char *, ...)

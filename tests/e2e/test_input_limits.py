@@ -223,3 +223,36 @@ def test_default_limit_is_announced(postino):
     postino.config(MailHub="127.0.0.1:9", MaxMessageSize=0)
     res = postino.run(["-bs"], b"EHLO x\r\nQUIT\r\n")
     assert "SIZE" not in res.out, res.describe()
+
+
+# -- item 11: log forging -------------------------------------------------
+
+FORGED = "0123456789: to=<victim@example.org>, status=sent (forged)"
+
+
+def test_argv0_newline_forges_no_log_line(postino, fault):
+    """argv[0] is the log ident: a newline in it must not start a line of
+    its own in LogFile."""
+    srv = fault()
+    postino.config(MailHub=srv.mailhub())
+    argv0 = "sendmail\nDec  1 00:00:00 host postino[1]: " + FORGED
+    tok = token()
+    before = os.path.getsize(postino.logfile) \
+        if os.path.exists(postino.logfile) else 0
+    proc = subprocess.run([argv0, "-C", postino.config_path, RCPT],
+                          executable=postino.binary,
+                          input=b"Subject: %s\n\nbody\n" % tok.encode(),
+                          capture_output=True, env=postino.env(),
+                          cwd=postino.dir, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    srv.wait_idle()
+    assert len(srv.messages) == 1
+    with open(postino.logfile, "rb") as f:
+        f.seek(before)
+        lines = f.read().decode(errors="replace").splitlines()
+    assert lines, "postino logged nothing"
+    for line in lines:
+        # Every line is one of ours: stamp, ident (defanged), pid.
+        assert "sendmail?Dec  1 00:00:00 host postino[1]: " in line, line
+        assert not line.startswith(FORGED[:10]), line
+        assert not line.startswith("Dec  1 00:00:00"), line
