@@ -14,8 +14,8 @@
  *   rest     [the -F name, NUL,] the message
  *
  * Checked on success, from the spool file read back: its size is the one
- * reported; it is wire form (every LF after a CR, no CR CR LF, no NUL,
- * no line over 998 octets, CRLF at the end); it starts with our
+ * reported; it is wire form (every LF after a CR, every CR before an LF,
+ * no CR CR LF, no NUL, no line over 998 octets, CRLF at the end); it starts with our
  * Received:, has a header block ended by an empty line, holds none of
  * the removed fields, and has a From: (Resent-From: in resent mode);
  * eight_bit and nul_bytes match. -t recipients are non-empty, bounded,
@@ -167,6 +167,7 @@ check_wire(const char *s, size_t len)
 	CHECK(len >= 2 && s[len - 2] == '\r' && s[len - 1] == '\n');
 	for (i = 0; i < len; i++) {
 		CHECK(s[i] != '\0');
+		CHECK(s[i] != '\r' || (i + 1 < len && s[i + 1] == '\n'));
 		if (s[i] == '\n') {
 			CHECK(i > 0 && s[i - 1] == '\r');
 			CHECK(i < 2 || s[i - 2] != '\r');

@@ -69,7 +69,7 @@ static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
     key_port, key_domain, key_use_tls, key_use_starttls, key_use_tls_cert,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
     key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
-    key_rate_exempt;
+    key_rate_exempt, key_size;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -114,6 +114,7 @@ static const struct keyword keywords[] = {
 	{ "QueueLifetime",	key_duration,	FIELD(queue_lifetime),	0 },
 	{ "HubBackoff",		key_duration,	FIELD(hub_backoff),	0 },
 	/* abuse control */
+	{ "MaxMessageSize",	key_size,	FIELD(max_message_size), 0 },
 	{ "RateLimit",		key_rate,	0, 0,			0 },
 	{ "RateLimitUser",	key_rate_user,	0, 0,			0 },
 	{ "RateLimitExempt",	key_rate_exempt, 0, 0,			0 },
@@ -707,6 +708,68 @@ parse_rate_rule(const char *value, struct rate_rule *rule, struct error *err)
 	return ST_OK;
 }
 
+/*
+ * A size in bytes with an optional binary unit k, M or G (the spool
+ * limit: MaxMessageSize). 0 is allowed and means no limit.
+ */
+int
+config_parse_size(const char *value, long long *bytes, struct error *err)
+{
+	char show[64];
+	const char *s = value;
+	long long n = 0, unit = 1;
+
+	if (!isdigit((unsigned char)*s))
+		goto bad;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (n > (LLONG_MAX - (*s - '0')) / 10)
+			goto big;
+		n = n * 10 + (*s - '0');
+	}
+	switch (*s) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		unit = 1024;
+		break;
+	case 'm': case 'M':
+		unit = 1024 * 1024;
+		break;
+	case 'g': case 'G':
+		unit = 1024 * 1024 * 1024;
+		break;
+	default:
+		goto bad;
+	}
+	if (*s != '\0' && s[1] != '\0')
+		goto bad;
+	if (n > LLONG_MAX / unit)
+		goto big;
+	*bytes = n * unit;
+	return ST_OK;
+bad:
+	return error_set(err, ST_CONFIG, "bad size '%s' (bytes, with an "
+	    "optional unit k, M or G)", shown(show, sizeof(show), value));
+big:
+	return error_set(err, ST_CONFIG, "size '%s' too large",
+	    shown(show, sizeof(show), value));
+}
+
+static int
+key_size(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	long long bytes;
+	int rc;
+
+	if ((rc = config_parse_size(value, &bytes, err)) != ST_OK) {
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+		return rc;
+	}
+	*(long long *)(void *)((char *)p->cfg + kw->off) = bytes;
+	return ST_OK;
+}
+
 /* RateLimit=N/period; empty or "none": no default limit. */
 static int
 key_rate(struct parse *p, const struct keyword *kw, const char *value,
@@ -805,6 +868,7 @@ config_defaults(struct config *cfg)
 	cfg->max_retry_interval = 3600;
 	cfg->queue_lifetime = 5 * 86400;
 	cfg->hub_backoff = 60;
+	cfg->max_message_size = MAX_MESSAGE_SIZE_DEFAULT;
 }
 
 static const struct keyword *

@@ -3,6 +3,13 @@
  * sanitiser that makes untrusted text (hub replies, header values) safe
  * for a terminal or syslog, and the syslog lines themselves (facility
  * mail), which only main() and the queue runner write.
+ *
+ * Every log line passes through log_line(), which is where it is made
+ * safe (issue 9 item 11): the ident (argv[0]'s basename, chosen by
+ * whoever runs us) and the formatted text lose their control bytes, so
+ * that no value (an -au name, an address, a hub's reply) can end the line
+ * and forge another in LogFile or syslog. 8-bit bytes are kept: UTF-8
+ * addresses stay readable and cannot end a line.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -82,10 +89,27 @@ static struct {
 	char	 ident[64];
 } log_dest = { -1, "postino" };
 
+/* Control bytes (C0 and DEL) become '?', a tab a space; in place. */
+static void
+defang_controls(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\t')
+			*s = ' ';
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+	}
+}
+
 void
 log_open(const char *ident, const char *file)
 {
 	(void)strlcpy(log_dest.ident, ident, sizeof(log_dest.ident));
+	defang_controls(log_dest.ident);
+	if (log_dest.fd != -1) {
+		(void)close(log_dest.fd);
+		log_dest.fd = -1;
+	}
 	if (file != NULL && file[0] != '\0') {
 		log_dest.fd = open(file,
 		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -129,6 +153,7 @@ log_line(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	defang_controls(text);
 	if (log_dest.fd != -1)
 		log_to_file(priority, text);
 	else

@@ -22,9 +22,15 @@
  *
  * Decisions where the spec is silent:
  * - A "." alone on the last line without a newline ends input like ".\n".
- * - CRs just before LF all belong to the line end ("\r\r\n" from text
- *   written twice in text mode); a CR at EOF ends the line. A run of more
- *   than two CRs inside a line is shortened to two (bounded lookahead).
+ * - No bare CR and no bare LF reach the spool or the wire (issue 9 item
+ *   9, "SMTP smuggling"): a run of CRs followed by LF is one line end
+ *   ("\r\r\n" from text written twice in text mode); a CR not followed
+ *   by LF is a line end too (CR-only text from old tools), a run of
+ *   three or more of them counting as two (bounded lookahead); CRs at
+ *   EOF are one line end. So a "." after a bare CR is a line of its own:
+ *   without -i it ends the message, with -i it is stuffed on the wire.
+ *   The header scan sees these lines, so a "Bcc:" after a bare CR is a
+ *   field that is removed, never one that only the hub sees.
  * - "Name :" (WSP before the colon, RFC 5322 obsolete syntax) is a field;
  *   a line whose would-be name is too long for "name:" to fit in 998
  *   octets is the body's first.
@@ -37,7 +43,8 @@
  * - An unparsable From: still counts as present; from_addr is then "".
  * - -t errors: a header of the class not used (plain vs Resent-) does not
  *   fail the message. On any error message_read() returns at once: the
- *   caller drains stdin if it wants to (callers.md 3.1).
+ *   caller drains stdin if it wants to (callers.md 3.1), with
+ *   message_drain(), the one drain, also used after the "." line.
  */
 #include <sys/stat.h>
 
@@ -88,15 +95,11 @@ lc_split(struct lineconv *lc, char *out, size_t o)
 	return o;
 }
 
-/*
- * One data byte. A data CR is never left last on a split line: the split's
- * own CRLF would follow it and make the "\r\r\n" the wire must not carry.
- */
+/* One data byte (never CR or LF: those are line ends). */
 static size_t
 lc_data(struct lineconv *lc, char c, char *out, size_t o)
 {
-	if (lc->split_at != 0 && (lc->line_len >= lc->split_at ||
-	    (c == '\r' && lc->line_len + 1 >= lc->split_at)))
+	if (lc->split_at != 0 && lc->line_len >= lc->split_at)
 		o = lc_split(lc, out, o);
 	if (lc->at_line_start && c == '.' && lc->dot_stuff)
 		out[o++] = '.';
@@ -106,33 +109,13 @@ lc_data(struct lineconv *lc, char c, char *out, size_t o)
 	return o;
 }
 
-/*
- * Bytes held back turned out to be data: a "." and CRs not before LF.
- * A data CR is always followed by a data byte, so the CRs and that byte
- * go on one line: a split between two CRs would leave one last.
- */
-static size_t
-lc_flush(struct lineconv *lc, char *out, size_t o)
-{
-	if (lc->pending_dot) {
-		lc->pending_dot = 0;
-		o = lc_data(lc, '.', out, o);
-	}
-	if (lc->pending_cr > 0 && lc->split_at != 0 &&
-	    lc->line_len + (size_t)lc->pending_cr >= lc->split_at)
-		o = lc_split(lc, out, o);
-	for (; lc->pending_cr > 0; lc->pending_cr--)
-		o = lc_data(lc, '\r', out, o);
-	return o;
-}
-
-/* LF: the CRs just before it belong to the line end. */
+/* One line end; after a held "." line (end_at_dot) it ends input. */
 static size_t
 lc_eol(struct lineconv *lc, char *out, size_t o)
 {
-	lc->pending_cr = 0;
 	if (lc->pending_dot) {
 		lc->pending_dot = 0;
+		lc->pending_cr = 0;
 		lc->ended = 1;
 		return o;
 	}
@@ -141,6 +124,22 @@ lc_eol(struct lineconv *lc, char *out, size_t o)
 	lc->line_len = 0;
 	lc->at_line_start = 1;
 	lc->input_bol = 1;
+	return o;
+}
+
+/*
+ * The held CRs were not followed by LF: each ends a line (CR-only text
+ * from old tools). At most two are held, so a longer run of CRs ends two
+ * lines, which keeps the output bound without unbounded lookahead.
+ */
+static size_t
+lc_cr_lines(struct lineconv *lc, char *out, size_t o)
+{
+	int n = lc->pending_cr;
+
+	lc->pending_cr = 0;
+	while (n-- > 0 && !lc->ended)
+		o = lc_eol(lc, out, o);
 	return o;
 }
 
@@ -164,10 +163,13 @@ lc_run(const struct lineconv *lc, const char *p, size_t n)
 }
 
 /*
- * CR runs: a CR is held until the next byte says whether it ends the line.
- * At most two are held (enough for the "\r\r\n" of text written twice in
- * text mode); a longer run of CRs is shortened to two, which keeps the
- * output bound without lookahead of unbounded length.
+ * No CR without LF and no LF without CR leaves here (a hub that ends
+ * DATA on a bare CR or LF must not see a second transaction: "SMTP
+ * smuggling"). LF ends a line, and so does a run of CRs followed by LF
+ * ("\r\r\n" from text written twice in text mode is one line end, not a
+ * blank line that would end the header early). A CR not followed by LF
+ * ends a line too, so the header scan sees exactly the lines the wire
+ * carries. A CR is held until the next byte says which case it is.
  */
 size_t
 lineconv_feed(struct lineconv *lc, const char *in, size_t inlen, char *out,
@@ -185,15 +187,20 @@ lineconv_feed(struct lineconv *lc, const char *in, size_t inlen, char *out,
 				lc->pending_cr++;
 			i++;
 		} else if (c == '\n') {
+			lc->pending_cr = 0;
 			o = lc_eol(lc, out, o);
 			i++;
-		} else if (c == '.' && lc->input_bol && lc->end_at_dot &&
-		    lc->pending_cr == 0) {
+		} else if (lc->pending_cr > 0) {
+			o = lc_cr_lines(lc, out, o);	/* then c, again */
+		} else if (c == '.' && lc->input_bol && lc->end_at_dot) {
 			lc->pending_dot = 1;
 			lc->input_bol = 0;
 			i++;
 		} else {
-			o = lc_flush(lc, out, o);
+			if (lc->pending_dot) {
+				lc->pending_dot = 0;
+				o = lc_data(lc, '.', out, o);
+			}
 			lc->input_bol = 0;
 			if ((run = lc_run(lc, in + i, inlen - i)) > 0) {
 				memcpy(out + o, in + i, run);
@@ -221,8 +228,10 @@ lineconv_finish(struct lineconv *lc, char *out, size_t outcap)
 		lc->ended = 1;
 		return 0;
 	}
-	if (!lc->input_bol || lc->pending_cr > 0)
+	if (!lc->input_bol || lc->pending_cr > 0) {
+		lc->pending_cr = 0;
 		return lc_eol(lc, out, 0);
+	}
 	return 0;
 }
 
@@ -374,6 +383,7 @@ struct reader {
 	struct error		 rcpt_err[2];	/* -t problems: plain, resent */
 	char			*wbuf;
 	size_t			 wlen;
+	long long		 in_size;	/* the caller's bytes, CRLF form */
 };
 
 static int
@@ -958,18 +968,61 @@ drop_nuls(char *p, size_t n, size_t *count)
 	return (size_t)(w - p);
 }
 
-/* After the "." line: read the rest so that the writer gets no EPIPE. */
-static void
-drain(int fd)
+static long long
+monotonic_ms(void)
 {
-	char buf[8192];
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * One deadline for the whole drain, not per read: a writer that keeps
+ * its end open and waits for us to exit must not hold us for ever, nor a
+ * writer that trickles bytes.
+ */
+void
+message_drain(int fd)
+{
+	char buf[65536];
+	struct pollfd pfd;
+	long long deadline = monotonic_ms() + MESSAGE_DRAIN_MS, left;
 	ssize_t n;
 
 	if (isatty(fd))
 		return;
-	while ((n = read(fd, buf, sizeof(buf))) != 0)
-		if (n == -1 && errno != EINTR)
+	for (;;) {
+		if ((left = deadline - monotonic_ms()) <= 0)
 			return;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, (int)left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || (pfd.revents & POLLNVAL))
+			return;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n == -1 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
+
+/*
+ * MaxMessageSize, checked before the bytes reach the spool, so that the
+ * spool never holds much more than the limit. Counted in the caller's
+ * message after line-end normalisation (what SIZE counts, RFC 1870), the
+ * final "." line and our own header fields not included.
+ */
+static int
+check_size(struct reader *r, size_t n, struct error *err)
+{
+	r->in_size += (long long)n;
+	if (r->opts->max_size > 0 && r->in_size > r->opts->max_size)
+		return error_set(err, ST_DATA, "message larger than "
+		    "MaxMessageSize (%lld bytes)", r->opts->max_size);
+	return ST_OK;
 }
 
 static int
@@ -990,15 +1043,19 @@ read_input(struct reader *r, int fd, char *ibuf, char *cbuf,
 		if (got == -1)
 			return error_set(err, ST_IOERR, "cannot read the "
 			    "message: %s", strerror(errno));
-		if (got == 0)
-			return scan(r, cbuf, lineconv_finish(&in, cbuf,
-			    CONV_CAP), err);
+		if (got == 0) {
+			n = lineconv_finish(&in, cbuf, CONV_CAP);
+			if ((rc = check_size(r, n, err)) != ST_OK)
+				return rc;
+			return scan(r, cbuf, n, err);
+		}
 		n = drop_nuls(ibuf, (size_t)got, &r->msg->nul_bytes);
 		n = lineconv_feed(&in, ibuf, n, cbuf, CONV_CAP);
-		if ((rc = scan(r, cbuf, n, err)) != ST_OK)
+		if ((rc = check_size(r, n, err)) != ST_OK ||
+		    (rc = scan(r, cbuf, n, err)) != ST_OK)
 			return rc;
 		if (in.ended) {
-			drain(fd);
+			message_drain(fd);
 			return ST_OK;
 		}
 	}
@@ -1092,33 +1149,3 @@ message_free(struct message *msg)
 	addrlist_free(&msg->header_rcpts);
 }
 
-/*
- * Read in_fd to EOF before an exit that did not take the message, so
- * that a writer such as git send-email or MIME::Lite sees our exit
- * status and not EPIPE. Only when it is not a terminal, and never for
- * more than 10 seconds.
- */
-void
-message_drain(int fd)
-{
-	struct timespec start, now;
-	struct pollfd pfd = { fd, POLLIN, 0 };
-	char buf[65536];
-
-	if (isatty(fd))
-		return;
-	(void)clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		long left;
-		ssize_t n;
-
-		(void)clock_gettime(CLOCK_MONOTONIC, &now);
-		left = 10000 - ((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return;
-		n = read(fd, buf, sizeof(buf));
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			return;
-	}
-}

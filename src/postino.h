@@ -119,7 +119,9 @@ char		*log_sanitize(char *dst, size_t dstlen, const char *src,
 /*
  * Log lines go to syslog (facility mail) or, when file is not empty
  * (LogFile=), are appended to that file with a timestamp and the ident,
- * for hosts and containers without a syslog daemon.
+ * for hosts and containers without a syslog daemon. The ident and every
+ * line are sanitised here (control bytes become '?', a tab a space), so
+ * callers may pass untrusted values: no line can forge another.
  */
 void		 log_open(const char *ident, const char *file);
 void		 log_line(int priority, const char *, ...)
@@ -228,6 +230,7 @@ struct rate_rule {
 };
 
 #define RATE_USERS_MAX	64
+#define MAX_MESSAGE_SIZE_DEFAULT	(50LL * 1024 * 1024)	/* 50 MiB */
 
 /* The RateLimit policy: built by config.c, applied by ratelimit.c. */
 struct rate_policy {
@@ -281,6 +284,7 @@ struct config {
 	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
 	long long	 hub_backoff;		/* HubBackoff= (60 s) */
 	struct rate_policy rate;		/* RateLimit* keys */
+	long long	 max_message_size;	/* MaxMessageSize= bytes; 0: none */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
 };
@@ -306,6 +310,9 @@ int		 config_split_hub(const char *value, char *host, size_t hostlen,
 		    char *port, size_t portlen, struct error *);
 /* Duration: number with optional unit s, m, h, d. */
 int		 config_parse_duration(const char *value, long long *seconds,
+		    struct error *);
+/* Size in bytes: number with optional binary unit k, M, G. */
+int		 config_parse_size(const char *value, long long *bytes,
 		    struct error *);
 /* Wipe secrets (explicit_bzero) and free AddHeader strings. */
 void		 config_free(struct config *);
@@ -377,6 +384,7 @@ struct msgopts {
 	const int	*spool_fd;		/* already open spool file to
 						 * use (taken over, closed on
 						 * error); NULL: create one */
+	long long	 max_size;		/* MaxMessageSize; 0: none */
 };
 
 struct message {
@@ -399,14 +407,25 @@ struct message {
  * Return-Path/Content-Length with header addresses qualified, AddHeader
  * lines, Date/Message-ID/From when missing, a blank line, the body.
  * Memory stays bounded whatever the input. On any error no spool file
- * remains. ST_IOERR for read errors, ST_CANTCREAT for spool errors.
+ * remains. ST_IOERR for read errors, ST_CANTCREAT for spool errors,
+ * ST_DATA for a message over opts->max_size (its size counted as the
+ * caller's message in CRLF form, before our own header fields; the text
+ * names MaxMessageSize) and for -t headers that do not parse. Input is
+ * not drained on error: the caller calls message_drain().
  */
 int		 message_read(int in_fd, const char *spool_dir,
 		    const struct msgopts *, struct message *, struct error *);
 void		 message_free(struct message *);
 /*
- * Read fd to EOF (at most 10 s; not a terminal) before an exit that did
- * not take the message, so that the writer sees our status, not EPIPE.
+ * How long stdin is drained after the "." line or before an error exit:
+ * long enough for a writer still sending its input down a pipe, short
+ * enough for one that keeps stdin open until sendmail exits.
+ */
+#define MESSAGE_DRAIN_MS	5000
+/*
+ * Read fd to EOF and throw the bytes away, so that the writer gets our
+ * exit status and not EPIPE; not a terminal, and never for longer than
+ * MESSAGE_DRAIN_MS in all. The one drain (sendmail.c's error paths too).
  */
 void		 message_drain(int fd);
 /* RFC 5322 date of t in local time ("Sun, 22 Nov 2026 01:02:03 +0100"). */
@@ -423,7 +442,7 @@ void		 message_new_qid(char qid[QID_MAX]);
 struct lineconv {
 	int		 dot_stuff;	/* double a leading '.' */
 	int		 at_line_start;
-	int		 pending_cr;	/* a CR was the last byte seen */
+	int		 pending_cr;	/* CRs held (at most 2): LF next or not? */
 	size_t		 line_len;	/* octets on the current output line */
 	size_t		 split_at;	/* split lines longer than this; 0: never */
 	/* Set after lineconv_init (which clears them) when wanted: */

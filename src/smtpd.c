@@ -540,20 +540,24 @@ spool_flush(struct session *s, struct spool *sp)
 /*
  * Store n octets of DATA. After an error or past max_size nothing more
  * is stored, but the input is still read up to the final dot so that
- * the dialogue stays in step.
+ * the dialogue stays in step. The size counts a bare LF as CRLF, as
+ * message_read() does, so that both enforce MaxMessageSize alike.
  */
 static void
 spool_put(struct session *s, struct spool *sp, const char *p, size_t n)
 {
 	size_t k;
+	long long counted = (long long)n;
 
 	if (sp->failed || sp->too_big)
 		return;
-	if (s->p->max_size > 0 && (long long)n > s->p->max_size - sp->size) {
+	if (n > 0 && p[n - 1] == '\n' && (n == 1 || p[n - 2] != '\r'))
+		counted++;
+	if (s->p->max_size > 0 && counted > s->p->max_size - sp->size) {
 		sp->too_big = 1;
 		return;
 	}
-	sp->size += (off_t)n;
+	sp->size += (off_t)counted;
 	while (n > 0) {
 		if (s->dlen == sizeof(s->dbuf))
 			spool_flush(s, sp);

@@ -114,6 +114,7 @@ read_message(const struct config *cfg, const struct caller *c,
 	mo.now = time(NULL);
 	mo.add_headers = (const char *const *)cfg->add_header;
 	mo.add_header_count = cfg->add_header_count;
+	mo.max_size = cfg->max_message_size;
 	if (queue_spool_create(cfg->queue_dir, &spool_fd, err) != ST_OK)
 		return err->status;
 	mo.spool_fd = &spool_fd;

@@ -10,7 +10,7 @@ ESMTP parameter or a second header.
 
 What the man page (Message, EXIT STATUS) promises and is asserted here:
 NUL bytes are removed and logged; LF, CRLF and mixed ends become CRLF, a
-bare CR is data; lines over 998 octets are split (folded in the header,
+bare CR ends a line; lines over 998 octets are split (folded in the header,
 broken in the body); CR, LF or NUL in an address or in -f exits 65; line
 breaks in -F become spaces.
 """
@@ -157,8 +157,9 @@ PATTERN = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 def test_100mb_single_line_without_newline(postino, fault, asan):
     size = 100 * MB
     data = (PATTERN * (size // len(PATTERN) + 1))[:size]
+    # MaxMessageSize=0: this is about memory, not the spool limit.
     res, srv = relay(postino, fault, data, srv_kw={"size_limit": 0},
-                     timeout=120)
+                     timeout=120, MaxMessageSize=0)
     m = one_message(res, srv)
     check_rss(res, asan, "a 100 MB line")
     wire_lines_ok(m)
@@ -255,7 +256,7 @@ def test_50mb_header_block(postino, fault, asan):
     big = b"X-Big: start\n" + cont * (50 * MB // len(cont))
     data = big + b"To: root\nSubject: " + tok.encode() + b"\n\nbody\n"
     res, srv = relay(postino, fault, data, srv_kw={"size_limit": 0},
-                     timeout=120)
+                     timeout=120, MaxMessageSize=0)
     m = one_message(res, srv)
     check_rss(res, asan, "a 50 MB header block")
     wire_lines_ok(m)
@@ -329,10 +330,11 @@ def test_8bit_headers_and_utf8_address(postino, fault, asan):
 
 # -- CR-only line ends ------------------------------------------------------
 
-def test_cr_only_line_ends_are_one_line(postino, fault, asan):
-    """Old Mac line ends: a bare CR is data (man page), so this is one
-    line; it starts with a field name, so it is one header field, folded
-    at 998 octets. The 'To:' inside it is no header of its own."""
+def test_cr_only_line_ends_are_lines(postino, fault, asan):
+    """Old Mac line ends: a bare CR ends a line (man page), so this is a
+    header of two fields, an empty line and a body; the header scan saw
+    the same lines as the hub (the To: is a field, seen and qualified by
+    the scan; without -t it names no recipient)."""
     tok = token()
     text = ("Subject: %s\rTo: %s\r\rfirst\r%s\rlast"
             % (tok, EVIL, "y" * 2500)).encode()
@@ -340,28 +342,27 @@ def test_cr_only_line_ends_are_one_line(postino, fault, asan):
     m = one_message(res, srv)
     check_rss(res, asan, "CR-only line ends")
     wire_lines_ok(m)
+    assert b"\r" not in m.wire.replace(b"\r\n", b"")
     assert m.rcpts == [RCPT]
     p = parse(m.content)
-    assert p.get("To") == [], p.names()
-    assert p.names().count("Subject") == 1
-    head = p.raw_header
-    field = head[head.index(b"Subject: "):]
-    field = field[:field.index(b"last") + 4]
-    # Every byte kept, folds aside.
-    assert field.replace(b"\r\n ", b"") == text
-    assert p.body == b""
+    assert p.one("Subject") == tok
+    assert p.one("To") == EVIL
+    assert p.body.replace(b"\r\n", b"") == b"first" + b"y" * 2500 + b"last"
+    assert p.body.startswith(b"first\r\ny")
 
 
 @pytest.mark.parametrize("pos", [996, 997, 998, 999])
 def test_cr_at_the_split_point(postino, fault, asan, pos):
-    """A CR right where a long line is split must not turn into CR CR LF
-    (callers.md 3.1) nor be lost."""
+    """A CR right where a long line is split ends the line there: never
+    CR CR LF (callers.md 3.1), no byte lost."""
     line = b"a" * pos + b"\r" + b"b" * 1200
     res, srv = relay(postino, fault, b"Subject: s\n\n" + line + b"\n")
     m = one_message(res, srv)
     check_rss(res, asan, "CR at the split point")
     wire_lines_ok(m)
-    assert b"".join(parse(m.content).body.split(b"\r\n")) == line
+    body = parse(m.content).body
+    assert b"a\r\nb" in body, body[:1200]   # the CR became the line end
+    assert b"".join(body.split(b"\r\n")) == line.replace(b"\r", b"")
 
 
 @pytest.mark.parametrize("flags", [[], ["-i"]])
@@ -520,19 +521,31 @@ def test_t_header_cannot_inject(postino, fault, head, rcpts):
 
 
 @pytest.mark.parametrize("head", [
-    # Bare CR is data in a header too: it sits inside the address.
+    # A bare CR ends a line in a header too: it cuts the address short.
     "To: <good@example.org\rRCPT TO:<%s>>\n" % EVIL,
-    "To: good@example.org\r\rDATA\n",
     "To: <good@example.org\r>\n",
 ])
 def test_t_header_with_bare_cr(postino, fault, head):
-    """A CR inside a -t address is a CR in an address: exit 65, nothing
-    sent, never on the wire."""
+    """A CR inside a -t address ends the line there: the address left
+    does not parse, exit 65, nothing sent, never on the wire."""
     data = (head + "Subject: s\n\nbody\n").encode()
     res, srv = relay(postino, fault, data, args=("-t",))
     assert res.rc == 65, res.describe()
     assert_nothing_sent(res, srv, postino)
     assert_one_stderr_line(res)
+
+
+def test_t_header_bare_crs_end_the_header(postino, fault):
+    """Two bare CRs are two line ends: an empty line, so the header ends
+    and "DATA" is body text, never a command."""
+    data = b"To: good@example.org\r\rDATA\nSubject: s\n\nbody\n"
+    res, srv = relay(postino, fault, data, args=("-t",))
+    m = one_message(res, srv)
+    assert m.rcpts == ["good@example.org"]
+    assert_clean_transcript(srv, ["good@example.org"])
+    wire_lines_ok(m)
+    assert b"\r" not in m.wire.replace(b"\r\n", b"")
+    assert parse(m.content).body.startswith(b"DATA\r\n")
 
 
 # -- -F ---------------------------------------------------------------------

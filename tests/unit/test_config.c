@@ -667,6 +667,40 @@ test_timeout_key(void **state)
 	parse_bad("Timeout=soon\n", "test.conf:1: Timeout: bad duration");
 }
 
+/* MaxMessageSize: bytes with k/M/G, 0 for none, 50 MiB by default. */
+static void
+test_max_message_size(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.max_message_size, 50LL * 1024 * 1024);
+	config_free(&cfg);
+	parse_ok(&cfg, "MaxMessageSize = 1000\n");
+	assert_int_equal(cfg.max_message_size, 1000);
+	config_free(&cfg);
+	parse_ok(&cfg, "maxmessagesize=10k\n");
+	assert_int_equal(cfg.max_message_size, 10240);
+	config_free(&cfg);
+	parse_ok(&cfg, "MaxMessageSize=2M\n");
+	assert_int_equal(cfg.max_message_size, 2LL * 1024 * 1024);
+	config_free(&cfg);
+	parse_ok(&cfg, "MaxMessageSize=1G\n");
+	assert_int_equal(cfg.max_message_size, 1024LL * 1024 * 1024);
+	config_free(&cfg);
+	parse_ok(&cfg, "MaxMessageSize=0\n");
+	assert_int_equal(cfg.max_message_size, 0);
+	config_free(&cfg);
+	parse_bad("MaxMessageSize=big\n", "test.conf:1: MaxMessageSize: bad "
+	    "size");
+	parse_bad("MaxMessageSize=10MB\n", "MaxMessageSize: bad size");
+	parse_bad("MaxMessageSize=-1\n", "MaxMessageSize: bad size");
+	parse_bad("MaxMessageSize=99999999999999999999\n",
+	    "MaxMessageSize: size");
+	parse_bad("MaxMessageSize=9999999999999G\n", "too large");
+}
+
 static void
 test_queue_durations(void **state)
 {
@@ -1046,6 +1080,7 @@ main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_timeout_key),
 		cmocka_unit_test(test_queue_durations),
+		cmocka_unit_test(test_max_message_size),
 		cmocka_unit_test(test_add_header),
 		cmocka_unit_test(test_rewrite_domain),
 		cmocka_unit_test(test_postino_keys),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -115,12 +116,17 @@ t_lc_line_ends(void **state)
 	expect_lc(&o, "a\r\nb\r\n", "a\r\nb\r\n");
 	expect_lc(&o, "a\r\nb\nc", "a\r\nb\r\nc\r\n");
 	expect_lc(&o, "\n\n", "\r\n\r\n");
-	expect_lc(&o, "a\rb\n", "a\rb\r\n");
-	expect_lc(&o, "a\rb", "a\rb\r\n");
-	expect_lc(&o, "a\r\r\n", "a\r\n");		/* never \r\r\n */
+	/* A bare CR ends a line (issue 9: no bare CR on the wire). */
+	expect_lc(&o, "a\rb\n", "a\r\nb\r\n");
+	expect_lc(&o, "a\rb", "a\r\nb\r\n");
+	/* CRs then LF: one line end, never \r\r\n nor a blank line. */
+	expect_lc(&o, "a\r\r\n", "a\r\n");
 	expect_lc(&o, "a\r\r\r\r\n", "a\r\n");
-	expect_lc(&o, "a\r\rb\n", "a\r\rb\r\n");
-	expect_lc(&o, "a\r\r\r\rb\n", "a\r\rb\r\n");	/* runs shortened */
+	/* CRs not before LF: one line each, a longer run counts two. */
+	expect_lc(&o, "a\r\rb\n", "a\r\n\r\nb\r\n");
+	expect_lc(&o, "a\r\r\r\rb\n", "a\r\n\r\nb\r\n");
+	expect_lc(&o, "hello\r.\r\n", "hello\r\n.\r\n");
+	expect_lc(&o, "\ra", "\r\na\r\n");
 	expect_lc(&o, "a\r", "a\r\n");
 	expect_lc(&o, "\r", "\r\n");
 	expect_lc(&o, ".\n..\n", ".\r\n..\r\n");	/* no dot rules */
@@ -144,8 +150,14 @@ t_lc_dots(void **state)
 	expect_lc(&end, ". \n", ". \r\n");
 	expect_lc(&end, "a.\n", "a.\r\n");
 	expect_lc(&end, ".\r\r\n", "");
-	expect_lc(&end, ".\rx\n", ".\rx\r\n");
-	expect_lc(&end, "\r.\n", "\r.\r\n");
+	/* After a bare CR (a line end) "." is a line of its own. */
+	expect_lc(&end, ".\rx\n", "");
+	expect_lc(&end, "\r.\n", "\r\n");
+	expect_lc(&end, "hello\r.\r\nafter\n", "hello\r\n");
+	expect_lc(&end, "a\r.\r", "a\r\n");
+	/* The smuggling shape: no bare CR, the "." line stuffed. */
+	expect_lc(&stuff, "hello\r.\r\n", "hello\r\n..\r\n");
+	expect_lc(&stuff, "a\r.\rMAIL\r\n", "a\r\n..\r\nMAIL\r\n");
 	expect_lc(&end, "a\n.", "a\r\n");		/* "." as last line */
 	expect_lc(&stuff, ".a\n..b\nc.\n", "..a\r\n...b\r\nc.\r\n");
 	expect_lc(&stuff, ".", "..\r\n");
@@ -202,12 +214,12 @@ t_lc_split(void **state)
 	assert_int_equal(splits, 3);
 	assert_int_equal(n, 3000 + 3 * 3 + 2);
 	free(got);
-	/* A data CR is never last on a split line. */
+	/* A CR at the split point ends the line: no split, no \r\r\n. */
 	in[997] = '\r';
 	got = lc_convert(&body, in, 999, NULL, 0, &n, &splits);
-	assert_null(strstr(got, "\r\r\n"));
+	assert_int_equal(splits, 0);
 	memset(want, 'x', 997);
-	memcpy(want + 997, "\r\n\rx\r\n", 7);
+	memcpy(want + 997, "\r\nx\r\n", 6);
 	assert_string_equal(got, want);
 	free(got);
 	in[997] = 'x';
@@ -219,14 +231,14 @@ t_lc_split(void **state)
 	assert_string_equal(got, want);
 	free(got);
 	in[998] = 'x';
-	/* A line of CRs and data stays one line, split, no \r\r\n. */
+	/* Data and CRs: as many lines as CRs, none split. */
 	for (n = 0; n < 3000; n += 2) {
 		in[n] = 'a';
 		in[n + 1] = '\r';
 	}
 	got = lc_convert(&body, in, 3000, NULL, 0, &n, &splits);
-	assert_null(strstr(got, "\r\r\n"));
-	assert_int_equal(splits, 3);
+	assert_int_equal(splits, 0);
+	assert_int_equal(n, 1500 * 3);
 	free(got);
 }
 
@@ -241,6 +253,9 @@ check_invariants(const struct lcopts *o, const char *out, size_t n)
 		assert_memory_equal(out + n - 2, "\r\n", 2);
 	}
 	for (i = 0; i < n; i++) {
+		/* No bare CR and no bare LF: CR and LF come only as CRLF. */
+		if (out[i] == '\r')
+			assert_true(i + 1 < n && out[i + 1] == '\n');
 		if (out[i] == '\n')
 			assert_true(i > 0 && out[i - 1] == '\r');
 		if (out[i] == '\n' && i >= 2)
@@ -528,11 +543,34 @@ t_line_ends(void **state)
 	expect_spool(state, "Subject: s\r\n\r\na\nb\n", want);
 	/* No final newline. */
 	expect_spool(state, "Subject: s\n\na\nb", want);
-	/* Bare CR in a line is data. */
+	/* A bare CR ends a line. */
 	expect_spool(state, "Subject: s\n\na\rb\n",
-	    RECV "Subject: s\r\n" ADDED "\r\na\rb\r\n");
+	    RECV "Subject: s\r\n" ADDED "\r\na\r\nb\r\n");
+	/* CRs before LF are one line end: the header does not end early. */
+	expect_spool(state, "Subject: s\r\r\nX-A: 1\r\r\n\r\r\nb\r\r\n",
+	    RECV "Subject: s\r\nX-A: 1\r\n" ADDED "\r\nb\r\n");
 }
 
+static void
+expect_rcpts(const struct result *r, const char *const *want)
+{
+	size_t i;
+
+	for (i = 0; want[i] != NULL; i++) {
+		if (i >= r->msg.header_rcpts.n)
+			fail_msg("missing recipient %s", want[i]);
+		assert_string_equal(r->msg.header_rcpts.v[i], want[i]);
+	}
+	assert_int_equal(r->msg.header_rcpts.n, i);
+}
+
+#define RCPTS(...)	((const char *const []){ __VA_ARGS__, NULL })
+
+/*
+ * CR-only text (old tools) is read as lines, and the header scan sees the
+ * same lines as the wire: a field after a bare CR is a field (a Bcc: is
+ * removed and, with -t, collected), never text only the hub would split.
+ */
 static void
 t_cr_only(void **state)
 {
@@ -540,6 +578,17 @@ t_cr_only(void **state)
 	struct result r;
 	char in[3000];
 	size_t i;
+
+	expect_spool(state, "Subject: s\rX-A: 1\r\rbody1\rbody2\r",
+	    RECV "Subject: s\r\nX-A: 1\r\n" ADDED "\r\nbody1\r\nbody2\r\n");
+	default_opts(&o);
+	o.extract_rcpts = 1;
+	run(*state, &o, "To: a@x\rBcc: evil@x\r\nSubject: s\n\nb\n", &r);
+	assert_int_equal(r.rc, ST_OK);
+	expect_rcpts(&r, RCPTS("a@x", "evil@x"));
+	assert_null(strstr(r.spool, "evil"));
+	assert_null(strstr(r.spool, "Bcc"));
+	result_free(&r);
 
 	default_opts(&o);
 	memcpy(in, "Subject: s\n\n", 12);
@@ -549,13 +598,30 @@ t_cr_only(void **state)
 	}
 	run_len(*state, &o, in, sizeof(in), &r);
 	assert_int_equal(r.rc, ST_OK);
-	/*
-	 * One line of 2987 bytes (the last CR ends it): 997 (a CR may not
-	 * be last), 998, 992.
-	 */
-	assert_int_equal(r.msg.lines_split, 2);
-	assert_null(strstr(r.spool, "\r\r\n"));
-	assert_int_equal(count(strstr(r.spool, "\r\n\r\n") + 4, "\r\n"), 3);
+	/* One line per CR, none split, no CR but before LF. */
+	assert_int_equal(r.msg.lines_split, 0);
+	assert_int_equal(count(strstr(r.spool, "\r\n\r\n") + 4, "a\r\n"),
+	    (sizeof(in) - 12) / 2);
+	assert_int_equal(count(r.spool, "\r"), count(r.spool, "\r\n"));
+	result_free(&r);
+}
+
+/* "hello\r.\r\n": the "." is a line; it ends input, or is data with -i. */
+static void
+t_cr_dot(void **state)
+{
+	static const char in[] = "Subject: s\n\nhello\r.\r\nMAIL FROM:<e@x>\n";
+	struct msgopts o;
+	struct result r;
+
+	expect_spool(state, in, RECV "Subject: s\r\n" ADDED "\r\nhello\r\n");
+	default_opts(&o);
+	o.ignore_dots = 1;
+	run(*state, &o, in, &r);
+	assert_int_equal(r.rc, ST_OK);
+	assert_string_equal(r.spool, RECV "Subject: s\r\n" ADDED
+	    "\r\nhello\r\n.\r\nMAIL FROM:<e@x>\r\n");
+	assert_int_equal(count(r.spool, "\r"), count(r.spool, "\r\n"));
 	result_free(&r);
 }
 
@@ -579,8 +645,9 @@ t_shapes(void **state)
 	expect_spool(state, " starts with space\n",
 	    RECV ADDED "\r\n starts with space\r\n");
 	expect_spool(state, ":empty name\n", RECV ADDED "\r\n:empty name\r\n");
+	/* A bare CR at a line start is an empty line: the header ends. */
 	expect_spool(state, "Subject: s\n\rx\n",
-	    RECV "Subject: s\r\n" ADDED "\r\n\rx\r\n");
+	    RECV "Subject: s\r\n" ADDED "\r\nx\r\n");
 	/* Continuations stay with their field; obsolete "Name :" works. */
 	expect_spool(state, "Subject: a\n b\n\tc\nX-A : 1\n\nb\n",
 	    RECV "Subject: a\r\n b\r\n\tc\r\nX-A : 1\r\n" ADDED "\r\nb\r\n");
@@ -647,6 +714,61 @@ t_dot_drain(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(m.size, (off_t)(strlen(RECV "Subject: s\r\n" ADDED
+	    "\r\nbody\r\n")));
+	message_free(&m);
+}
+
+static long long
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000LL +
+	    (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/*
+ * A writer that keeps stdin open after "." and waits for us to exit must
+ * not deadlock: the drain gives up after MESSAGE_DRAIN_MS in all, even
+ * when the writer trickles a byte now and then.
+ */
+static void
+t_dot_drain_deadline(void **state)
+{
+	const struct fixture *f = *state;
+	struct msgopts o;
+	struct message m;
+	struct error err;
+	struct timespec start;
+	int p[2], status;
+	pid_t pid;
+	long long took;
+
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		(void)close(p[0]);
+		if (write(p[1], "Subject: s\n\nbody\n.\n", 19) != 19)
+			_exit(2);
+		for (;;) {	/* killed by the parent */
+			(void)usleep(200000);
+			if (write(p[1], "z", 1) != 1)
+				_exit(3);
+		}
+	}
+	assert_true(pid > 0);
+	(void)close(p[1]);
+	default_opts(&o);
+	error_clear(&err);
+	(void)clock_gettime(CLOCK_MONOTONIC, &start);
+	assert_int_equal(message_read(p[0], f->dir, &o, &m, &err), ST_OK);
+	took = elapsed_ms(&start);
+	(void)kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	(void)close(p[0]);
+	assert_true(took >= MESSAGE_DRAIN_MS - 100);
+	assert_true(took < MESSAGE_DRAIN_MS + 2000);
 	assert_int_equal(m.size, (off_t)(strlen(RECV "Subject: s\r\n" ADDED
 	    "\r\nbody\r\n")));
 	message_free(&m);
@@ -821,20 +943,6 @@ t_received(void **state)
 	result_free(&r);
 }
 
-static void
-expect_rcpts(const struct result *r, const char *const *want)
-{
-	size_t i;
-
-	for (i = 0; want[i] != NULL; i++) {
-		if (i >= r->msg.header_rcpts.n)
-			fail_msg("missing recipient %s", want[i]);
-		assert_string_equal(r->msg.header_rcpts.v[i], want[i]);
-	}
-	assert_int_equal(r->msg.header_rcpts.n, i);
-}
-
-#define RCPTS(...)	((const char *const []){ __VA_ARGS__, NULL })
 
 static void
 t_extract(void **state)
@@ -1145,6 +1253,55 @@ t_name_over_line_limit(void **state)
 	assert_int_equal(r.rc, ST_OK);
 	assert_non_null(strstr(r.spool, "Subject: s\r\n" ADDED "\r\nNNN"));
 	result_free(&r);
+}
+
+/*
+ * MaxMessageSize: the caller's message in CRLF form (a bare LF counts
+ * two), our header fields and the final "." line not counted; over it,
+ * ST_DATA naming the key and no spool file (run_len checks the dir).
+ */
+static void
+t_max_size(void **state)
+{
+	static const char in[] = "Subject: s\r\n\r\nbody\r\n";	/* 20 */
+	struct msgopts o;
+	struct result r;
+
+	default_opts(&o);
+	o.max_size = 20;
+	run(*state, &o, in, &r);
+	assert_int_equal(r.rc, ST_OK);
+	result_free(&r);
+	run(*state, &o, "Subject: s\r\n\r\nbody\r\n.\r\n", &r);
+	assert_int_equal(r.rc, ST_OK);
+	result_free(&r);
+	o.max_size = 19;
+	run(*state, &o, in, &r);
+	assert_int_equal(r.rc, ST_DATA);
+	assert_non_null(strstr(r.err.text, "MaxMessageSize"));
+	result_free(&r);
+	/* LF ends count as CRLF: 17 bytes of input, 20 counted. */
+	run(*state, &o, "Subject: s\n\nbody\n", &r);
+	assert_int_equal(r.rc, ST_DATA);
+	result_free(&r);
+	/* Far over, across many reads: refused, memory and spool bounded. */
+	{
+		size_t big = 3 * 65536 + 7, i;
+		char *buf = malloc(big);
+
+		assert_non_null(buf);
+		for (i = 0; i < big; i++)
+			buf[i] = i % 80 == 79 ? '\n' : 'x';
+		o.max_size = 65536;
+		run_len(*state, &o, buf, big, &r);
+		assert_int_equal(r.rc, ST_DATA);
+		result_free(&r);
+		o.max_size = 0;		/* no limit */
+		run_len(*state, &o, buf, big, &r);
+		assert_int_equal(r.rc, ST_OK);
+		result_free(&r);
+		free(buf);
+	}
 }
 
 static void
@@ -1465,9 +1622,11 @@ main(void)
 		cmocka_unit_test(t_lc_random),
 		cmocka_unit_test(t_line_ends),
 		cmocka_unit_test(t_cr_only),
+		cmocka_unit_test(t_cr_dot),
 		cmocka_unit_test(t_shapes),
 		cmocka_unit_test(t_dots),
 		cmocka_unit_test(t_dot_drain),
+		cmocka_unit_test(t_dot_drain_deadline),
 		cmocka_unit_test(t_mbox_from),
 		cmocka_unit_test(t_drop_headers),
 		cmocka_unit_test(t_qualify_headers),
@@ -1484,6 +1643,7 @@ main(void)
 		cmocka_unit_test(t_header_keep_max),
 		cmocka_unit_test(t_name_over_line_limit),
 		cmocka_unit_test(t_long_name_line),
+		cmocka_unit_test(t_max_size),
 		cmocka_unit_test(t_read_error),
 		cmocka_unit_test(t_spool_create_fails),
 		cmocka_unit_test(t_spool_write_fails),

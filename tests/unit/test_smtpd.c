@@ -521,6 +521,33 @@ t_size_limit(void **state)
 	run_free(&r);
 }
 
+/* A bare LF counts as CRLF, as in message_read(): 99 + LF is 101. */
+static void
+t_size_limit_bare_lf(void **state)
+{
+	struct session_run r;
+	char script[1024], body[100];
+
+	(void)state;
+	memset(body, 'b', 99);
+	body[99] = '\0';
+	run_init(&r);
+	r.p.max_size = 100;
+	(void)snprintf(script, sizeof(script),
+	    "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n%.98s\n.\r\n"
+	    "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n%s\n.\r\n"
+	    "QUIT\r\n", body, body);
+	run(&r, script);
+	assert_int_equal(r.st, ST_OK);
+	assert_string_equal(r.out, GREETING
+	    OK_MAIL OK_RCPT GO_AHEAD QUEUED
+	    OK_MAIL OK_RCPT GO_AHEAD
+	    "552 5.3.4 Error: message file too big\r\n" BYE);
+	assert_int_equal(r.ncalls, 1);
+	assert_int_equal(r.calls[0].len, 99);
+	run_free(&r);
+}
+
 static void
 t_too_many_recipients(void **state)
 {
@@ -955,6 +982,7 @@ main(void)
 		cmocka_unit_test(t_address_forms),
 		cmocka_unit_test(t_parameters),
 		cmocka_unit_test(t_size_limit),
+		cmocka_unit_test(t_size_limit_bare_lf),
 		cmocka_unit_test(t_too_many_recipients),
 		cmocka_unit_test(t_line_length_limit),
 		cmocka_unit_test(t_long_data_line),
