@@ -1065,7 +1065,7 @@ int		 runner_run(const struct deliver_ctx *,
  */
 void		 runner_spawn(const struct deliver_ctx *, const char *qid);
 
-/* ----------------------------------------------------------- submit.c */
+/* ----------------------------------------------------------- caller.c */
 
 /* Who submits: the real uid's account and the names derived from it. */
 struct caller {
@@ -1083,6 +1083,32 @@ struct caller {
 	void		*transcript_arg;
 };
 
+/* The real uid's login and GECOS name, and a fresh qid. */
+void		 caller_identify(struct caller *);
+
+/* How main() wants the configuration read. */
+struct caller_load_how {
+	config_warn_fn	*warn;		/* each warning (log, or stderr) */
+	void		*warn_arg;
+	int		 strict;	/* postino check: aliases errors fatal */
+	int		*auth_ignored;	/* set: -au/-am not the caller's to give */
+};
+
+/*
+ * Read the configuration (-C, with -au/-am applied where allowed), open
+ * LogFile, settle the names, read AliasesFile and revaliases (a
+ * revaliases error is kept in c->rev_err for the send path). ST_CONFIG
+ * or ST_OSERR with the reason.
+ */
+int		 caller_load(struct caller *, struct config *,
+		    const struct options *, const struct caller_load_how *,
+		    struct error *);
+
+/* ----------------------------------------------------------- submit.c */
+
+/* The delivery context of a caller's run: names, transcript, TCP. */
+void		 submit_deliver_ctx(const struct config *, const struct caller *,
+		    struct deliver_ctx *);
 /*
  * The recipients named on the command line (address lists allowed);
  * the error text names the argument that does not parse.
@@ -1099,6 +1125,23 @@ int		 submit_message(const struct config *, const struct caller *,
 		    const struct options *, int in_fd,
 		    const struct addrlist *given, struct queue_entry *entry,
 		    struct outcome *);
+
+/* ------------------------------------------------------------ modes.c */
+
+/* -q: one pass over the queue. */
+int		 mode_run_queue(const struct config *, const struct caller *,
+		    const struct runner_filter *, struct error *);
+/* mailq / postino queue [--json], or postino queue ACTION ID. */
+int		 mode_queue_admin(const struct config *, const struct options *,
+		    FILE *out, struct error *);
+/* -bv: one line per argument on out; ST_PERM if one is invalid. */
+int		 mode_verify(const struct config *, const struct caller *,
+		    const struct options *, FILE *out, struct error *);
+/* postino check: ST_CONFIG on any warning (err text may be empty). */
+int		 mode_check(const struct config *, const struct caller *,
+		    int warnings, FILE *out, struct error *);
+/* newaliases: check AliasesFile and log what it holds. */
+void		 mode_check_aliases(const struct config *);
 
 /* ------------------------------------------------------------- priv.c */
 

@@ -1,25 +1,21 @@
 /*
- * sendmail.c: the front end. main(), which acts on the command line
- * that options.c parses, and the outcome table that maps each result to
- * an exit code, a stderr line and log lines. This is the only file that
- * talks to the user or decides an exit code; every other module returns
- * a status and fills a struct error.
+ * sendmail.c: the front end. main(), which runs the mode the command
+ * line (options.c) asks for, and the outcome table: exit_for() maps what
+ * became of a message (struct outcome, from submit.c and deliver.c) to
+ * an exit code and stderr lines, bs_reply_for() to a -bs reply, and
+ * exit_for_status() a mode's status to an exit code. This is the only
+ * file that talks to the user or decides an exit code.
  */
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "postino.h"
@@ -93,116 +89,38 @@ count_config_warning(void *arg, const char *text)
 	say("%s", text);
 }
 
-/* Login and GECOS name of the real uid (never $USER or $LOGNAME). */
-static void
-identify_caller(struct run *r)
-{
-	struct passwd *pw;
-
-	r->c.uid = getuid();
-	pw = getpwuid(r->c.uid);
-	if (pw != NULL && pw->pw_name[0] != '\0') {
-		(void)strlcpy(r->c.login, pw->pw_name, sizeof(r->c.login));
-		if (pw->pw_gecos != NULL) {
-			(void)strlcpy(r->c.gecos, pw->pw_gecos,
-			    sizeof(r->c.gecos));
-			r->c.gecos[strcspn(r->c.gecos, ",")] = '\0';
-		}
-	} else
-		(void)snprintf(r->c.login, sizeof(r->c.login), "uid%lu",
-		    (unsigned long)r->c.uid);
-}
-
-/*
- * -C from an unprivileged caller: give up the setgid group before the
- * file is opened, so that -C cannot read what the group protects.
- */
-static void
-drop_group_for_config(const struct options *o)
-{
-	struct error err;
-
-	if (o->config_path == NULL || getuid() == 0)
-		return;
-	if (priv_drop_for_good(&err) != ST_OK) {
-		say("%s", err.text);
-		exit(EX_OSERR);
-	}
-}
-
-/*
- * ssmtp's -au/-am, where options_may_override_auth allows them; from an
- * ordinary user on the system configuration they are ignored, told on
- * stderr (unless quiet) and logged with the uid.
- */
-static void
-apply_auth_override(struct config *cfg, const struct options *o,
-    const struct run *r)
-{
-	static const char why[] = "-au/-am ignored: only root (or a -C "
-	    "configuration of your own) may override AuthUser/AuthMethod";
-
-	if (!options_may_override_auth(o, r->c.uid)) {
-		if (!quiet)
-			(void)fprintf(stderr, "%s: %s\n", progname, why);
-		log_line(LOG_WARNING, "uid=%lu: %s", (unsigned long)r->c.uid,
-		    why);
-		return;
-	}
-	if (o->auth_user != NULL)
-		(void)strlcpy(cfg->auth_user, o->auth_user,
-		    sizeof(cfg->auth_user));
-	if (o->auth_method != NULL)
-		cfg->auth_method = strcasecmp(o->auth_method, "plain") == 0 ?
-		    AUTH_PLAIN : strcasecmp(o->auth_method, "login") == 0 ?
-		    AUTH_LOGIN : AUTH_CRAM_MD5;
-}
-
 static int
 load_config(struct config *cfg, const struct options *o, struct run *r)
 {
+	static const char auth_ignored[] = "-au/-am ignored: only root (or "
+	    "a -C configuration of your own) may override AuthUser/"
+	    "AuthMethod";
+	struct caller_load_how how;
 	struct error err;
+	int ignored = 0;
 
 	error_clear(&err);
-	drop_group_for_config(o);
-	if (config_load(cfg, o->config_path != NULL ? o->config_path :
-	    POSTINO_CONFFILE, o->mode == MODE_CHECK ? count_config_warning :
-	    log_config_warning, &r->config_warnings, &err) != ST_OK) {
+	memset(&how, 0, sizeof(how));
+	how.strict = o->mode == MODE_CHECK;
+	how.warn = how.strict ? count_config_warning : log_config_warning;
+	how.warn_arg = &r->config_warnings;
+	how.auth_ignored = &ignored;
+	if (caller_load(&r->c, cfg, o, &how, &err) != ST_OK) {
 		say("%s", err.text);
-		return EX_CONFIG;
+		return err.status == ST_OSERR ? EX_OSERR : EX_CONFIG;
 	}
-	log_open(r->progname, cfg->log_file);
-	if (o->dsn_ignored != NULL) {
-		char shown[64];
-
-		log_sanitize(shown, sizeof(shown), o->dsn_ignored,
-		    strlen(o->dsn_ignored));
-		log_line(LOG_NOTICE, "ignored invalid DSN option value '%s'",
-		    shown);
+	if (ignored) {
+		if (!quiet)	/* one line, not say(): logged just below */
+			(void)fprintf(stderr, "%s: %s\n", progname,
+			    auth_ignored);
+		log_line(LOG_WARNING, "uid=%lu: %s", (unsigned long)r->c.uid,
+		    auth_ignored);
 	}
-	if (o->auth_user != NULL || o->auth_method != NULL)
-		apply_auth_override(cfg, o, r);
 	r->debug = cfg->debug;
 	if (r->verbose || r->debug) {
 		r->c.transcript = transcript_line;
 		r->c.transcript_arg = r;
 	}
-	alias_domain(cfg, r->c.domain, sizeof(r->c.domain));
-	alias_hostname(cfg, r->c.hostname, sizeof(r->c.hostname));
-	/* A broken aliases file must not stop mail: relay unaliased. */
-	if (alias_load_aliases(cfg->aliases_file, &r->c.aliases,
-	    o->mode == MODE_CHECK ? count_config_warning : log_config_warning,
-	    &r->config_warnings, &err) != ST_OK) {
-		if (o->mode == MODE_CHECK) {
-			say("%s", err.text);
-			return EX_CONFIG;
-		}
-		log_line(LOG_ERR, "%s (aliases not used)", err.text);
-		r->c.aliases = NULL;
-	}
-	error_clear(&r->c.rev_err);
-	(void)alias_load_revaliases(cfg->revaliases, r->c.login, &r->c.rev,
-	    &r->c.rev_err);
 	return EX_OK;
 }
 
@@ -372,54 +290,6 @@ bs_reply_for(const struct outcome *out, char error_mode, char *reply,
 
 /* ---------------------------------------------------------------- modes */
 
-static void
-deliver_ctx_for(const struct run *r, const struct config *cfg,
-    struct deliver_ctx *ctx)
-{
-	memset(ctx, 0, sizeof(*ctx));
-	ctx->cfg = cfg;
-	ctx->domain = r->c.domain;
-	ctx->hostname = r->c.hostname;
-	ctx->transcript = r->c.transcript;
-	ctx->transcript_arg = r->c.transcript_arg;
-}
-
-static int
-run_queue(const struct config *cfg, struct run *r, const struct options *o)
-{
-	struct deliver_ctx ctx;
-	struct error err;
-
-	error_clear(&err);
-	deliver_ctx_for(r, cfg, &ctx);
-	if (runner_run(&ctx, &o->filter, &err) != ST_OK) {
-		say("%s", err.text);
-		return exit_for_status(err.status);
-	}
-	return EX_OK;
-}
-
-static int
-queue_admin(const struct config *cfg, const struct options *o)
-{
-	struct error err;
-
-	error_clear(&err);
-	if (o->queue_action != NULL) {
-		if (showq_change(cfg->queue_dir, o->queue_action,
-		    o->filter.qid, &err) != ST_OK) {
-			say("%s", err.text);
-			return exit_for_status(err.status);
-		}
-		return EX_OK;
-	}
-	if (showq_list(stdout, cfg->queue_dir, o->json, &err) != ST_OK) {
-		say("%s", err.text);
-		return exit_for_status(err.status);
-	}
-	return EX_OK;
-}
-
 /* Send what stdin holds to the hub, or queue it. */
 static int
 send_from_stdin(const struct config *cfg, struct run *r,
@@ -498,74 +368,31 @@ serve_smtp(const struct config *cfg, struct run *r, const struct options *o)
 	return EX_OK;
 }
 
-static void
-print_line(void *arg, const char *line)
+/* A mode's status as the exit code, told on stderr when it has words. */
+static int
+told(int st, const struct error *err)
 {
-	(void)fprintf(arg, "%s\n", line);
+	if (st != ST_OK && err->text[0] != '\0')
+		say("%s", err->text);
+	return exit_for_status(st);
 }
 
-/*
- * -bv: where each argument would go; no connection, no queue. (Its
- * usage limits are checked by options_parse.)
- */
+/* -bv: 0 when every address is valid, 67 when one is not (sendmail). */
 static int
 verify(const struct config *cfg, const struct run *r, const struct options *o)
 {
 	struct error err;
-	size_t i;
-	int code = EX_OK;
+	int st = mode_verify(cfg, &r->c, o, stdout, &err);
 
-	for (i = 0; i < o->nrcpt_args; i++) {
-		error_clear(&err);
-		if (alias_verify_line(cfg, r->c.aliases, o->rcpt_args[i],
-		    r->c.domain, r->c.hostname, o->no_alias, print_line, stdout,
-		    &err) != ST_OK)
-			code = err.status == ST_OSERR ? EX_OSERR : EX_NOUSER;
-	}
-	return code;
-}
-
-/*
- * postino check: the configuration as postino reads it, strictly: any
- * warning (an unknown key, a skipped alias line) fails with 78, for
- * configuration tools to run before they deploy.
- */
-static int
-check_config(const struct config *cfg, const struct run *r)
-{
-	if (r->c.rev_err.status != ST_OK) {
-		say("%s", r->c.rev_err.text);
-		return EX_CONFIG;
-	}
-	if (r->config_warnings > 0)
-		return EX_CONFIG;
-	(void)printf("%s: ok; hub %s port %s, %s, domain %s\n", cfg->path,
-	    cfg->hub_host, cfg->hub_port, cfg->tls == TLS_STARTTLS ?
-	    "STARTTLS" : cfg->tls == TLS_IMPLICIT ? "implicit TLS" :
-	    "no TLS", r->c.domain);
-	return EX_OK;
-}
-
-/* newaliases, -bi, -I: nothing to build; check the file and log. */
-static int
-check_aliases(const struct config *cfg)
-{
-	struct error err;
-	size_t n = 0;
-
-	error_clear(&err);
-	if (alias_check_aliases(cfg->aliases_file, log_config_warning, NULL,
-	    &n, &err) != ST_OK)
-		log_line(LOG_ERR, "%s", err.text);
-	else
-		log_line(LOG_INFO, "%s: %zu aliases", cfg->aliases_file[0] ?
-		    cfg->aliases_file : "(none)", n);
-	return EX_OK;
+	return st == ST_OK ? EX_OK : st == ST_OSERR ? EX_OSERR : EX_NOUSER;
 }
 
 static int
 run_mode(const struct config *cfg, struct run *r, const struct options *o)
 {
+	struct error err;
+
+	error_clear(&err);
 	switch (o->mode) {
 	case MODE_SEND:
 		return send_from_stdin(cfg, r, o);
@@ -573,15 +400,18 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 		return serve_smtp(cfg, r, o);
 	case MODE_LIST_QUEUE:
 	case MODE_QUEUE_ADMIN:
-		return queue_admin(cfg, o);
+		return told(mode_queue_admin(cfg, o, stdout, &err), &err);
 	case MODE_CHECK:
-		return check_config(cfg, r);
+		return told(mode_check(cfg, &r->c, r->config_warnings, stdout,
+		    &err), &err);
 	case MODE_RUN_QUEUE:
-		return run_queue(cfg, r, o);
+		return told(mode_run_queue(cfg, &r->c, &o->filter, &err),
+		    &err);
 	case MODE_VERIFY:
 		return verify(cfg, r, o);
 	case MODE_ALIASES:
-		return check_aliases(cfg);
+		mode_check_aliases(cfg);
+		return EX_OK;
 	case MODE_NOOP:
 	case MODE_VERSION:
 		break;
@@ -638,8 +468,7 @@ main(int argc, char **argv)
 		o.verbose = 0;	/* stdout is the dialogue */
 	}
 	r.verbose = o.verbose;
-	identify_caller(&r);
-	message_new_qid(r.c.qid);
+	caller_identify(&r.c);
 
 	config_defaults(&cfg);
 	if ((code = load_config(&cfg, &o, &r)) != EX_OK) {

@@ -225,11 +225,10 @@ count_against_limit(const struct config *cfg, const struct caller *c,
 	return rc;
 }
 
-static void
-deliver_ctx_for(const struct config *cfg, const struct caller *c,
-    const struct options *o, struct deliver_ctx *ctx)
+void
+submit_deliver_ctx(const struct config *cfg, const struct caller *c,
+    struct deliver_ctx *ctx)
 {
-	(void)o;
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->cfg = cfg;
 	ctx->domain = c->domain;
@@ -248,7 +247,7 @@ relay(const struct config *cfg, const struct caller *c,
 	struct submit_mode mode;
 	struct hub_session hs;
 
-	deliver_ctx_for(cfg, c, o, &ctx);
+	submit_deliver_ctx(cfg, c, &ctx);
 	memset(&hs, 0, sizeof(hs));
 	mode.now = o->delivery == DELIVER_NOW;
 	mode.error_mode = o->error_mode != '\0' ? o->error_mode : 'p';

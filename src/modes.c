@@ -1,0 +1,116 @@
+/*
+ * modes.c: the modes that send no message of their own: the queue run
+ * (-q), the queue listing and its administration (mailq, postino queue
+ * ACTION), address verification (-bv, postino verify), the strict
+ * configuration check (postino check) and newaliases. Each returns a
+ * status and fills an error; main() tells and picks the exit code.
+ */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "postino.h"
+
+int
+mode_run_queue(const struct config *cfg, const struct caller *c,
+    const struct runner_filter *filter, struct error *err)
+{
+	struct deliver_ctx ctx;
+
+	submit_deliver_ctx(cfg, c, &ctx);
+	return runner_run(&ctx, filter, err);
+}
+
+int
+mode_queue_admin(const struct config *cfg, const struct options *o,
+    FILE *out, struct error *err)
+{
+	if (o->queue_action != NULL)
+		return showq_change(cfg->queue_dir, o->queue_action,
+		    o->filter.qid, err);
+	return showq_list(out, cfg->queue_dir, o->json, err);
+}
+
+static void
+print_line(void *arg, const char *line)
+{
+	(void)fprintf(arg, "%s\n", line);
+}
+
+/*
+ * -bv: where each argument would go; no connection, no queue (its usage
+ * limits are options_parse's). ST_PERM when an address is not valid,
+ * ST_OSERR when the machine failed; every argument is shown either way.
+ */
+int
+mode_verify(const struct config *cfg, const struct caller *c,
+    const struct options *o, FILE *out, struct error *err)
+{
+	struct error one;
+	size_t i;
+	int rc = ST_OK;
+
+	error_clear(err);
+	for (i = 0; i < o->nrcpt_args; i++) {
+		error_clear(&one);
+		if (alias_verify_line(cfg, c->aliases, o->rcpt_args[i],
+		    c->domain, c->hostname, o->no_alias, print_line, out,
+		    &one) == ST_OK)
+			continue;
+		if (rc != ST_OSERR) {
+			rc = one.status == ST_OSERR ? ST_OSERR : ST_PERM;
+			*err = one;
+			err->status = rc;
+		}
+	}
+	return rc;
+}
+
+/*
+ * postino check: the configuration as postino reads it, strictly: any
+ * warning (an unknown key, a skipped alias line) fails, for
+ * configuration tools to run before they deploy. warnings is how many
+ * were told while reading.
+ */
+int
+mode_check(const struct config *cfg, const struct caller *c, int warnings,
+    FILE *out, struct error *err)
+{
+	if (c->rev_err.status != ST_OK) {
+		*err = c->rev_err;
+		err->status = ST_CONFIG;
+		return ST_CONFIG;
+	}
+	if (warnings > 0)
+		return error_set(err, ST_CONFIG, "%s", "");
+	(void)fprintf(out, "%s: ok; hub %s port %s, %s, domain %s\n",
+	    cfg->path, cfg->hub_host, cfg->hub_port,
+	    cfg->tls == TLS_STARTTLS ? "STARTTLS" :
+	    cfg->tls == TLS_IMPLICIT ? "implicit TLS" : "no TLS", c->domain);
+	return ST_OK;
+}
+
+static void
+log_alias_warning(void *arg, const char *text)
+{
+	(void)arg;
+	log_line(LOG_WARNING, "%s", text);
+}
+
+/* newaliases, -bi, -I: nothing to build; check the file and log. */
+void
+mode_check_aliases(const struct config *cfg)
+{
+	struct error err;
+	size_t n = 0;
+
+	error_clear(&err);
+	if (alias_check_aliases(cfg->aliases_file, log_alias_warning, NULL,
+	    &n, &err) != ST_OK)
+		log_line(LOG_ERR, "%s", err.text);
+	else
+		log_line(LOG_INFO, "%s: %zu aliases", cfg->aliases_file[0] ?
+		    cfg->aliases_file : "(none)", n);
+}
