@@ -5,6 +5,10 @@
 # needed: CI runs it with none); otherwise it lists what is missing and
 # exits 1.
 #
+# util-linux (unshare, setpriv), mount and passwd (useradd) are in every
+# Debian 12 base system, but not necessarily in a container image; the
+# privilege tests need them (and skip, saying so, where they cannot work).
+#
 # postfix is preseeded to "No configuration": the tests start their own
 # private instance and the system one is never configured or started.
 set -eu
@@ -27,6 +31,9 @@ python3-pytest
 mandoc
 time
 procps
+util-linux
+mount
+passwd
 clang
 libclang-rt-14-dev
 monitoring-plugins-standard

@@ -3,12 +3,17 @@
   certs       session: throwaway CA and certificates (certs.py)
   hub         session: a private Postfix on loopback (postfixhub.py);
               its tests are skipped, with the reason, when not root
-  fault       factory: fault(**script) starts a FaultServer for one test
+  fault       factory: fault(**script) starts a FaultServer for one test,
+              the suite's one scripted SMTP peer (faultserver.py: replies,
+              stalls, drops, TLS, AUTH, a late greeting, a black hole,
+              raw scripts)
   postino     one test's postino: config, revaliases, queue dir, log file
   asan        the binary is an ASan build
 
 The binary is $POSTINO_BIN (default build/postino at the top of the
-repository); without it every test that runs postino is skipped.
+repository); without it every test that runs postino is skipped. It is
+run only through helpers (Postino.start/run, or launch/execute behind a
+wrapper) and its log read only through helpers.LogReader.
 """
 
 import os

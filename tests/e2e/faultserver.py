@@ -27,6 +27,25 @@ Script knobs (keyword arguments of FaultServer):
   stall_at       a step whose reply is never sent (the client must time out)
   trickle        seconds between the bytes of every reply (0: off)
   drop_in_data   close the connection after this many bytes of DATA
+  greeting_delay seconds to wait after accepting before the greeting (a
+                 hub whose greeting comes late)
+  blackhole      True: never accept; the listening socket's backlog is
+                 full, so the kernel drops further SYNs and a connect()
+                 hangs until the client's own deadline
+  script         script(conn): a raw peer, for hubs that must misbehave
+                 where this dialogue cannot (junk before the greeting, a
+                 TLS close_notify mid-DATA, a reader that takes one byte a
+                 second). Each connection runs script(RawConn) in a thread
+                 over a blocking socket; conn.serve() is a minimal SMTP
+                 loop a script hands over to after its mischief. Sessions
+                 are then RawConn objects (commands, messages as wire
+                 bytes, events, received); a script's own bug is recorded
+                 as "server error: script ..."
+  rcvbuf         (script) SO_RCVBUF of the listening socket
+  io_timeout     (script) socket timeout of each connection
+
+This is the suite's one scripted SMTP peer: tests start it through the
+`fault` fixture (conftest.py), fault(**knobs).
 """
 
 import argparse
@@ -37,7 +56,9 @@ import hmac
 import json
 import os
 import secrets
+import select
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -183,6 +204,9 @@ class _Conn:
         return [e for e in ext if e.split(" ")[0].upper() not in hide]
 
     async def run(self):
+        if self.srv.greeting_delay:
+            self.s.events.append("greeting delayed")
+            await asyncio.sleep(self.srv.greeting_delay)
         # Whatever the greeting, keep answering: a client that ignores a
         # 4xx/5xx greeting shows up in the recorded commands.
         await self.reply("greeting")
@@ -434,7 +458,9 @@ class FaultServer:
                  rcpt_replies=None, hide=(), size_limit=52428800,
                  tls_cert=None, tls_key=None, implicit_tls=False,
                  inject=b"", auth=None, auth_plaintext=False,
-                 stall_at=None, trickle=0.0, drop_in_data=None):
+                 stall_at=None, trickle=0.0, drop_in_data=None,
+                 greeting_delay=0.0, blackhole=False, script=None,
+                 rcvbuf=None, io_timeout=30):
         if stall_at is not None and stall_at not in STEPS:
             raise ValueError("unknown step %r" % stall_at)
         self.host = host
@@ -454,6 +480,12 @@ class FaultServer:
         self.stall_at = stall_at
         self.trickle = trickle
         self.drop_in_data = drop_in_data
+        self.greeting_delay = greeting_delay
+        self.blackhole = blackhole
+        self.script = script
+        self.rcvbuf = rcvbuf
+        self.io_timeout = io_timeout
+        self._raw = None
         self.tls_ctx = None
         if tls_cert:
             self.tls_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -524,6 +556,12 @@ class FaultServer:
         self._loop.close()
 
     def start(self):
+        if self.blackhole:
+            self._raw = _Blackhole(self)
+            return self
+        if self.script is not None:
+            self._raw = _RawServer(self)
+            return self
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(started,),
                                         name="faultserver", daemon=True)
@@ -533,6 +571,9 @@ class FaultServer:
         return self
 
     def stop(self):
+        if self._raw is not None:
+            self._raw.stop()
+            return
         if self._loop and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
@@ -554,6 +595,11 @@ class FaultServer:
         return self.sessions
 
     @property
+    def conns(self):
+        """The sessions (the name raw scripts' tests use)."""
+        return self.sessions
+
+    @property
     def messages(self):
         return [m for s in self.sessions for m in s.messages]
 
@@ -563,6 +609,247 @@ class FaultServer:
     def mailhub(self):
         host = "[%s]" % self.host if ":" in self.host else self.host
         return "%s:%d" % (host, self.port)
+
+
+# -- raw peers: scripts over blocking sockets, and the black hole -----------
+
+EHLO_PLAIN = (b"250-raw.test\r\n250-8BITMIME\r\n250-SIZE\r\n"
+              b"250 ENHANCEDSTATUSCODES\r\n")
+
+
+class Closed(Exception):
+    """The client went away."""
+
+
+class RawConn:
+    """One client connection seen by a script (FaultServer(script=...))."""
+
+    def __init__(self, server, sock, n):
+        self.srv = server
+        self.sock = sock
+        self.n = n
+        self.buf = b""
+        self.received = bytearray()     # every byte read, in order
+        self.commands = []              # command lines, CRLF stripped
+        self.messages = []              # DATA contents (dot-stuffed wire)
+        self.events = []
+        self.tls = False
+        self.done = threading.Event()
+
+    # -- primitives --------------------------------------------------
+
+    def send(self, data):
+        try:
+            self.sock.sendall(data)
+        except (OSError, ssl.SSLError) as e:
+            raise Closed(repr(e))
+
+    def send_slowly(self, data, delay):
+        for i in range(len(data)):
+            self.send(data[i:i + 1])
+            time.sleep(delay)
+
+    def _fill(self, size=65536):
+        try:
+            chunk = self.sock.recv(size)
+        except socket.timeout:
+            raise Closed("timeout")
+        except (OSError, ssl.SSLError) as e:
+            raise Closed(repr(e))
+        if not chunk:
+            raise Closed("eof")
+        self.received += chunk
+        self.buf += chunk
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            if len(self.buf) > 1 << 20:
+                raise Closed("line too long")
+            self._fill()
+        i = self.buf.index(b"\n") + 1
+        line, self.buf = self.buf[:i], self.buf[i:]
+        return line
+
+    def command(self):
+        line = self.readline()
+        text = line.rstrip(b"\r\n").decode("latin-1")
+        self.commands.append(text)
+        return text
+
+    def read_data(self):
+        """DATA up to the final dot, as on the wire (dot-stuffed)."""
+        data = bytearray(self.buf)
+        self.buf = b""
+        while True:
+            if data.startswith(b".\r\n"):
+                self.buf = bytes(data[3:])
+                return b""
+            i = data.find(b"\r\n.\r\n")
+            if i >= 0:
+                self.buf = bytes(data[i + 5:])
+                return bytes(data[:i + 2])
+            self._fill(1 << 20)
+            data += self.buf
+            self.buf = b""
+
+    def starttls(self, ctx):
+        """Server side of a TLS handshake on this connection."""
+        if self.buf:
+            self.events.append("bytes pipelined after STARTTLS")
+            self.buf = b""
+        try:
+            self.sock = ctx.wrap_socket(self.sock, server_side=True)
+        except (OSError, ssl.SSLError) as e:
+            self.events.append("tls-failed: %r" % (e,))
+            raise Closed("tls failed")
+        self.tls = True
+        self.events.append("tls")
+
+    def verbs(self):
+        return [c.split(" ", 1)[0].split(":", 1)[0].upper()
+                for c in self.commands]
+
+    def saw(self, verb):
+        return verb.upper() in self.verbs()
+
+    # -- a plain SMTP session -----------------------------------------
+
+    def serve(self, ehlo=EHLO_PLAIN, dot=b"250 2.0.0 Ok: queued as RAW1\r\n",
+              on_data=None):
+        """Answer like a simple hub until QUIT or the client leaves.
+
+        on_data(conn) is called after the 354 instead of reading the
+        data, for scripts that misbehave in the middle of it."""
+        while True:
+            cmd = self.command()
+            verb = cmd.split(" ", 1)[0].split(":", 1)[0].upper()
+            if verb == "EHLO":
+                self.send(ehlo)
+            elif verb == "HELO":
+                self.send(b"250 raw.test\r\n")
+            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                self.send(b"250 2.0.0 Ok\r\n")
+            elif verb == "DATA":
+                self.send(b"354 go ahead\r\n")
+                if on_data is not None:
+                    on_data(self)
+                    return
+                self.messages.append(self.read_data())
+                self.send(dot)
+            elif verb == "QUIT":
+                self.send(b"221 2.0.0 Bye\r\n")
+                return
+            else:
+                self.send(b"502 5.5.2 not here\r\n")
+
+
+class _RawServer:
+    """The accept loop of FaultServer(script=...): a thread per
+    connection running script(RawConn)."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self._threads = []
+        self._stop = threading.Event()
+        family = socket.AF_INET6 if ":" in srv.host else socket.AF_INET
+        self.lsock = socket.socket(family, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if srv.rcvbuf:
+            # Set before listen(): accepted sockets inherit it, and the
+            # window it advertises is fixed at the handshake.
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                  srv.rcvbuf)
+        self.lsock.bind((srv.host, srv.port))
+        self.lsock.listen(8)
+        self.lsock.settimeout(0.2)
+        srv.port = self.lsock.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept, daemon=True,
+                                          name="faultserver-raw")
+        self._acceptor.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                sock, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            sock.settimeout(self.srv.io_timeout)
+            conn = RawConn(self.srv, sock, len(self.srv.sessions))
+            self.srv.sessions.append(conn)
+            t = threading.Thread(target=self._run, args=(conn,),
+                                 daemon=True, name="faultserver-conn")
+            self._threads.append(t)
+            t.start()
+
+    def _run(self, conn):
+        try:
+            self.srv.script(conn)
+        except Closed as e:
+            conn.events.append("client closed: %s" % e)
+        except Exception as e:  # a bug in the script: make it visible
+            self.srv.errors.append("server error: script %r" % (e,))
+        finally:
+            try:
+                conn.sock.close()
+            except OSError:
+                pass
+            conn.done.set()
+
+    def stop(self):
+        self._stop.set()
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        for c in self.srv.sessions:
+            try:
+                c.sock.close()
+            except OSError:
+                pass
+        self._acceptor.join(5)
+        for t in self._threads:
+            t.join(5)
+
+
+class _Blackhole:
+    """FaultServer(blackhole=True): a listening socket whose accept queue
+    is full, so that a connect() hangs until the client gives up."""
+
+    def __init__(self, srv):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(0)
+        srv.host = "127.0.0.1"
+        srv.port = self.lsock.getsockname()[1]
+        self.fillers = []
+        hanging = False
+        for _ in range(8):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", srv.port))
+            self.fillers.append(c)
+            if not select.select([], [c], [], 0.5)[1]:
+                hanging = True
+                break
+        if not hanging:
+            self.stop()
+            import pytest
+            pytest.skip("could not fill the accept queue of a backlog-0 "
+                        "socket (SYNs are not dropped here)")
+
+    def stop(self):
+        for c in self.fillers:
+            c.close()
+        self.lsock.close()
+
+
+def server_tls_context(certpair):
+    """A server-side TLS context for a raw script's conn.starttls()."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certpair.cert, certpair.key)
+    return ctx
 
 
 # -- subprocess mode (tests/demo.sh) ----------------------------------------

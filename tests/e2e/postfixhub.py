@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from helpers import LogReader, free_port
+
 MYHOSTNAME = "hub.example.test"
 SASL_USER = "hubuser"
 SASL_PASS = "hub-Pass-9x"
@@ -80,21 +82,6 @@ if sys.stdin.buffer.read() != b"done":
                    stderr=subprocess.DEVNULL, timeout=60)
     shutil.rmtree(sys.argv[3], ignore_errors=True)
 """
-
-
-def free_port():
-    """A TCP port free on both 127.0.0.1 and ::1 (Postfix binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s4:
-            s4.bind(("127.0.0.1", 0))
-            port = s4.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
-                    s6.bind(("::1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port")
 
 
 class HubMessage:
@@ -347,15 +334,10 @@ class PostfixHub:
         return found[0]
 
     def log_size(self):
-        try:
-            return os.path.getsize(self.maillog)
-        except OSError:
-            return 0
+        return LogReader(self.maillog).mark()
 
     def log_since(self, offset):
-        with open(self.maillog, "rb") as f:
-            f.seek(offset)
-            return f.read().decode(errors="replace")
+        return LogReader(self.maillog).since(offset)
 
     def wait_log(self, offset, pattern, timeout=5.0):
         """The first log line after offset matching pattern (regex)."""

@@ -27,13 +27,15 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from helpers import DOMAIN, HOSTNAME, Result, is_asan
+from helpers import (DOMAIN, HOSTNAME, LogReader, clean_env, finish, is_asan,
+                     launch)
 
 GROUP = "postino-test"
 USERS = {
@@ -56,18 +58,76 @@ def require_root():
             pytest.skip("needs %s" % tool)
 
 
-def _retry(cmd):
+def _retry(cmd, busy_ok=False):
     """useradd and friends fail while another process holds the passwd
-    lock: try again for a while."""
+    lock: try again for a while. With busy_ok, a user still running a
+    process (userdel: "currently used by process") is left in place:
+    it is a test account, and the next run reuses it."""
     for _ in range(50):
         p = subprocess.run(cmd, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
         if p.returncode == 0:
-            return
+            return True
+        if busy_ok and b"currently used" in p.stdout:
+            return False
         if b"lock" not in p.stdout:
             break
         time.sleep(0.1)
     raise AssertionError("%s: %s" % (" ".join(cmd), p.stdout.decode()))
+
+
+# (st_dev, st_ino) of every binary an Install put in place: what
+# Accounts.cleanup may kill when it still runs as a test user (a detached
+# queue runner, say). Other processes of the user are not ours to kill.
+_OUR_BINARIES = set()
+
+
+def _file_id(path):
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _processes_of(uid):
+    """[(pid, ours)] of the processes with uid as any of their uids;
+    ours: it runs one of our installed binaries. Empty without /proc."""
+    out = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % name) as f:
+                uids = next((l.split()[1:5] for l in f
+                             if l.startswith("Uid:")), [])
+            if str(uid) not in uids:
+                continue
+            try:
+                ours = _file_id("/proc/%s/exe" % name) in _OUR_BINARIES
+            except OSError:
+                ours = False
+            out.append((int(name), ours))
+        except OSError:
+            continue
+    return out
+
+
+def _end_processes_of(uid, timeout=10.0):
+    """Kill what of ours still runs as uid, wait a while for the rest."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs = _processes_of(uid)
+        if not procs:
+            return
+        for pid, ours in procs:
+            if ours:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        time.sleep(0.05)
 
 
 class Accounts:
@@ -97,9 +157,12 @@ class Accounts:
         self.users = {n: pwd.getpwnam(n) for n in users}
 
     def cleanup(self):
+        kept = []
         for name in self.made_users:
-            _retry(["/usr/sbin/userdel", name])
-        if self.made_group:
+            _end_processes_of(self.users[name].pw_uid)
+            if not _retry(["/usr/sbin/userdel", name], busy_ok=True):
+                kept.append(name)
+        if self.made_group and not kept:
             _retry(["/usr/sbin/groupdel", self.group])
 
 
@@ -134,6 +197,7 @@ class Install:
         self.plain = os.path.join(b, "postino-plain")
         shutil.copyfile(binary, self.plain)
         os.chmod(self.plain, 0o755)
+        _OUR_BINARIES.update((_file_id(self.bin), _file_id(self.plain)))
         # The overlay layer: one entry, ssmtp -> etc-ssmtp.
         self.layer = os.path.join(b, "layer")
         self.etc = os.path.join(b, "etc-ssmtp")
@@ -210,15 +274,10 @@ class Install:
                                  (pw.pw_uid, pw.pw_gid), **base)
 
     def user_log(self, user):
-        try:
-            with open(os.path.join(self.home(user), "postino.log")) as f:
-                return f.read()
-        except OSError:
-            return ""
+        return LogReader(os.path.join(self.home(user), "postino.log")).text()
 
     def log(self):
-        with open(self.logfile) as f:
-            return f.read()
+        return LogReader(self.logfile).text()
 
     def queue_files(self, queue_dir=None):
         """Every file under the queue directory (rate counters included)."""
@@ -256,10 +315,7 @@ class Install:
         return cmd + [binary or self.bin] + list(args)
 
     def env(self, user, extra=None):
-        env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
-            if k in os.environ:
-                env[k] = os.environ[k]
+        env = clean_env()
         if user is not None:
             # LeakSanitizer needs to ptrace the process, which postino's
             # PR_SET_DUMPABLE 0 forbids to anyone but root.
@@ -272,29 +328,16 @@ class Install:
         def child():
             if umask is not None:
                 os.umask(umask)
-        return subprocess.Popen(self.command(user, args, binary),
-                                stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE,
-                                env=self.env(user, env),
-                                cwd="/", preexec_fn=child)
+        return launch(self.command(user, args, binary),
+                      self.env(user, env), "/", preexec_fn=child)
 
     def run(self, user, args, input=b"", binary=None, env=None, timeout=60,
             umask=None):
-        start = time.monotonic()
         p = self.popen(user, args, binary, env, umask)
-        try:
-            out, err = p.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-            raise AssertionError("postino %s did not exit within %ds: %r"
-                                 % (args, timeout, err))
         # For messages: who ran which binary with what, not the wrapper.
         shown = ["(as %s)" % (user or "root"), binary or self.bin] + \
             list(args)
-        return Result(shown, p.returncode, out, err,
-                      time.monotonic() - start)
+        return finish(p, input, timeout, shown)
 
     def as_user(self, user, argv):
         """Run an ordinary tool as user (no group): the returncode."""
@@ -331,21 +374,40 @@ def install_fixture(postino_binary, accounts):
 
 # -- /proc ------------------------------------------------------------------
 
-def wait_exec(pid, path, timeout=5.0):
-    """Wait until pid runs path (unshare, sh and setpriv exec in turn)."""
+def require_proc():
+    """Tests that look at another process need /proc (a chroot or a
+    minimal container may have none): skip with the reason."""
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("needs /proc (to see another process's ids and "
+                    "executable); it is not mounted here")
+
+
+def wait_exec(pid, path, timeout=30.0):
+    """Wait until pid runs path (unshare, sh and setpriv exec in turn).
+
+    The executable is compared by identity (device and inode, as
+    stat(2) through /proc/PID/exe sees it), never by the path the link
+    shows: that path depends on the reader's root and mount namespace
+    (a root bind-mounted on itself, a chroot). The timeout is only a
+    bound for a failure; a loaded machine merely takes longer."""
+    require_proc()
+    want = _file_id(path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if os.readlink("/proc/%d/exe" % pid) == path:
+            if _file_id("/proc/%d/exe" % pid) == want:
                 return True
+        except FileNotFoundError:
+            return False        # gone
         except OSError:
-            return False
+            pass                # between two execs, or not yet readable
         time.sleep(0.005)
     return False
 
 
 def ids(pid, which):
     """(real, effective, saved, fs) from the Uid: or Gid: line."""
+    require_proc()
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             if line.startswith(which + ":"):

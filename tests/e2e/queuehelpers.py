@@ -1,9 +1,9 @@
 """What the fallback-queue tests (test_queue_*.py) share: running postino
 under the names sendmail, mailq and postino, reading the queue directory
 (control files, data files, leftovers), counting what a hub received, the
-`postino queue` subcommand, and two misbehaving hubs of our own: one whose
-greeting comes late (DelayProxy) and one that never answers a connect
-(Blackhole). Everything listens on 127.0.0.1 only.
+`postino queue` subcommand. (Hubs whose greeting comes late or that
+never answer a connect are the fault server's greeting_delay and
+blackhole knobs.)
 
 The layout of the queue (man/postino.8 "Files of the queue"):
   QueueDir/data/QID     the message
@@ -18,16 +18,8 @@ import fcntl
 import os
 import pwd
 import re
-import select
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
-import threading
 import time
-
-import pytest
 
 import helpers
 
@@ -39,51 +31,20 @@ SEED = int(os.environ.get("POSTINO_E2E_SEED", "20261122"))
 
 # -- running postino under its names ----------------------------------------
 
-def bindir(p):
-    """p.dir/bin with sendmail, mailq and postino linked to the binary."""
-    d = os.path.join(p.dir, "bin")
-    if not os.path.isdir(d):
-        # Built aside and renamed: threads may get here at once.
-        tmp = tempfile.mkdtemp(prefix=".bin-", dir=p.dir)
-        for name in ("sendmail", "mailq", "postino"):
-            os.symlink(os.path.abspath(p.binary), os.path.join(tmp, name))
-        try:
-            os.rename(tmp, d)
-        except OSError:
-            shutil.rmtree(tmp)
-    return d
-
-
 def exe(p, name="sendmail"):
-    return os.path.join(bindir(p), name)
+    """The binary as p.dir/bin/NAME (helpers.Postino.exe)."""
+    return p.exe(name)
 
 
 def start(p, args, name="sendmail", config=None, extra_env=None):
     """Popen of `name -C config args` with pipes on stdin/stdout/stderr."""
-    if config is None:
-        config = p.config_path or p.config()
-    cmd = [exe(p, name), "-C", config] + list(args)
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=p.env(extra_env), cwd=p.dir)
+    return p.start(args, config=config, env=extra_env, argv0=exe(p, name))
 
 
 def run(p, args, input=b"", name="sendmail", config=None, timeout=60):
     """Run `name -C config args`; a helpers.Result with the new log lines."""
-    before = log_size(p)
-    t0 = time.monotonic()
-    proc = start(p, args, name=name, config=config)
-    try:
-        out, err = proc.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("%s %s did not exit within %ds\nstderr: %r"
-                             % (name, " ".join(args), timeout, err))
-    res = helpers.Result(proc.args, proc.returncode, out, err,
-                         time.monotonic() - t0)
-    res.log_text = log_since(p, before)
-    return res
+    return p.run(args, input, config=config, timeout=timeout,
+                 argv0=exe(p, name))
 
 
 def send(p, rcpts, tok, args=(), headers=None, body=None, **kw):
@@ -105,19 +66,11 @@ def runq(p, *args, **kw):
 
 
 def log_size(p):
-    try:
-        return os.path.getsize(p.logfile)
-    except OSError:
-        return 0
+    return p.log.mark()
 
 
 def log_since(p, offset=0):
-    try:
-        with open(p.logfile, "rb") as f:
-            f.seek(offset)
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+    return p.log.since(offset)
 
 
 def hub_down_config(p, **keys):
@@ -354,155 +307,15 @@ def mailq(p, via="mailq"):
 # -- postino queue ... -------------------------------------------------------
 
 def admin(p, *args, user=None):
-    """`postino queue ARGS` as `user` (None: this process's user).
-
-    The subcommand has no -C (man/postino.8 SYNOPSIS): it reads
-    /etc/ssmtp/ssmtp.conf. So it runs in a mount namespace of its own
-    where an overlay on /etc holds this test's config there; the real
-    /etc is never touched. Needs root (skipped otherwise).
-    """
-    if os.geteuid() != 0:
-        pytest.skip("postino queue reads only /etc/ssmtp/ssmtp.conf; "
-                    "giving it the test's config needs a mount namespace "
-                    "(root)")
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare(1) missing")
-    base = tempfile.mkdtemp(prefix="ovl-", dir=p.dir)
-    upper, work = os.path.join(base, "u"), os.path.join(base, "w")
-    os.makedirs(os.path.join(upper, "ssmtp"), 0o755)
-    os.mkdir(work)
-    os.chmod(os.path.join(upper, "ssmtp"), 0o755)
-    shutil.copy(p.config_path or p.config(),
-                os.path.join(upper, "ssmtp", "ssmtp.conf"))
-    os.chmod(os.path.join(upper, "ssmtp", "ssmtp.conf"), 0o644)
-    cmd = [exe(p, "postino"), "queue"] + list(args)
+    """`postino queue -C CONFIG ARGS` as `user` (None: this process's
+    user), through the binary's own name (postino)."""
+    cmd = [exe(p, "postino"), "queue", "-C", p.config_path or p.config()]
+    cmd += list(args)
     if user is not None:
         pw = pwd.getpwnam(user)
         cmd = ["setpriv", "--reuid=%d" % pw.pw_uid,
                "--regid=%d" % pw.pw_gid, "--clear-groups", "--"] + cmd
-    script = ('mount -t overlay overlay -o lowerdir=/etc,upperdir="$1",'
-              'workdir="$2" /etc || exit 99; shift 2; exec "$@"')
-    before = log_size(p)
-    proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-         script, "sh", upper, work] + cmd,
-        stdin=subprocess.DEVNULL, capture_output=True, env=p.env(),
-        timeout=30)
-    if proc.returncode == 99:
-        pytest.skip("cannot mount an overlay on /etc in a private mount "
-                    "namespace: %s" % proc.stderr.decode(errors="replace"))
-    res = helpers.Result(cmd, proc.returncode, proc.stdout, proc.stderr, 0)
-    res.log_text = log_since(p, before)
-    return res
-
-
-# -- hubs that misbehave in ways the fault server cannot -------------------
-
-class DelayProxy:
-    """Accepts at once, waits `delay` seconds, then relays the connection
-    to target (host, port): a hub whose greeting comes late."""
-
-    def __init__(self, target_port, delay):
-        self.target = ("127.0.0.1", target_port)
-        self.delay = delay
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.port = self.lsock.getsockname()[1]
-        self.stopping = threading.Event()
-        self.socks = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def mailhub(self):
-        return "127.0.0.1:%d" % self.port
-
-    def _track(self, s):
-        with self.lock:
-            self.socks.append(s)
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            self._track(c)
-            threading.Thread(target=self._relay, args=(c,),
-                             daemon=True).start()
-
-    def _relay(self, c):
-        if self.stopping.wait(self.delay):
-            return
-        try:
-            u = socket.create_connection(self.target, timeout=10)
-        except OSError:
-            c.close()
-            return
-        u.settimeout(None)
-        self._track(u)
-        t = threading.Thread(target=self._pump, args=(u, c), daemon=True)
-        t.start()
-        self._pump(c, u)
-        t.join(30)
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while True:
-                b = src.recv(65536)
-                if not b:
-                    break
-                dst.sendall(b)
-        except OSError:
-            pass
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def stop(self):
-        self.stopping.set()
-        self.lsock.close()
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-
-class Blackhole:
-    """A listening socket whose accept queue is full: the kernel drops
-    further SYNs, so a connect() hangs until the client's own deadline."""
-
-    def __init__(self):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(0)
-        self.port = self.lsock.getsockname()[1]
-        self.fillers = []
-        hanging = False
-        for _ in range(8):
-            c = socket.socket()
-            c.setblocking(False)
-            c.connect_ex(("127.0.0.1", self.port))
-            self.fillers.append(c)
-            if not select.select([], [c], [], 0.5)[1]:
-                hanging = True
-                break
-        if not hanging:
-            self.stop()
-            pytest.skip("could not fill the accept queue of a backlog-0 "
-                        "socket (SYNs are not dropped here)")
-
-    def mailhub(self):
-        return "127.0.0.1:%d" % self.port
-
-    def stop(self):
-        for c in self.fillers:
-            c.close()
-        self.lsock.close()
+    return helpers.execute(cmd, b"", p.env(), p.dir, timeout=30, log=p.log)
 
 
 # -- processes ---------------------------------------------------------------

@@ -8,7 +8,6 @@ rewritten like any other submission."""
 import os
 import re
 import select
-import subprocess
 import time
 
 import pytest
@@ -25,12 +24,7 @@ class BsClient:
     """A ProcessStream + SmtpTransport look-alike."""
 
     def __init__(self, postino, args=()):
-        config = postino.config_path or postino.config()
-        self.proc = subprocess.Popen(
-            [postino.binary, "-C", config, "-bs"] + list(args),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=postino.env(), cwd=postino.dir,
-            bufsize=0)
+        self.proc = postino.start(["-bs"] + list(args), bufsize=0)
         # ProcessStream::initialize(): stream_set_blocking($err, false)
         # and stream_get_contents() right after proc_open.
         os.set_blocking(self.proc.stderr.fileno(), False)

@@ -3,7 +3,6 @@ errors with file:line, options that must be swallowed with their argument,
 recipient lists."""
 
 import os
-import subprocess
 
 import pytest
 
@@ -61,9 +60,7 @@ def test_unknown_option(postino, sink, opt):
 
 def test_usage_error_drains_stdin(postino, sink):
     """Writers such as git send-email die of SIGPIPE if we stop reading."""
-    proc = subprocess.Popen([postino.binary, "-C", postino.config_path],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=postino.env())
+    proc = postino.start([])
     chunk = b"x" * 65536 + b"\n"
     try:
         for _ in range(32):         # 2 MiB, far more than a pipe holds

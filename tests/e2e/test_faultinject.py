@@ -48,7 +48,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -172,19 +171,9 @@ def wait_gone(pid, timeout=20.0):
 # -- one run of postino -----------------------------------------------------
 
 def run(p, args, input, config, env=None, timeout=60):
-    cmd = [qh.exe(p), "-C", config] + list(args)
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=p.env(env), cwd=p.dir)
-    try:
-        out, err = proc.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        return helpers.Result(cmd, -999, out, err, time.monotonic() - t0)
-    return helpers.Result(cmd, proc.returncode, out, err,
-                          time.monotonic() - t0)
+    """One run as sendmail; a run that hangs is killed and has rc -999."""
+    return p.run(args, input, config=config, env=env, timeout=timeout,
+                 argv0=qh.exe(p), on_timeout="result")
 
 
 def shorten(p, target):

@@ -17,7 +17,6 @@ breaks in -F become spaces.
 
 import os
 import re
-import subprocess
 
 import pytest
 
@@ -228,10 +227,7 @@ def test_t_duplicates_cost_linear_time(postino, fault):
     # -odq: only read and commit, so the time is postino's own; CPU time
     # of that one child (wait4), not wall time, so a busy machine does
     # not decide.
-    proc = subprocess.Popen([postino.binary, "-C", postino.config_path,
-                             "-odq", "-t"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=postino.env(), cwd=postino.dir)
+    proc = postino.start(["-odq", "-t"])
     proc.stdin.write(data)
     proc.stdin.close()
     _, status, usage = os.wait4(proc.pid, 0)

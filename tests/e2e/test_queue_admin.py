@@ -182,11 +182,10 @@ def test_postino_queue_takes_a_config_file(postino):
     tried = []
     for args in (["queue", "-C", postino.config_path, "--json"],
                  ["-C", postino.config_path, "queue", "--json"]):
-        r = subprocess.run([qh.exe(postino, "postino")] + args,
-                           capture_output=True, timeout=30,
-                           env=postino.env())
-        tried.append((args, r.returncode, r.stderr))
-        if r.returncode == 0 and qid in r.stdout.decode():
+        r = postino.run(args, argv0=qh.exe(postino, "postino"),
+                        prefix_config=False, timeout=30)
+        tried.append((args, r.rc, r.stderr))
+        if r.rc == 0 and qid in r.out:
             return
     pytest.fail("no form worked: %r" % tried)
 

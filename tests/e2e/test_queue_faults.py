@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+import helpers
 import queuehelpers as qh
 from helpers import login, message, token
 
@@ -306,12 +307,12 @@ def test_unwritable_queue_dir_exits_73_for_a_user(postino):
                     "RevaliasesFile=%s\nHubBackoff=0\n" % (qdir, rev))
         for path in (conf, rev):
             os.chmod(path, 0o644)
-        r = subprocess.run(
+        r = helpers.execute(
             ["setpriv", "--reuid=nobody", "--regid=nogroup",
              "--clear-groups", "--", os.path.abspath(postino.binary),
-             "-C", conf, RCPT], input=message(token()),
-            capture_output=True, timeout=30, env=postino.env())
-        assert r.returncode == 73, (r.returncode, r.stderr)
+             "-C", conf, RCPT], message(token()), postino.env(),
+            timeout=30)
+        assert r.rc == 73, (r.rc, r.stderr)
         assert len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
         assert everything_under(qdir) == []
     finally:

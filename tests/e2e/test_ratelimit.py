@@ -156,16 +156,19 @@ def test_one_user_over_the_limit_does_not_stop_another(deploy, fault):
 
 def test_period_ends_and_warns_again(deploy, fault):
     srv = fault()
-    deploy.config(MailHub=srv.mailhub(), RateLimit="2/2s")
+    # A period that three submissions fit in with room to spare on a
+    # loaded machine (the test is about the period ending, not speed).
+    period = 10
+    deploy.config(MailHub=srv.mailhub(), RateLimit="2/%ds" % period)
     uid = uid_of(deploy.inst, T1)
     # Start at the top of a second: the window counts whole seconds.
     time.sleep(1 - time.time() % 1 + 0.01)
     first = time.time()
     res = deploy.sends(T1, 3)
-    assert time.time() - first < 0.9, "too slow for a 2s window"
+    assert time.time() - first < period - 1, "too slow for the window"
     assert codes(res) == [0, 0, 73], describe(res)
-    assert_refused(res[2], 2, 2, T1, uid)
-    time.sleep(max(0, first + 2.1 - time.time()))
+    assert_refused(res[2], 2, period, T1, uid)
+    time.sleep(max(0, first + period + 0.1 - time.time()))
     res = deploy.sends(T1, 3)
     assert codes(res) == [0, 0, 73], describe(res)
     srv.wait_idle()
@@ -176,7 +179,9 @@ def test_period_ends_and_warns_again(deploy, fault):
 
 def test_concurrent_submissions_are_counted_exactly(deploy, fault):
     srv = fault()
-    deploy.config(MailHub=srv.mailhub(), RateLimit="10/1m")
+    # A period far longer than the burst can take on a loaded machine:
+    # the count, not the clock, is under test here.
+    deploy.config(MailHub=srv.mailhub(), RateLimit="10/1h")
     uid = uid_of(deploy.inst, T1)
     data = ("To: %s\nSubject: burst\n\nbody\n" % RCPT).encode()
     procs = [deploy.inst.popen(T1, deploy.args(T1) + [RCPT])

@@ -1,13 +1,12 @@
 """Running postino under the name a caller uses, with the test config.
 
-helpers.Postino.run always runs the binary under its own name, so its
-stderr says "postino: ...". Real callers run /usr/sbin/sendmail (or
-/usr/lib/sendmail, newaliases, mailq), and the program name on stderr and
-the personality both come from argv[0]: run() here sets argv[0] and keeps
-everything else of helpers.Postino (config, clean environment, log)."""
+Real callers run /usr/sbin/sendmail (or /usr/lib/sendmail, newaliases,
+mailq), and the program name on stderr and the personality both come
+from argv[0]: run() here is helpers.Postino.run with argv[0] set (the
+binary is still postino's; config, clean environment and log as
+there)."""
 
 import os
-import subprocess
 import threading
 import time
 
@@ -26,28 +25,10 @@ def run(postino, args, input=b"", argv0="sendmail", config_path=None,
         env=None, timeout=60, prefix_config=True):
     """Run argv0 -C <config> args (the binary is postino's); without
     prefix_config, args alone (they name the config themselves)."""
-    if config_path is None:
+    if prefix_config and config_path is None:
         config_path = postino.config_path or config(postino)
-    cmd = [argv0] + (["-C", config_path] if prefix_config else [])
-    cmd += list(args)
-    before = postino._log_size()
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, executable=postino.binary,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=postino.env(env),
-                            cwd=postino.dir)
-    try:
-        out, err = proc.communicate(input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("%s %s did not exit within %ds\nstdout: %r\n"
-                             "stderr: %r" % (argv0, " ".join(args), timeout,
-                                             out, err))
-    res = helpers.Result(cmd, proc.returncode, out, err,
-                         time.monotonic() - start)
-    res.log_text = postino._log_since(before)
-    return res
+    return postino.run(args, input, config=config_path, timeout=timeout,
+                       env=env, argv0=argv0, prefix_config=prefix_config)
 
 
 def run_with_big_stdin(postino, args, size=1 << 20, argv0="sendmail",
@@ -56,11 +37,8 @@ def run_with_big_stdin(postino, args, size=1 << 20, argv0="sendmail",
     send-email or MIME::Lite would. Returns (result, writer_error):
     writer_error is the exception the writer got (EPIPE) or None."""
     config_path = postino.config_path or config(postino)
-    cmd = [argv0, "-C", config_path] + list(args)
-    proc = subprocess.Popen(cmd, executable=postino.binary,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=postino.env(),
-                            cwd=postino.dir)
+    proc = postino.start(args, config=config_path, argv0=argv0)
+    cmd = proc.args
     failure = []
     line = b"x" * 1023 + b"\n"
     data = b"Subject: big\n\n" + line * (size // len(line))
