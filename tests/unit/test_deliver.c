@@ -583,6 +583,39 @@ test_dot_4xx(void **state)
 	queue_entry_free(&e);
 }
 
+/* The hub answered the dot of a queued entry with 4xx: the mark made
+ * before the dot is taken back, so the retry is no possible duplicate. */
+static void
+test_dot_4xx_queued_entry(void **state)
+{
+	static const struct stub_step s[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "250 ok"),
+		EXPECT("DATA"), SEND("354 go\r\n"), DATA(BODY ".\r\n"), CALL,
+		SEND("451 4.3.0 queue full\r\n"), BYE
+	};
+	struct fx *f = *state;
+	struct queue_entry e, q;
+	struct outcome out;
+	char qid[QID_MAX];
+
+	fx_hubs(f, s, NULL, NULL);
+	committed_entry(f, "a@x.test", one, qid);
+	f->hub.qid = qid;
+	lock(qid, &e);
+	deliver_entry(&f->ctx, &f->hs, &e, 0, &out);
+	fx_close(f);
+	assert_int_equal(f->hub.dup_on_disk, 1);	/* while it waited */
+	assert_int_equal(out.kind, OUT_QUEUED);
+	assert_int_equal(out.possible_dup, 0);
+	queue_entry_free(&e);
+	assert_int_equal(peek("queue", qid, &q), ST_OK);
+	assert_int_equal(q.possible_dup, 0);
+	assert_int_equal(q.attempts, 1);
+	assert_int_equal(q.rcpt[0].state, RS_PENDING);
+	queue_entry_free(&q);
+	assert_int_equal(log_count("possible duplicate"), 0);
+}
+
 /* -------------------------------------------------- partial rejection */
 
 static void
@@ -1037,6 +1070,35 @@ test_runner_reuses_session(void **state)
 	assert_int_equal(runner_has_due(qdir), 0);
 }
 
+/* A partial rejection in a pass: its report goes out in the same pass,
+ * over the same session. */
+static void
+test_runner_partial_rejection(void **state)
+{
+	static const struct stub_step s[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "250 ok"),
+		RCPT("c@z.test", "550 5.1.1 no such user"), BODY_OK("RP"),
+		EXPECT("RSET"), SEND("250 ok\r\n"), REPORT, BYE
+	};
+	struct fx *f = *state;
+	struct runner_filter filter = { NULL, NULL, 0 };
+	struct error err;
+	char qid[QID_MAX];
+
+	fx_hubs(f, s, NULL, NULL);
+	committed_entry(f, "a@x.test", two, qid);
+	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(area_count("queue"), 0);
+	assert_int_equal(area_count("failed"), 0);
+	assert_int_equal(area_count("data"), 0);
+	assert_non_null(strstr(f->hub.data_seen,
+	    "Final-Recipient: rfc822; c@z.test\r\n"));
+	assert_int_equal(log_count("sender non-delivery notification"), 1);
+	assert_int_equal(log_count("status=sent"), 2);
+}
+
 /* A pass with the hub down tries it once, not once per entry. */
 static void
 test_runner_hub_down(void **state)
@@ -1108,6 +1170,7 @@ main(void)
 		T(test_hub_up_clears_mark),
 		T(test_rcpt_4xx),
 		T(test_dot_4xx),
+		T(test_dot_4xx_queued_entry),
 		T(test_partial_rejection),
 		T(test_partial_rejection_notify_never),
 		T(test_all_refused),
@@ -1120,6 +1183,7 @@ main(void)
 		T(test_expired_null_sender),
 		T(test_one_report_across_attempts),
 		T(test_runner_reuses_session),
+		T(test_runner_partial_rejection),
 		T(test_runner_hub_down),
 	};
 
