@@ -150,17 +150,17 @@ rm_area(const char *area)
 static int
 fx_setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f;
 	int fd;
 
-	if (f == NULL)
-		return -1;
 	rm_area("queue");
 	rm_area("failed");
 	rm_area("data");
 	if ((fd = open(logpath, O_WRONLY | O_TRUNC)) == -1)
 		return -1;
 	(void)close(fd);
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -1;
 	config_defaults(&f->cfg);
 	(void)strlcpy(f->cfg.queue_dir, qdir, sizeof(f->cfg.queue_dir));
 	(void)strlcpy(f->cfg.hub_host, "hub.test", sizeof(f->cfg.hub_host));
