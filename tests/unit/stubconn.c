@@ -19,7 +19,7 @@
 
 static const char *const op_names[] = {
 	"END", "SEND", "EXPECT", "WRITE", "DATA", "HANG", "TRICKLE", "TLS",
-	"TLS_FAIL", "FAIL"
+	"TLS_FAIL", "FAIL", "DATA_ANY", "CALL"
 };
 
 static struct stubconn *
@@ -115,6 +115,15 @@ pump(struct stubconn *st)
 			st->trickled = 0;
 			arm(st, s->n);
 		}
+		if (s->op == STUB_CALL) {
+			if (st->on_call == NULL)
+				failed(st, "CALL without on_call");
+			else
+				st->on_call(st, st->call_arg);
+			st->calls++;
+			next(st);
+			continue;
+		}
 		if (s->op != STUB_SEND)
 			return;
 		n = s->n > 0 ? (size_t)s->n : strlen(s->s);
@@ -209,7 +218,11 @@ data_line(struct stubconn *st)
 		st->line_start = st->inlen;
 		return;
 	}
-	if (want == NULL || st->inlen != strlen(want) ||
+	if (cur(st)->op == STUB_DATA_ANY) {
+		free(st->data_seen);
+		if ((st->data_seen = strndup(st->in, st->inlen)) == NULL)
+			abort();
+	} else if (want == NULL || st->inlen != strlen(want) ||
 	    memcmp(st->in, want, st->inlen) != 0)
 		failed(st, "DATA of %zu octets differs (want %zu): %.200s",
 		    st->inlen, want != NULL ? strlen(want) : 0, st->in);
@@ -223,7 +236,7 @@ take(struct stubconn *st, char ch)
 {
 	enum stub_op op = cur(st)->op;
 
-	if (op != STUB_EXPECT && op != STUB_DATA)
+	if (op != STUB_EXPECT && op != STUB_DATA && op != STUB_DATA_ANY)
 		return -1;
 	grow(&st->in, &st->incap, st->inlen + 1);
 	st->in[st->inlen++] = ch;
@@ -364,6 +377,7 @@ stubconn_end(struct stubconn *st)
 	}
 	free(st->out);
 	free(st->in);
+	free(st->data_seen);
 	free(st);
 	return bad;
 }

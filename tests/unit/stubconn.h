@@ -14,6 +14,12 @@
  *                   (pipelining: MAIL, RCPT and DATA in one write)
  *   DATA(s)         the client's lines up to "." are exactly s (".\r\n"
  *                   included); s NULL: st->data_want is used
+ *   DATA_ANY        the client's lines up to ".", whatever they are (a
+ *                   message the test cannot predict, such as a bounce
+ *                   with its date): kept in st->data_seen
+ *   CALL            the hub calls st->on_call(st, st->call_arg) when it
+ *                   gets there (e.g. to look at the queue on disk while
+ *                   the client waits for a reply), then goes on
  *   HANG            the hub says nothing more and waits until the client
  *                   closes: a read then waits for the step deadline (a
  *                   silent hub: "timed out" from the real conn_wait)
@@ -48,7 +54,8 @@
 
 enum stub_op {
 	STUB_END = 0, STUB_SEND, STUB_EXPECT, STUB_WRITE, STUB_DATA,
-	STUB_HANG, STUB_TRICKLE, STUB_TLS, STUB_TLS_FAIL, STUB_FAIL
+	STUB_HANG, STUB_TRICKLE, STUB_TLS, STUB_TLS_FAIL, STUB_FAIL,
+	STUB_DATA_ANY, STUB_CALL
 };
 
 struct stub_step {
@@ -68,6 +75,11 @@ struct stub_step {
 #define TLS_FAIL(x, hint)	{ STUB_TLS_FAIL, (x), (hint) }
 #define FAIL(e)			{ STUB_FAIL, NULL, (e) }
 #define END			{ STUB_END, NULL, 0 }
+#define DATA_ANY		{ STUB_DATA_ANY, NULL, 0 }
+#define CALL			{ STUB_CALL, NULL, 0 }
+
+struct stubconn;
+typedef void	 stub_call_fn(struct stubconn *, void *arg);
 
 struct stubconn {
 	/* Settings, changed by the test after stubconn_new. */
@@ -75,12 +87,16 @@ struct stubconn {
 	size_t		 write_max;	/* most bytes taken per write; 0: all */
 	const char	*data_want;	/* for DATA(NULL) */
 	char		 tls_desc[128];	/* what a faked TLS start reports */
+	stub_call_fn	*on_call;	/* for CALL */
+	void		*call_arg;
 	/* What happened, for assertions. */
 	int		 reads, writes;	/* calls of the back end */
 	int		 closed;	/* the client closed the connection */
 	int		 tls_started;
 	char		 tls_servername[256]; /* as conn_start_tls passed it */
 	char		 failure[512];	/* first script failure, "" if none */
+	char		*data_seen;	/* the last DATA_ANY, NUL-terminated */
+	int		 calls;		/* CALL steps run */
 	/* The script and its state. */
 	const struct stub_step *script;
 	size_t		 step;
