@@ -1,27 +1,37 @@
 /*
- * postino.h: the table of contents of postino.
+ * postino.h: the table of contents of postino. Every source file, one
+ * line each, in the order a message goes through them:
  *
- * Shared structures, the outcome classes that cross module boundaries,
- * limits, and the prototypes of every exported function, grouped by the
- * file that owns them, in pipeline order:
- *
+ *   sendmail.c  main(); the outcome table: exit codes, stderr, -bs replies
  *   options.c   the command line: personality, subcommands, options
- *   sendmail.c  main(), the outcome table (exit codes, stderr)
+ *   caller.c    who calls; configuration, aliases, revaliases (with group)
  *   config.c    ssmtp.conf and postino's own keys
+ *   priv.c      the set-group-ID group: dropped, taken around queue steps
+ *   message.c   stdin -> spool file, header scan and rewrite, wire form
  *   addr.c      RFC 5322 address and address-list syntax
- *   message.c   stdin -> spool file, header scan and rewrite, wire encoding
- *   alias.c     revaliases, Root=, sender and recipient rewriting, route
- *   conn.c      connections: TCP connect, deadlines, buffered line reads
- *   tls.c       OpenSSL: handshake, verification, pinning, client certs
- *               (reached through conn.c only; src/conn_impl.h)
+ *   alias.c     revaliases, aliases, Root=, sender and recipients, route
+ *   submit.c    one submission: read, recipients, sender, limit, delivery
+ *   ratelimit.c RateLimit: a parsed policy against a per-uid counter
+ *   deliver.c   settlement: session, attempt, the outcome of a message
+ *   smtp.c      the SMTP client protocol over an open connection
  *   auth.c      SASL: base64, HMAC-MD5, PLAIN/LOGIN/CRAM-MD5 responses
- *   smtp.c      the SMTP client protocol over an open conn (EHLO,
- *               STARTTLS, AUTH, MAIL..DATA)
- *   log.c       error records, server-text sanitising, syslog lines
+ *   conn.c      connections: TCP connect, deadlines, buffered line reads
+ *   tls.c       OpenSSL: handshake, verification, pins (conn.c's back end;
+ *               its entry points are in src/conn_impl.h)
+ *   bounce.c    RFC 3464 reports of non-delivery
+ *   queue.c     the queue directory: commit, lock, update, marks, counters
+ *   runner.c    the queue pass (-q, the timer, after a send)
+ *   modes.c     -q, mailq / postino queue, -bv, postino check, newaliases
+ *   showq.c     the queue listing and postino queue ACTION
+ *   smtpd.c     sendmail -bs: the SMTP server side on stdin/stdout
+ *   log.c       error records, untrusted-text sanitising, log lines
  *
- * Modules never print, exit or call syslog directly (log.c's syslog
- * functions are called by main() only); they return a status and fill a
- * caller-owned struct error.
+ * Structures used across files and the exported prototypes follow,
+ * grouped by owning file (in the order their types need). Modules do
+ * not print or exit; they return a status and fill a caller-owned struct
+ * error. Only sendmail.c maps statuses and outcomes to exit codes; log
+ * lines are written by main(), the settlement (deliver.c) and the queue
+ * pass, the places that know what became of a message.
  */
 #ifndef POSTINO_H
 #define POSTINO_H
