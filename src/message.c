@@ -968,15 +968,6 @@ drop_nuls(char *p, size_t n, size_t *count)
 	return (size_t)(w - p);
 }
 
-static long long
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * One deadline for the whole drain, not per read: a writer that keeps
  * its end open and waits for us to exit must not hold us for ever, nor a
@@ -987,13 +978,13 @@ message_drain(int fd)
 {
 	char buf[65536];
 	struct pollfd pfd;
-	long long deadline = monotonic_ms() + MESSAGE_DRAIN_MS, left;
+	long long deadline = conn_now_ms() + MESSAGE_DRAIN_MS, left;
 	ssize_t n;
 
 	if (isatty(fd))
 		return;
 	for (;;) {
-		if ((left = deadline - monotonic_ms()) <= 0)
+		if ((left = deadline - conn_now_ms()) <= 0)
 			return;
 		pfd.fd = fd;
 		pfd.events = POLLIN;

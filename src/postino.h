@@ -616,6 +616,11 @@ const char	*conn_tls_info(const struct conn *);
 const char	*conn_host(const struct conn *);
 /* "host[addr]:port", the relay= of a log line. */
 void		 conn_relay(const struct conn *, char *buf, size_t len);
+/*
+ * CLOCK_MONOTONIC in milliseconds: the one clock of every deadline
+ * (conn steps, the stdin drain, the -bs server's idle limit).
+ */
+long long	 conn_now_ms(void);
 /* Start the deadline of one protocol step: now + timeout. */
 void		 conn_step(struct conn *);
 /* Lower the per-step timeout to at most max_ms (a courtesy QUIT). */
