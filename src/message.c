@@ -389,19 +389,10 @@ struct reader {
 static int
 spool_flush(struct reader *r, struct error *err)
 {
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < r->wlen) {
-		n = write(r->msg->fd, r->wbuf + off, r->wlen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return error_set(err, ST_CANTCREAT, "cannot write "
-			    "spool file in %s: %s", r->dir, strerror(errno));
-		off += (size_t)n;
-	}
-	r->msg->size += (off_t)off;
+	if (queue_write_all(r->msg->fd, r->wbuf, r->wlen) == -1)
+		return error_set(err, ST_CANTCREAT, "cannot write "
+		    "spool file in %s: %s", r->dir, strerror(errno));
+	r->msg->size += (off_t)r->wlen;
 	r->wlen = 0;
 	return ST_OK;
 }

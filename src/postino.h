@@ -923,13 +923,14 @@ int		 queue_runner_active(const char *dir);
  * the caller closes it. */
 int		 queue_rate_open(const char *dir, uid_t uid, int *fd,
 		    struct error *);
-/* write(2) until all of buf is written; -1 on error (errno set). */
-int		 queue_write_all(int fd, const char *buf, size_t len);
 /* The control file's text form and its parser (unit and fuzz tests). */
 char		*queue_format(const struct queue_entry *, size_t *len);
 int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
 		    struct error *);
-/* write(2) all of buf, through short writes and EINTR; -1 on error. */
+/*
+ * write(2) all of buf, through short writes and EINTR; -1 on error (errno
+ * set). The one write loop for files: spool, queue entries, bounces.
+ */
 int		 queue_write_all(int fd, const char *buf, size_t len);
 /* Is qid our format (QID_LEN upper-case hex)? Guards every path built. */
 int		 queue_valid_qid(const char *qid);

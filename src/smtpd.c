@@ -512,18 +512,8 @@ cmd_rcpt(struct session *s, char *arg, struct error *err)
 static void
 spool_flush(struct session *s, struct spool *sp)
 {
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < s->dlen && !sp->failed) {
-		n = write(sp->fd, s->dbuf + off, s->dlen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			sp->failed = 1;
-		else
-			off += (size_t)n;
-	}
+	if (!sp->failed && queue_write_all(sp->fd, s->dbuf, s->dlen) == -1)
+		sp->failed = 1;
 	s->dlen = 0;
 }
 
