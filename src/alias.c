@@ -117,22 +117,6 @@ field_copy(char *dst, size_t dstlen, const struct field *f)
 	return 0;
 }
 
-/* The same rule as config.c's ports: 1..65535 or a service name. */
-static int
-port_ok(const char *port)
-{
-	const char *errstr, *s;
-
-	if (port[0] >= '0' && port[0] <= '9') {
-		(void)strtonum(port, 1, 65535, &errstr);
-		return errstr == NULL;
-	}
-	for (s = port; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-			return 0;
-	return port[0] != '\0';
-}
-
 /* A matching line: address, then optionally hub, then port. */
 static int
 apply_match(const char *name, size_t line, const char *s, size_t len,
@@ -162,7 +146,7 @@ apply_match(const char *name, size_t line, const char *s, size_t len,
 			    name, line);
 	}
 	if (n == 3 && (field_copy(port, sizeof(port), &f[2]) == -1 ||
-	    !port_ok(port)))
+	    !config_port_ok(port)))
 		return error_set(err, ST_CONFIG, "%s:%zu: bad port", name,
 		    line);
 	/* Brackets may hold blanks; an address or hub never does. */

@@ -299,23 +299,21 @@ key_use_tls_cert(struct parse *p, const struct keyword *kw,
 	return key_bool(p, kw, value, err);
 }
 
-/* A port number 1..65535 or a service name (letters only). */
-static int
-port_ok(const char *port)
+int
+config_port_ok(const char *port)
 {
 	const char *s;
 	const char *errstr;
 
-	if (port[0] == '\0')
-		return 0;
-	if (isdigit((unsigned char)port[0])) {
+	if (port[0] >= '0' && port[0] <= '9') {
 		(void)strtonum(port, 1, 65535, &errstr);
 		return errstr == NULL;
 	}
+	/* ASCII by hand, not isalpha(): the locale must not widen it. */
 	for (s = port; *s != '\0'; s++)
-		if (!isalpha((unsigned char)*s))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
 			return 0;
-	return 1;
+	return port[0] != '\0';
 }
 
 static int
@@ -323,7 +321,7 @@ set_port(char *dst, size_t dstlen, const char *port, struct error *err)
 {
 	char show[64];
 
-	if (!port_ok(port) || strlen(port) >= dstlen)
+	if (!config_port_ok(port) || strlen(port) >= dstlen)
 		return error_set(err, ST_CONFIG, "bad port '%s' (a number "
 		    "1-65535 or a service name)",
 		    shown(show, sizeof(show), port));

@@ -308,6 +308,13 @@ int		 config_parse_buffer(struct config *, const char *name,
 /* Split "host", "host:port", "[v6]:port", "[v6]" into host and port. */
 int		 config_split_hub(const char *value, char *host, size_t hostlen,
 		    char *port, size_t portlen, struct error *);
+/*
+ * The one rule for a port, wherever one is written (MailHub, RemotePort,
+ * a revaliases hub): a decimal number 1..65535 (leading zeros allowed), or
+ * a service name of ASCII letters only ("smtp", "submission"), whatever
+ * the locale. 1 if port follows it.
+ */
+int		 config_port_ok(const char *port);
 /* Duration: number with optional unit s, m, h, d. */
 int		 config_parse_duration(const char *value, long long *seconds,
 		    struct error *);

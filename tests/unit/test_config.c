@@ -345,6 +345,23 @@ test_split_hub(void **state)
 	assert_non_null(strstr(err.text, "too long"));
 }
 
+/* One port rule for MailHub, RemotePort and revaliases (alias.c). */
+static void
+test_port_rule(void **state)
+{
+	static const char *const good[] = { "1", "25", "0587", "65535",
+	    "smtp", "Submission", "SMTPS" };
+	static const char *const bad[] = { "", "0", "65536", "25x", "+25",
+	    " 25", "-1", "smtp-alt", "smtp2", "sm tp", "\xe9smtp", "[25]" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(config_port_ok(good[i]));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(config_port_ok(bad[i]));
+}
+
 static void
 test_remote_port_order(void **state)
 {
@@ -1071,6 +1088,7 @@ main(void)
 		cmocka_unit_test(test_last_wins),
 		cmocka_unit_test(test_mailhub_forms),
 		cmocka_unit_test(test_split_hub),
+		cmocka_unit_test(test_port_rule),
 		cmocka_unit_test(test_remote_port_order),
 		cmocka_unit_test(test_tls_modes),
 		cmocka_unit_test(test_tls_files),
