@@ -22,7 +22,6 @@
  * - A duplicate name keeps its first entry (Postfix), with a warning.
  */
 #include <sys/types.h>
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -266,106 +265,22 @@ alias_parse_revaliases(const char *buf, size_t len, const char *login,
 	return parse_revaliases("revaliases", buf, len, login, ra, err);
 }
 
-/* The whole file in memory; NULL with errno set (EFBIG: too large). */
-static char *
-slurp(int fd, size_t max, size_t *lenp)
-{
-	char *buf, *bigger;
-	size_t len = 0, cap = 4096;
-	ssize_t n;
-	int saved;
-
-	if ((buf = malloc(cap)) == NULL)
-		return NULL;
-	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
-				free(buf);
-				errno = EFBIG;
-				return NULL;
-			}
-			cap *= 2;
-			if ((bigger = realloc(buf, cap)) == NULL) {
-				free(buf);
-				return NULL;
-			}
-			buf = bigger;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			saved = errno;
-			free(buf);
-			errno = saved;
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > max) {
-		free(buf);
-		errno = EFBIG;
-		return NULL;
-	}
-	*lenp = len;
-	return buf;
-}
-
-/*
- * The whole of path in memory (*bufp malloc'd, the caller frees it). A
- * missing file is ST_OK with *bufp NULL: no file, no entries (ssmtp).
- */
-static int
-read_whole(const char *path, size_t max, char **bufp, size_t *lenp,
-    struct error *err)
-{
-	struct stat st;
-	int fd, rc = ST_OK;
-
-	*bufp = NULL;
-	*lenp = 0;
-	/* O_NONBLOCK: a FIFO left at the path must not hang a sender. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		if (errno == ENOENT)
-			return ST_OK;
-		return error_set(err, ST_CONFIG, "%s: %s", path,
-		    strerror(errno));
-	}
-	if (fstat(fd, &st) == -1)
-		rc = error_set(err, ST_CONFIG, "%s: %s", path,
-		    strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		rc = error_set(err, ST_CONFIG, "%s: not a regular file", path);
-	else if ((*bufp = slurp(fd, max, lenp)) == NULL) {
-		if (errno == EFBIG)
-			rc = error_set(err, ST_CONFIG, "%s: file too large "
-			    "(over %zu MiB)", path, max / (1024 * 1024));
-		else
-			rc = error_set(err, ST_CONFIG, "%s: %s", path,
-			    strerror(errno));
-	}
-	(void)close(fd);
-	return rc;
-}
-
 int
 alias_load_revaliases(const char *path, const char *login,
     struct revalias *ra, struct error *err)
 {
-	char *buf;
-	size_t len;
+	struct file_text ft;
 	int rc;
 
 	memset(ra, 0, sizeof(*ra));
 	if (path == NULL || path[0] == '\0')
 		return ST_OK;
-	if ((rc = read_whole(path, REVALIASES_MAX, &buf, &len, err)) !=
-	    ST_OK || buf == NULL)
+	/* A missing file is no entries (ssmtp). */
+	if ((rc = config_read_file(path, REVALIASES_MAX, FT_MISSING_OK, &ft,
+	    err)) != ST_OK || ft.buf == NULL)
 		return rc;
-	rc = parse_revaliases(path, buf, len, login, ra, err);
-	free(buf);
+	rc = parse_revaliases(path, ft.buf, ft.len, login, ra, err);
+	config_file_free(&ft);
 	return rc;
 }
 
@@ -856,19 +771,18 @@ int
 alias_load_aliases(const char *path, struct aliases **out,
     config_warn_fn *warn, void *warn_arg, struct error *err)
 {
-	char *buf = NULL;
-	size_t len = 0;
+	struct file_text ft = { NULL, 0, 0 };
 	int rc;
 
 	*out = NULL;
 	if (path != NULL && path[0] != '\0' &&
-	    (rc = read_whole(path, ALIASES_FILE_MAX, &buf, &len, err)) !=
-	    ST_OK)
+	    (rc = config_read_file(path, ALIASES_FILE_MAX, FT_MISSING_OK, &ft,
+	    err)) != ST_OK)
 		return rc;
 	/* No file (or AliasesFile= empty): an empty table. */
-	rc = alias_parse_aliases(path != NULL ? path : "", buf != NULL ? buf :
-	    "", len, out, warn, warn_arg, err);
-	free(buf);
+	rc = alias_parse_aliases(path != NULL ? path : "", ft.buf != NULL ?
+	    ft.buf : "", ft.len, out, warn, warn_arg, err);
+	config_file_free(&ft);
 	return rc;
 }
 

@@ -1028,64 +1028,114 @@ config_parse_buffer(struct config *cfg, const char *name, const char *buf,
 }
 
 /*
- * Read a whole small file (at most max bytes) into a malloc'd buffer of
- * *capp bytes, sized from fstat so that the wipe afterwards is cheap.
- * Sets errno and returns NULL on failure (EFBIG when too large).
+ * Open path for config_read_file: O_NONBLOCK, so that a FIFO left at the
+ * path cannot hang a sender in open(2), then only a regular file. -1 with
+ * errno set, or ENOTSUP standing for "not a regular file".
  */
-static char *
-read_small_file(const char *path, size_t max, size_t *lenp, size_t *capp)
+static int
+open_regular(const char *path, struct stat *st)
 {
-	struct stat st;
-	char *buf = NULL, *bigger;
-	size_t len = 0, cap = 0;
-	ssize_t n = 0;
-	int fd, saved;
+	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1)
-		goto fail;
-	/* One byte more than the size, to see EOF; files can grow. */
-	cap = st.st_size > 0 && (uintmax_t)st.st_size < max ?
-	    (size_t)st.st_size + 1 : 4096;
-	if (cap > max + 1)
-		cap = max + 1;
-	if ((buf = malloc(cap)) == NULL)
-		goto fail;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return -1;
+	if (fstat(fd, st) == -1) {
+		(void)close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		(void)close(fd);
+		errno = ENOTSUP;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Read fd into ft, at most max bytes (EFBIG beyond). The buffer is sized
+ * from the file, one byte more to see EOF; a file that grows meanwhile
+ * gets one buffer of max + 1, not realloc(): an old copy may hold a
+ * secret, so it is wiped. -1 with errno set; nothing is left allocated.
+ */
+static int
+read_fd(int fd, const struct stat *st, size_t max, struct file_text *ft)
+{
+	char *bigger;
+	ssize_t n;
+	int saved;
+
+	ft->cap = st->st_size > 0 && (uintmax_t)st->st_size < max ?
+	    (size_t)st->st_size + 1 : 4096;
+	if (ft->cap > max + 1)
+		ft->cap = max + 1;
+	if ((ft->buf = malloc(ft->cap)) == NULL)
+		return -1;
 	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
+		if (ft->len == ft->cap) {
+			if (ft->cap > max) {
 				errno = EFBIG;
 				goto fail;
 			}
-			/* Not realloc: the old copy may hold a secret. */
 			if ((bigger = malloc(max + 1)) == NULL)
 				goto fail;
-			memcpy(bigger, buf, len);
-			freezero(buf, cap);
-			buf = bigger;
-			cap = max + 1;
+			memcpy(bigger, ft->buf, ft->len);
+			freezero(ft->buf, ft->cap);
+			ft->buf = bigger;
+			ft->cap = max + 1;
 		}
-		n = read(fd, buf + len, cap - len);
+		n = read(fd, ft->buf + ft->len, ft->cap - ft->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
 			goto fail;
 		if (n == 0)
-			break;
-		len += (size_t)n;
+			return 0;
+		ft->len += (size_t)n;
 	}
-	(void)close(fd);
-	*lenp = len;
-	*capp = cap;
-	return buf;
 fail:
 	saved = errno;
-	if (buf != NULL)
-		freezero(buf, cap);
-	(void)close(fd);
+	config_file_free(ft);
 	errno = saved;
-	return NULL;
+	return -1;
+}
+
+int
+config_read_file(const char *path, size_t max, int flags,
+    struct file_text *ft, struct error *err)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	memset(ft, 0, sizeof(*ft));
+	if ((fd = open_regular(path, &st)) == -1 && errno == ENOENT &&
+	    (flags & FT_MISSING_OK))
+		return ST_OK;
+	if (fd != -1) {
+		rc = read_fd(fd, &st, max, ft);
+		(void)close(fd);
+	}
+	if (fd == -1 || rc == -1) {
+		if (errno == ENOTSUP)
+			return error_set(err, ST_CONFIG, "%s: not a regular "
+			    "file", path);
+		if (errno != EFBIG)
+			return error_set(err, ST_CONFIG, "%s: %s", path,
+			    strerror(errno));
+		if (max % (1024 * 1024) == 0)
+			return error_set(err, ST_CONFIG, "%s: file too large "
+			    "(over %zu MiB)", path, max / (1024 * 1024));
+		return error_set(err, ST_CONFIG, "%s: file too large (over "
+		    "%zu bytes)", path, max);
+	}
+	return ST_OK;
+}
+
+void
+config_file_free(struct file_text *ft)
+{
+	if (ft->buf != NULL)
+		freezero(ft->buf, ft->cap);
+	memset(ft, 0, sizeof(*ft));
 }
 
 /* The password is the first line of AuthPassFile. */
@@ -1093,26 +1143,26 @@ static int
 read_pass_file(struct config *cfg, size_t line, struct error *err)
 {
 	enum { PASS_FILE_MAX = 4096 };
-	char *buf;
-	size_t len, cap, n;
+	struct file_text ft;
+	struct error e;
+	size_t n;
 
-	if ((buf = read_small_file(cfg->auth_pass_file, PASS_FILE_MAX,
-	    &len, &cap)) == NULL)
+	if (config_read_file(cfg->auth_pass_file, PASS_FILE_MAX, 0, &ft,
+	    &e) != ST_OK)
 		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: "
-		    "cannot read %s: %s", cfg->path, line, cfg->auth_pass_file,
-		    errno == EFBIG ? "file too large" : strerror(errno));
-	for (n = 0; n < len && buf[n] != '\n' && buf[n] != '\r'; n++)
+		    "cannot read %s", cfg->path, line, e.text);
+	for (n = 0; n < ft.len && ft.buf[n] != '\n' && ft.buf[n] != '\r'; n++)
 		continue;
-	if (memchr(buf, '\0', n) != NULL || n >= sizeof(cfg->auth_pass)) {
-		freezero(buf, cap);
+	if (memchr(ft.buf, '\0', n) != NULL || n >= sizeof(cfg->auth_pass)) {
+		config_file_free(&ft);
 		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: %s: "
 		    "the first line must be the password (at most %zu "
 		    "bytes, no NUL)", cfg->path, line, cfg->auth_pass_file,
 		    sizeof(cfg->auth_pass) - 1);
 	}
 	explicit_bzero(cfg->auth_pass, sizeof(cfg->auth_pass));
-	memcpy(cfg->auth_pass, buf, n);
-	freezero(buf, cap);
+	memcpy(cfg->auth_pass, ft.buf, n);
+	config_file_free(&ft);
 	return ST_OK;
 }
 
@@ -1140,19 +1190,17 @@ int
 config_load(struct config *cfg, const char *path, config_warn_fn *warn,
     void *warn_arg, struct error *err)
 {
-	char *buf;
-	size_t len = 0, cap = 0, pass_file_line = 0;
+	struct file_text ft;
+	size_t pass_file_line = 0;
 	int rc;
 
 	config_defaults(cfg);
-	if ((buf = read_small_file(path, CONFIG_FILE_MAX, &len, &cap)) ==
-	    NULL)
-		return error_set(err, ST_CONFIG, "%s: %s", path,
-		    errno == EFBIG ? "file too large (over 1 MiB)" :
-		    strerror(errno));
-	rc = parse_text(cfg, path, buf, len, warn, warn_arg, &pass_file_line,
-	    err);
-	freezero(buf, cap);	/* it holds AuthPass */
+	if ((rc = config_read_file(path, CONFIG_FILE_MAX, 0, &ft, err)) !=
+	    ST_OK)
+		return rc;
+	rc = parse_text(cfg, path, ft.buf, ft.len, warn, warn_arg,
+	    &pass_file_line, err);
+	config_file_free(&ft);	/* it holds AuthPass */
 	if (rc == ST_OK && cfg->auth_pass[0] != '\0')
 		rc = secret_file_private(path, "AuthPass", err);
 	if (rc == ST_OK && cfg->auth_pass_file[0] != '\0' &&

@@ -305,6 +305,24 @@ int		 config_load(struct config *, const char *path,
 int		 config_parse_buffer(struct config *, const char *name,
 		    const char *buf, size_t len, config_warn_fn *warn,
 		    void *warn_arg, struct error *);
+/* A small file read whole by config_read_file. */
+struct file_text {
+	char		*buf;	/* NULL: missing (FT_MISSING_OK) */
+	size_t		 len;
+	size_t		 cap;	/* allocated, for the wipe */
+};
+#define FT_MISSING_OK	0x01	/* a missing file is ST_OK with buf NULL */
+/*
+ * The one reader of whole files (config, AuthPassFile, revaliases,
+ * aliases): opened O_NONBLOCK so that a FIFO at the path cannot hang a
+ * sender, a regular file only, at most max bytes, and secret-safe (no
+ * realloc; every copy wiped). ST_CONFIG "path: reason" (strerror, "not a
+ * regular file", "file too large (over ...)"). Release with
+ * config_file_free, which wipes.
+ */
+int		 config_read_file(const char *path, size_t max, int flags,
+		    struct file_text *, struct error *);
+void		 config_file_free(struct file_text *);
 /* Split "host", "host:port", "[v6]:port", "[v6]" into host and port. */
 int		 config_split_hub(const char *value, char *host, size_t hostlen,
 		    char *port, size_t portlen, struct error *);

@@ -999,6 +999,49 @@ test_auth_pass_file(void **state)
 	assert_int_equal(unlink(conf), 0);
 }
 
+/* The one whole-file reader (config, AuthPassFile, revaliases, aliases). */
+static void
+test_read_file(void **state)
+{
+	char path[64], fifo[64];
+	struct file_text ft;
+	struct error err;
+
+	(void)state;
+	temp_file(path, sizeof(path), "0123456789");
+	assert_int_equal(config_read_file(path, 10, 0, &ft, &err), ST_OK);
+	assert_int_equal(ft.len, 10);
+	assert_memory_equal(ft.buf, "0123456789", 10);
+	assert_true(ft.cap > ft.len);
+	config_file_free(&ft);
+	assert_null(ft.buf);
+
+	/* One byte over max: refused, named, nothing left allocated. */
+	assert_int_equal(config_read_file(path, 9, 0, &ft, &err), ST_CONFIG);
+	assert_null(ft.buf);
+	assert_non_null(strstr(err.text, "file too large (over 9 bytes)"));
+	assert_true(strncmp(err.text, path, strlen(path)) == 0);
+	assert_int_equal(unlink(path), 0);
+
+	/* Missing: an error, or no file at all when the caller allows it. */
+	assert_int_equal(config_read_file(path, 10, 0, &ft, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, strerror(ENOENT)));
+	assert_int_equal(config_read_file(path, 10, FT_MISSING_OK, &ft, &err),
+	    ST_OK);
+	assert_null(ft.buf);
+
+	/* A FIFO with no writer neither hangs nor is read; nor a directory. */
+	assert_true(strlcpy(fifo, path, sizeof(fifo)) < sizeof(fifo));
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(config_read_file(fifo, 10, FT_MISSING_OK, &ft, &err),
+	    ST_CONFIG);
+	assert_true(strncmp(err.text, fifo, strlen(fifo)) == 0);
+	assert_string_equal(err.text + strlen(fifo), ": not a regular file");
+	assert_int_equal(unlink(fifo), 0);
+	assert_int_equal(config_read_file("/", 10, 0, &ft, &err), ST_CONFIG);
+	assert_string_equal(err.text, "/: not a regular file");
+}
+
 static void
 test_load(void **state)
 {
@@ -1088,6 +1131,7 @@ main(void)
 		cmocka_unit_test(test_last_wins),
 		cmocka_unit_test(test_mailhub_forms),
 		cmocka_unit_test(test_split_hub),
+		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_port_rule),
 		cmocka_unit_test(test_remote_port_order),
 		cmocka_unit_test(test_tls_modes),
