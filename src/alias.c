@@ -893,23 +893,6 @@ alias_hostname(const struct config *cfg, char *buf, size_t len)
 		system_hostname(buf, len);
 }
 
-int
-alias_qualify(char *addr, size_t len, const char *domain, struct error *err)
-{
-	size_t alen = strlen(addr);
-
-	/* The null sender stays null; a domain is never rewritten. */
-	if (alen == 0 || strchr(addr, '@') != NULL || domain == NULL ||
-	    domain[0] == '\0')
-		return ST_OK;
-	if (alen + 1 + strlen(domain) >= len)
-		return error_set(err, ST_DATA, "address too long after "
-		    "adding @%s", domain);
-	(void)strlcat(addr, "@", len);
-	(void)strlcat(addr, domain, len);
-	return ST_OK;
-}
-
 static int
 copy_addr(char *out, size_t outlen, const char *addr, struct error *err)
 {
@@ -932,7 +915,7 @@ sender_out(const char *addr, const char *domain, char *out, size_t outlen,
 	int rc;
 
 	if ((rc = copy_addr(out, outlen, addr, err)) != ST_OK ||
-	    (rc = alias_qualify(out, outlen, domain, err)) != ST_OK)
+	    (rc = addr_qualify(out, outlen, domain, err)) != ST_OK)
 		return rc;
 	if (out[0] != '\0' && !addr_is_safe(out)) {
 		rc = error_set(err, ST_DATA, "bad sender address '%s'",
@@ -1035,7 +1018,7 @@ alias_recipient(const struct config *cfg, const char *rcpt,
 	else
 		rc = copy_addr(out, outlen, local, err);
 	if (rc == ST_OK)
-		rc = alias_qualify(out, outlen, domain, err);
+		rc = addr_qualify(out, outlen, domain, err);
 check:
 	if (rc == ST_OK && !addr_is_safe(out)) {
 		rc = error_set(err, ST_DATA, "bad recipient address '%s'",

@@ -523,13 +523,13 @@ static void
 from_address(const struct reader *r, char *buf, size_t len)
 {
 	const char *a = r->opts->default_from;
+	struct error e;
 
 	if (a == NULL || a[0] == '\0')
 		a = "MAILER-DAEMON";
-	if (strchr(a, '@') != NULL || r->domain[0] == '\0')
-		(void)strlcpy(buf, a, len);
-	else
-		(void)snprintf(buf, len, "%s@%s", a, r->domain);
+	(void)strlcpy(buf, a, len);
+	/* buf has room for an address and a domain. */
+	(void)addr_qualify(buf, len, r->domain, &e);
 }
 
 static int
@@ -638,10 +638,8 @@ note_from(struct reader *r, const char *value, size_t vlen)
 
 	addrlist_init(&l);
 	if (addr_list_parse(value, vlen, &l, &e) == ST_OK && l.n > 0) {
-		if (strchr(l.v[0], '@') != NULL || r->domain[0] == '\0')
-			(void)strlcpy(a, l.v[0], ADDR_MAX);
-		else if ((size_t)snprintf(a, ADDR_MAX, "%s@%s", l.v[0],
-		    r->domain) >= ADDR_MAX)
+		(void)strlcpy(a, l.v[0], ADDR_MAX);
+		if (addr_qualify(a, ADDR_MAX, r->domain, &e) != ST_OK)
 			a[0] = '\0';
 	}
 	addrlist_free(&l);

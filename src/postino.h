@@ -370,6 +370,14 @@ int		 addrlist_contains(const struct addrlist *, const char *addr);
 int		 addr_list_parse(const char *text, size_t len,
 		    struct addrlist *out, struct error *);
 /*
+ * The one place "@domain" is added: to addr (in place, a buffer of len)
+ * when it is not "" (the null sender), has no '@' and domain is not empty.
+ * ST_DATA, addr unchanged, when the result would not fit. Header lists
+ * use addr_list_qualify, the same rule per addr-spec.
+ */
+int		 addr_qualify(char *addr, size_t len, const char *domain,
+		    struct error *);
+/*
  * Parse a single address as given to -f: "a@x", "<a@x>", "Name <a@x>",
  * "" or "<>" (null sender: out = ""). ST_DATA on CR/LF/NUL or junk.
  */
@@ -523,9 +531,6 @@ int		 alias_parse_revaliases(const char *buf, size_t len,
 void		 alias_domain(const struct config *, char *buf, size_t len);
 /* The EHLO / Received: name: HostName > gethostname(). */
 void		 alias_hostname(const struct config *, char *buf, size_t len);
-/* Append @domain to an address without '@' (in place). ST_DATA if too long. */
-int		 alias_qualify(char *addr, size_t len, const char *domain,
-		    struct error *);
 /*
  * The envelope sender before the message is read (used for a generated
  * From: too): revaliases > -f (fsender, NULL if not given) > login@domain.
