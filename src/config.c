@@ -710,8 +710,8 @@ parse_rate_rule(const char *value, struct rate_rule *rule, struct error *err)
  * A size in bytes with an optional binary unit k, M or G (the spool
  * limit: MaxMessageSize). 0 is allowed and means no limit.
  */
-int
-config_parse_size(const char *value, long long *bytes, struct error *err)
+static int
+parse_size(const char *value, long long *bytes, struct error *err)
 {
 	char show[64];
 	const char *s = value;
@@ -757,10 +757,10 @@ static int
 key_size(struct parse *p, const struct keyword *kw, const char *value,
     struct error *err)
 {
-	long long bytes;
+	long long bytes = 0;	/* gcc -O2 warns: parse_size is inlined */
 	int rc;
 
-	if ((rc = config_parse_size(value, &bytes, err)) != ST_OK) {
+	if ((rc = parse_size(value, &bytes, err)) != ST_OK) {
 		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
 		return rc;
 	}

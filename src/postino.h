@@ -336,9 +336,6 @@ int		 config_port_ok(const char *port);
 /* Duration: number with optional unit s, m, h, d. */
 int		 config_parse_duration(const char *value, long long *seconds,
 		    struct error *);
-/* Size in bytes: number with optional binary unit k, M, G. */
-int		 config_parse_size(const char *value, long long *bytes,
-		    struct error *);
 /* Wipe secrets (explicit_bzero) and free AddHeader strings. */
 void		 config_free(struct config *);
 
