@@ -325,16 +325,11 @@ awarn(const struct aparse *p, size_t line, const char *fmt, ...)
 static void
 awarn(const struct aparse *p, size_t line, const char *fmt, ...)
 {
-	char text[ERR_MAX], msg[ERR_MAX + PATH_MAX];
 	va_list ap;
 
-	if (p->warn == NULL)
-		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	config_vwarn(p->warn, p->warn_arg, p->file, line, fmt, ap);
 	va_end(ap);
-	(void)snprintf(msg, sizeof(msg), "%s:%zu: %s", p->file, line, text);
-	p->warn(p->warn_arg, msg);
 }
 
 static int

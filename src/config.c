@@ -154,19 +154,27 @@ static void
 pwarn(struct parse *p, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+void
+config_vwarn(config_warn_fn *warn, void *arg, const char *file, size_t line,
+    const char *fmt, va_list ap)
+{
+	char text[ERR_MAX], full[ERR_MAX + 2 * PATH_MAX];
+
+	if (warn == NULL)
+		return;
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	(void)snprintf(full, sizeof(full), "%s:%zu: %s", file, line, text);
+	warn(arg, full);
+}
+
 static void
 pwarn(struct parse *p, size_t line, const char *fmt, ...)
 {
-	char text[ERR_MAX], full[ERR_MAX + 2 * PATH_MAX];
 	va_list ap;
 
-	if (p->warn == NULL)
-		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	config_vwarn(p->warn, p->warn_arg, p->name, line, fmt, ap);
 	va_end(ap);
-	(void)snprintf(full, sizeof(full), "%s:%zu: %s", p->name, line, text);
-	p->warn(p->warn_arg, full);
 }
 
 /* A value quoted in a message: control bytes made visible, bounded. */

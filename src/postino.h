@@ -291,6 +291,10 @@ struct config {
 
 /* One warning found while reading a config ("file:line: unknown key K"). */
 typedef void	 config_warn_fn(void *arg, const char *text);
+/* "file:line: text" to warn (none if NULL): config and aliases files. */
+void		 config_vwarn(config_warn_fn *warn, void *arg, const char *file,
+		    size_t line, const char *fmt, va_list)
+		    __attribute__((format(printf, 5, 0)));
 
 void		 config_defaults(struct config *);
 /*
