@@ -601,49 +601,62 @@ key_fingerprint(struct parse *p, const struct keyword *kw,
 	    "separated by ','): pin %zu is not one", kw->name, n + 1);
 }
 
+/* A unit letter (lower case; either case is accepted) and its factor. */
+struct unit {
+	char		 letter;
+	long long	 factor;
+};
+
+/*
+ * Digits and an optional unit from units (a table ending in letter 0),
+ * for durations and sizes alike. 0, or -1 malformed, -2 too large.
+ */
+static int
+parse_scaled(const char *s, const struct unit *units, long long *out)
+{
+	long long n = 0, factor = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (n > (LLONG_MAX - (*s - '0')) / 10)
+			return -2;
+		n = n * 10 + (*s - '0');
+	}
+	if (*s != '\0') {
+		while (units->letter != '\0' &&
+		    tolower((unsigned char)*s) != units->letter)
+			units++;
+		if (units->letter == '\0' || s[1] != '\0')
+			return -1;
+		factor = units->factor;
+	}
+	if (n > LLONG_MAX / factor)
+		return -2;
+	*out = n * factor;
+	return 0;
+}
+
 int
 config_parse_duration(const char *value, long long *seconds,
     struct error *err)
 {
+	static const struct unit units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 0, 0 }
+	};
 	char show[64];
-	const char *s = value;
-	long long n = 0, unit = 1;
 
-	if (!isdigit((unsigned char)*s))
-		goto bad;
-	for (; isdigit((unsigned char)*s); s++) {
-		if (n > (LLONG_MAX - (*s - '0')) / 10)
-			goto big;
-		n = n * 10 + (*s - '0');
-	}
-	switch (*s) {
-	case '\0':	/* no unit: seconds */
-	case 's': case 'S':
-		break;
-	case 'm': case 'M':
-		unit = 60;
-		break;
-	case 'h': case 'H':
-		unit = 3600;
-		break;
-	case 'd': case 'D':
-		unit = 86400;
-		break;
+	switch (parse_scaled(value, units, seconds)) {
+	case 0:
+		return ST_OK;
+	case -1:
+		return error_set(err, ST_CONFIG, "bad duration '%s' (a number "
+		    "with an optional unit s, m, h or d)",
+		    shown(show, sizeof(show), value));
 	default:
-		goto bad;
+		return error_set(err, ST_CONFIG, "duration '%s' too large",
+		    shown(show, sizeof(show), value));
 	}
-	if (*s != '\0' && s[1] != '\0')
-		goto bad;
-	if (n > LLONG_MAX / unit)
-		goto big;
-	*seconds = n * unit;
-	return ST_OK;
-bad:
-	return error_set(err, ST_CONFIG, "bad duration '%s' (a number with "
-	    "an optional unit s, m, h or d)", shown(show, sizeof(show), value));
-big:
-	return error_set(err, ST_CONFIG, "duration '%s' too large",
-	    shown(show, sizeof(show), value));
 }
 
 static int
@@ -721,44 +734,23 @@ parse_rate_rule(const char *value, struct rate_rule *rule, struct error *err)
 static int
 parse_size(const char *value, long long *bytes, struct error *err)
 {
+	static const struct unit units[] = {
+		{ 'k', 1024 }, { 'm', 1024 * 1024 },
+		{ 'g', 1024 * 1024 * 1024 }, { 0, 0 }
+	};
 	char show[64];
-	const char *s = value;
-	long long n = 0, unit = 1;
 
-	if (!isdigit((unsigned char)*s))
-		goto bad;
-	for (; isdigit((unsigned char)*s); s++) {
-		if (n > (LLONG_MAX - (*s - '0')) / 10)
-			goto big;
-		n = n * 10 + (*s - '0');
-	}
-	switch (*s) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		unit = 1024;
-		break;
-	case 'm': case 'M':
-		unit = 1024 * 1024;
-		break;
-	case 'g': case 'G':
-		unit = 1024 * 1024 * 1024;
-		break;
+	switch (parse_scaled(value, units, bytes)) {
+	case 0:
+		return ST_OK;
+	case -1:
+		return error_set(err, ST_CONFIG, "bad size '%s' (bytes, with "
+		    "an optional unit k, M or G)",
+		    shown(show, sizeof(show), value));
 	default:
-		goto bad;
+		return error_set(err, ST_CONFIG, "size '%s' too large",
+		    shown(show, sizeof(show), value));
 	}
-	if (*s != '\0' && s[1] != '\0')
-		goto bad;
-	if (n > LLONG_MAX / unit)
-		goto big;
-	*bytes = n * unit;
-	return ST_OK;
-bad:
-	return error_set(err, ST_CONFIG, "bad size '%s' (bytes, with an "
-	    "optional unit k, M or G)", shown(show, sizeof(show), value));
-big:
-	return error_set(err, ST_CONFIG, "size '%s' too large",
-	    shown(show, sizeof(show), value));
 }
 
 static int
