@@ -633,6 +633,27 @@ addr_domain(const char *addr)
 
 /* ---------------------------------------------------------- qualifying */
 
+/*
+ * The one rule for adding @domain, here for one address and below for the
+ * addr-specs of a header list: the null sender "" stays null, an address
+ * with a domain is never re-domained, and an empty domain adds nothing.
+ */
+int
+addr_qualify(char *addr, size_t len, const char *domain, struct error *err)
+{
+	size_t alen = strlen(addr);
+
+	if (alen == 0 || strchr(addr, '@') != NULL || domain == NULL ||
+	    domain[0] == '\0')
+		return ST_OK;
+	if (alen + 1 + strlen(domain) >= len)
+		return error_set(err, ST_DATA, "address too long after "
+		    "adding @%s", domain);
+	(void)strlcat(addr, "@", len);
+	(void)strlcat(addr, domain, len);
+	return ST_OK;
+}
+
 struct qualify {
 	const char	*text;
 	const char	*domain;

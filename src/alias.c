@@ -22,7 +22,6 @@
  * - A duplicate name keeps its first entry (Postfix), with a warning.
  */
 #include <sys/types.h>
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,22 +116,6 @@ field_copy(char *dst, size_t dstlen, const struct field *f)
 	return 0;
 }
 
-/* The same rule as config.c's ports: 1..65535 or a service name. */
-static int
-port_ok(const char *port)
-{
-	const char *errstr, *s;
-
-	if (port[0] >= '0' && port[0] <= '9') {
-		(void)strtonum(port, 1, 65535, &errstr);
-		return errstr == NULL;
-	}
-	for (s = port; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-			return 0;
-	return port[0] != '\0';
-}
-
 /* A matching line: address, then optionally hub, then port. */
 static int
 apply_match(const char *name, size_t line, const char *s, size_t len,
@@ -162,7 +145,7 @@ apply_match(const char *name, size_t line, const char *s, size_t len,
 			    name, line);
 	}
 	if (n == 3 && (field_copy(port, sizeof(port), &f[2]) == -1 ||
-	    !port_ok(port)))
+	    !config_port_ok(port)))
 		return error_set(err, ST_CONFIG, "%s:%zu: bad port", name,
 		    line);
 	/* Brackets may hold blanks; an address or hub never does. */
@@ -282,106 +265,22 @@ alias_parse_revaliases(const char *buf, size_t len, const char *login,
 	return parse_revaliases("revaliases", buf, len, login, ra, err);
 }
 
-/* The whole file in memory; NULL with errno set (EFBIG: too large). */
-static char *
-slurp(int fd, size_t max, size_t *lenp)
-{
-	char *buf, *bigger;
-	size_t len = 0, cap = 4096;
-	ssize_t n;
-	int saved;
-
-	if ((buf = malloc(cap)) == NULL)
-		return NULL;
-	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
-				free(buf);
-				errno = EFBIG;
-				return NULL;
-			}
-			cap *= 2;
-			if ((bigger = realloc(buf, cap)) == NULL) {
-				free(buf);
-				return NULL;
-			}
-			buf = bigger;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			saved = errno;
-			free(buf);
-			errno = saved;
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > max) {
-		free(buf);
-		errno = EFBIG;
-		return NULL;
-	}
-	*lenp = len;
-	return buf;
-}
-
-/*
- * The whole of path in memory (*bufp malloc'd, the caller frees it). A
- * missing file is ST_OK with *bufp NULL: no file, no entries (ssmtp).
- */
-static int
-read_whole(const char *path, size_t max, char **bufp, size_t *lenp,
-    struct error *err)
-{
-	struct stat st;
-	int fd, rc = ST_OK;
-
-	*bufp = NULL;
-	*lenp = 0;
-	/* O_NONBLOCK: a FIFO left at the path must not hang a sender. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		if (errno == ENOENT)
-			return ST_OK;
-		return error_set(err, ST_CONFIG, "%s: %s", path,
-		    strerror(errno));
-	}
-	if (fstat(fd, &st) == -1)
-		rc = error_set(err, ST_CONFIG, "%s: %s", path,
-		    strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		rc = error_set(err, ST_CONFIG, "%s: not a regular file", path);
-	else if ((*bufp = slurp(fd, max, lenp)) == NULL) {
-		if (errno == EFBIG)
-			rc = error_set(err, ST_CONFIG, "%s: file too large "
-			    "(over %zu MiB)", path, max / (1024 * 1024));
-		else
-			rc = error_set(err, ST_CONFIG, "%s: %s", path,
-			    strerror(errno));
-	}
-	(void)close(fd);
-	return rc;
-}
-
 int
 alias_load_revaliases(const char *path, const char *login,
     struct revalias *ra, struct error *err)
 {
-	char *buf;
-	size_t len;
+	struct file_text ft;
 	int rc;
 
 	memset(ra, 0, sizeof(*ra));
 	if (path == NULL || path[0] == '\0')
 		return ST_OK;
-	if ((rc = read_whole(path, REVALIASES_MAX, &buf, &len, err)) !=
-	    ST_OK || buf == NULL)
+	/* A missing file is no entries (ssmtp). */
+	if ((rc = config_read_file(path, REVALIASES_MAX, FT_MISSING_OK, &ft,
+	    err)) != ST_OK || ft.buf == NULL)
 		return rc;
-	rc = parse_revaliases(path, buf, len, login, ra, err);
-	free(buf);
+	rc = parse_revaliases(path, ft.buf, ft.len, login, ra, err);
+	config_file_free(&ft);
 	return rc;
 }
 
@@ -426,16 +325,11 @@ awarn(const struct aparse *p, size_t line, const char *fmt, ...)
 static void
 awarn(const struct aparse *p, size_t line, const char *fmt, ...)
 {
-	char text[ERR_MAX], msg[ERR_MAX + PATH_MAX];
 	va_list ap;
 
-	if (p->warn == NULL)
-		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	config_vwarn(p->warn, p->warn_arg, p->file, line, fmt, ap);
 	va_end(ap);
-	(void)snprintf(msg, sizeof(msg), "%s:%zu: %s", p->file, line, text);
-	p->warn(p->warn_arg, msg);
 }
 
 static int
@@ -872,19 +766,18 @@ int
 alias_load_aliases(const char *path, struct aliases **out,
     config_warn_fn *warn, void *warn_arg, struct error *err)
 {
-	char *buf = NULL;
-	size_t len = 0;
+	struct file_text ft = { NULL, 0, 0 };
 	int rc;
 
 	*out = NULL;
 	if (path != NULL && path[0] != '\0' &&
-	    (rc = read_whole(path, ALIASES_FILE_MAX, &buf, &len, err)) !=
-	    ST_OK)
+	    (rc = config_read_file(path, ALIASES_FILE_MAX, FT_MISSING_OK, &ft,
+	    err)) != ST_OK)
 		return rc;
 	/* No file (or AliasesFile= empty): an empty table. */
-	rc = alias_parse_aliases(path != NULL ? path : "", buf != NULL ? buf :
-	    "", len, out, warn, warn_arg, err);
-	free(buf);
+	rc = alias_parse_aliases(path != NULL ? path : "", ft.buf != NULL ?
+	    ft.buf : "", ft.len, out, warn, warn_arg, err);
+	config_file_free(&ft);
 	return rc;
 }
 
@@ -995,23 +888,6 @@ alias_hostname(const struct config *cfg, char *buf, size_t len)
 		system_hostname(buf, len);
 }
 
-int
-alias_qualify(char *addr, size_t len, const char *domain, struct error *err)
-{
-	size_t alen = strlen(addr);
-
-	/* The null sender stays null; a domain is never rewritten. */
-	if (alen == 0 || strchr(addr, '@') != NULL || domain == NULL ||
-	    domain[0] == '\0')
-		return ST_OK;
-	if (alen + 1 + strlen(domain) >= len)
-		return error_set(err, ST_DATA, "address too long after "
-		    "adding @%s", domain);
-	(void)strlcat(addr, "@", len);
-	(void)strlcat(addr, domain, len);
-	return ST_OK;
-}
-
 static int
 copy_addr(char *out, size_t outlen, const char *addr, struct error *err)
 {
@@ -1034,7 +910,7 @@ sender_out(const char *addr, const char *domain, char *out, size_t outlen,
 	int rc;
 
 	if ((rc = copy_addr(out, outlen, addr, err)) != ST_OK ||
-	    (rc = alias_qualify(out, outlen, domain, err)) != ST_OK)
+	    (rc = addr_qualify(out, outlen, domain, err)) != ST_OK)
 		return rc;
 	if (out[0] != '\0' && !addr_is_safe(out)) {
 		rc = error_set(err, ST_DATA, "bad sender address '%s'",
@@ -1137,7 +1013,7 @@ alias_recipient(const struct config *cfg, const char *rcpt,
 	else
 		rc = copy_addr(out, outlen, local, err);
 	if (rc == ST_OK)
-		rc = alias_qualify(out, outlen, domain, err);
+		rc = addr_qualify(out, outlen, domain, err);
 check:
 	if (rc == ST_OK && !addr_is_safe(out)) {
 		rc = error_set(err, ST_DATA, "bad recipient address '%s'",

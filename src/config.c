@@ -154,19 +154,27 @@ static void
 pwarn(struct parse *p, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+void
+config_vwarn(config_warn_fn *warn, void *arg, const char *file, size_t line,
+    const char *fmt, va_list ap)
+{
+	char text[ERR_MAX], full[ERR_MAX + 2 * PATH_MAX];
+
+	if (warn == NULL)
+		return;
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	(void)snprintf(full, sizeof(full), "%s:%zu: %s", file, line, text);
+	warn(arg, full);
+}
+
 static void
 pwarn(struct parse *p, size_t line, const char *fmt, ...)
 {
-	char text[ERR_MAX], full[ERR_MAX + 2 * PATH_MAX];
 	va_list ap;
 
-	if (p->warn == NULL)
-		return;
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	config_vwarn(p->warn, p->warn_arg, p->name, line, fmt, ap);
 	va_end(ap);
-	(void)snprintf(full, sizeof(full), "%s:%zu: %s", p->name, line, text);
-	p->warn(p->warn_arg, full);
 }
 
 /* A value quoted in a message: control bytes made visible, bounded. */
@@ -299,23 +307,21 @@ key_use_tls_cert(struct parse *p, const struct keyword *kw,
 	return key_bool(p, kw, value, err);
 }
 
-/* A port number 1..65535 or a service name (letters only). */
-static int
-port_ok(const char *port)
+int
+config_port_ok(const char *port)
 {
 	const char *s;
 	const char *errstr;
 
-	if (port[0] == '\0')
-		return 0;
-	if (isdigit((unsigned char)port[0])) {
+	if (port[0] >= '0' && port[0] <= '9') {
 		(void)strtonum(port, 1, 65535, &errstr);
 		return errstr == NULL;
 	}
+	/* ASCII by hand, not isalpha(): the locale must not widen it. */
 	for (s = port; *s != '\0'; s++)
-		if (!isalpha((unsigned char)*s))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
 			return 0;
-	return 1;
+	return port[0] != '\0';
 }
 
 static int
@@ -323,7 +329,7 @@ set_port(char *dst, size_t dstlen, const char *port, struct error *err)
 {
 	char show[64];
 
-	if (!port_ok(port) || strlen(port) >= dstlen)
+	if (!config_port_ok(port) || strlen(port) >= dstlen)
 		return error_set(err, ST_CONFIG, "bad port '%s' (a number "
 		    "1-65535 or a service name)",
 		    shown(show, sizeof(show), port));
@@ -595,49 +601,62 @@ key_fingerprint(struct parse *p, const struct keyword *kw,
 	    "separated by ','): pin %zu is not one", kw->name, n + 1);
 }
 
+/* A unit letter (lower case; either case is accepted) and its factor. */
+struct unit {
+	char		 letter;
+	long long	 factor;
+};
+
+/*
+ * Digits and an optional unit from units (a table ending in letter 0),
+ * for durations and sizes alike. 0, or -1 malformed, -2 too large.
+ */
+static int
+parse_scaled(const char *s, const struct unit *units, long long *out)
+{
+	long long n = 0, factor = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (n > (LLONG_MAX - (*s - '0')) / 10)
+			return -2;
+		n = n * 10 + (*s - '0');
+	}
+	if (*s != '\0') {
+		while (units->letter != '\0' &&
+		    tolower((unsigned char)*s) != units->letter)
+			units++;
+		if (units->letter == '\0' || s[1] != '\0')
+			return -1;
+		factor = units->factor;
+	}
+	if (n > LLONG_MAX / factor)
+		return -2;
+	*out = n * factor;
+	return 0;
+}
+
 int
 config_parse_duration(const char *value, long long *seconds,
     struct error *err)
 {
+	static const struct unit units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 0, 0 }
+	};
 	char show[64];
-	const char *s = value;
-	long long n = 0, unit = 1;
 
-	if (!isdigit((unsigned char)*s))
-		goto bad;
-	for (; isdigit((unsigned char)*s); s++) {
-		if (n > (LLONG_MAX - (*s - '0')) / 10)
-			goto big;
-		n = n * 10 + (*s - '0');
-	}
-	switch (*s) {
-	case '\0':	/* no unit: seconds */
-	case 's': case 'S':
-		break;
-	case 'm': case 'M':
-		unit = 60;
-		break;
-	case 'h': case 'H':
-		unit = 3600;
-		break;
-	case 'd': case 'D':
-		unit = 86400;
-		break;
+	switch (parse_scaled(value, units, seconds)) {
+	case 0:
+		return ST_OK;
+	case -1:
+		return error_set(err, ST_CONFIG, "bad duration '%s' (a number "
+		    "with an optional unit s, m, h or d)",
+		    shown(show, sizeof(show), value));
 	default:
-		goto bad;
+		return error_set(err, ST_CONFIG, "duration '%s' too large",
+		    shown(show, sizeof(show), value));
 	}
-	if (*s != '\0' && s[1] != '\0')
-		goto bad;
-	if (n > LLONG_MAX / unit)
-		goto big;
-	*seconds = n * unit;
-	return ST_OK;
-bad:
-	return error_set(err, ST_CONFIG, "bad duration '%s' (a number with "
-	    "an optional unit s, m, h or d)", shown(show, sizeof(show), value));
-big:
-	return error_set(err, ST_CONFIG, "duration '%s' too large",
-	    shown(show, sizeof(show), value));
 }
 
 static int
@@ -712,57 +731,36 @@ parse_rate_rule(const char *value, struct rate_rule *rule, struct error *err)
  * A size in bytes with an optional binary unit k, M or G (the spool
  * limit: MaxMessageSize). 0 is allowed and means no limit.
  */
-int
-config_parse_size(const char *value, long long *bytes, struct error *err)
+static int
+parse_size(const char *value, long long *bytes, struct error *err)
 {
+	static const struct unit units[] = {
+		{ 'k', 1024 }, { 'm', 1024 * 1024 },
+		{ 'g', 1024 * 1024 * 1024 }, { 0, 0 }
+	};
 	char show[64];
-	const char *s = value;
-	long long n = 0, unit = 1;
 
-	if (!isdigit((unsigned char)*s))
-		goto bad;
-	for (; isdigit((unsigned char)*s); s++) {
-		if (n > (LLONG_MAX - (*s - '0')) / 10)
-			goto big;
-		n = n * 10 + (*s - '0');
-	}
-	switch (*s) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		unit = 1024;
-		break;
-	case 'm': case 'M':
-		unit = 1024 * 1024;
-		break;
-	case 'g': case 'G':
-		unit = 1024 * 1024 * 1024;
-		break;
+	switch (parse_scaled(value, units, bytes)) {
+	case 0:
+		return ST_OK;
+	case -1:
+		return error_set(err, ST_CONFIG, "bad size '%s' (bytes, with "
+		    "an optional unit k, M or G)",
+		    shown(show, sizeof(show), value));
 	default:
-		goto bad;
+		return error_set(err, ST_CONFIG, "size '%s' too large",
+		    shown(show, sizeof(show), value));
 	}
-	if (*s != '\0' && s[1] != '\0')
-		goto bad;
-	if (n > LLONG_MAX / unit)
-		goto big;
-	*bytes = n * unit;
-	return ST_OK;
-bad:
-	return error_set(err, ST_CONFIG, "bad size '%s' (bytes, with an "
-	    "optional unit k, M or G)", shown(show, sizeof(show), value));
-big:
-	return error_set(err, ST_CONFIG, "size '%s' too large",
-	    shown(show, sizeof(show), value));
 }
 
 static int
 key_size(struct parse *p, const struct keyword *kw, const char *value,
     struct error *err)
 {
-	long long bytes;
+	long long bytes = 0;	/* gcc -O2 warns: parse_size is inlined */
 	int rc;
 
-	if ((rc = config_parse_size(value, &bytes, err)) != ST_OK) {
+	if ((rc = parse_size(value, &bytes, err)) != ST_OK) {
 		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
 		return rc;
 	}
@@ -1030,64 +1028,114 @@ config_parse_buffer(struct config *cfg, const char *name, const char *buf,
 }
 
 /*
- * Read a whole small file (at most max bytes) into a malloc'd buffer of
- * *capp bytes, sized from fstat so that the wipe afterwards is cheap.
- * Sets errno and returns NULL on failure (EFBIG when too large).
+ * Open path for config_read_file: O_NONBLOCK, so that a FIFO left at the
+ * path cannot hang a sender in open(2), then only a regular file. -1 with
+ * errno set, or ENOTSUP standing for "not a regular file".
  */
-static char *
-read_small_file(const char *path, size_t max, size_t *lenp, size_t *capp)
+static int
+open_regular(const char *path, struct stat *st)
 {
-	struct stat st;
-	char *buf = NULL, *bigger;
-	size_t len = 0, cap = 0;
-	ssize_t n = 0;
-	int fd, saved;
+	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1)
-		goto fail;
-	/* One byte more than the size, to see EOF; files can grow. */
-	cap = st.st_size > 0 && (uintmax_t)st.st_size < max ?
-	    (size_t)st.st_size + 1 : 4096;
-	if (cap > max + 1)
-		cap = max + 1;
-	if ((buf = malloc(cap)) == NULL)
-		goto fail;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return -1;
+	if (fstat(fd, st) == -1) {
+		(void)close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		(void)close(fd);
+		errno = ENOTSUP;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Read fd into ft, at most max bytes (EFBIG beyond). The buffer is sized
+ * from the file, one byte more to see EOF; a file that grows meanwhile
+ * gets one buffer of max + 1, not realloc(): an old copy may hold a
+ * secret, so it is wiped. -1 with errno set; nothing is left allocated.
+ */
+static int
+read_fd(int fd, const struct stat *st, size_t max, struct file_text *ft)
+{
+	char *bigger;
+	ssize_t n;
+	int saved;
+
+	ft->cap = st->st_size > 0 && (uintmax_t)st->st_size < max ?
+	    (size_t)st->st_size + 1 : 4096;
+	if (ft->cap > max + 1)
+		ft->cap = max + 1;
+	if ((ft->buf = malloc(ft->cap)) == NULL)
+		return -1;
 	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
+		if (ft->len == ft->cap) {
+			if (ft->cap > max) {
 				errno = EFBIG;
 				goto fail;
 			}
-			/* Not realloc: the old copy may hold a secret. */
 			if ((bigger = malloc(max + 1)) == NULL)
 				goto fail;
-			memcpy(bigger, buf, len);
-			freezero(buf, cap);
-			buf = bigger;
-			cap = max + 1;
+			memcpy(bigger, ft->buf, ft->len);
+			freezero(ft->buf, ft->cap);
+			ft->buf = bigger;
+			ft->cap = max + 1;
 		}
-		n = read(fd, buf + len, cap - len);
+		n = read(fd, ft->buf + ft->len, ft->cap - ft->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
 			goto fail;
 		if (n == 0)
-			break;
-		len += (size_t)n;
+			return 0;
+		ft->len += (size_t)n;
 	}
-	(void)close(fd);
-	*lenp = len;
-	*capp = cap;
-	return buf;
 fail:
 	saved = errno;
-	if (buf != NULL)
-		freezero(buf, cap);
-	(void)close(fd);
+	config_file_free(ft);
 	errno = saved;
-	return NULL;
+	return -1;
+}
+
+int
+config_read_file(const char *path, size_t max, int flags,
+    struct file_text *ft, struct error *err)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	memset(ft, 0, sizeof(*ft));
+	if ((fd = open_regular(path, &st)) == -1 && errno == ENOENT &&
+	    (flags & FT_MISSING_OK))
+		return ST_OK;
+	if (fd != -1) {
+		rc = read_fd(fd, &st, max, ft);
+		(void)close(fd);
+	}
+	if (fd == -1 || rc == -1) {
+		if (errno == ENOTSUP)
+			return error_set(err, ST_CONFIG, "%s: not a regular "
+			    "file", path);
+		if (errno != EFBIG)
+			return error_set(err, ST_CONFIG, "%s: %s", path,
+			    strerror(errno));
+		if (max % (1024 * 1024) == 0)
+			return error_set(err, ST_CONFIG, "%s: file too large "
+			    "(over %zu MiB)", path, max / (1024 * 1024));
+		return error_set(err, ST_CONFIG, "%s: file too large (over "
+		    "%zu bytes)", path, max);
+	}
+	return ST_OK;
+}
+
+void
+config_file_free(struct file_text *ft)
+{
+	if (ft->buf != NULL)
+		freezero(ft->buf, ft->cap);
+	memset(ft, 0, sizeof(*ft));
 }
 
 /* The password is the first line of AuthPassFile. */
@@ -1095,26 +1143,26 @@ static int
 read_pass_file(struct config *cfg, size_t line, struct error *err)
 {
 	enum { PASS_FILE_MAX = 4096 };
-	char *buf;
-	size_t len, cap, n;
+	struct file_text ft;
+	struct error e;
+	size_t n;
 
-	if ((buf = read_small_file(cfg->auth_pass_file, PASS_FILE_MAX,
-	    &len, &cap)) == NULL)
+	if (config_read_file(cfg->auth_pass_file, PASS_FILE_MAX, 0, &ft,
+	    &e) != ST_OK)
 		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: "
-		    "cannot read %s: %s", cfg->path, line, cfg->auth_pass_file,
-		    errno == EFBIG ? "file too large" : strerror(errno));
-	for (n = 0; n < len && buf[n] != '\n' && buf[n] != '\r'; n++)
+		    "cannot read %s", cfg->path, line, e.text);
+	for (n = 0; n < ft.len && ft.buf[n] != '\n' && ft.buf[n] != '\r'; n++)
 		continue;
-	if (memchr(buf, '\0', n) != NULL || n >= sizeof(cfg->auth_pass)) {
-		freezero(buf, cap);
+	if (memchr(ft.buf, '\0', n) != NULL || n >= sizeof(cfg->auth_pass)) {
+		config_file_free(&ft);
 		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: %s: "
 		    "the first line must be the password (at most %zu "
 		    "bytes, no NUL)", cfg->path, line, cfg->auth_pass_file,
 		    sizeof(cfg->auth_pass) - 1);
 	}
 	explicit_bzero(cfg->auth_pass, sizeof(cfg->auth_pass));
-	memcpy(cfg->auth_pass, buf, n);
-	freezero(buf, cap);
+	memcpy(cfg->auth_pass, ft.buf, n);
+	config_file_free(&ft);
 	return ST_OK;
 }
 
@@ -1142,19 +1190,17 @@ int
 config_load(struct config *cfg, const char *path, config_warn_fn *warn,
     void *warn_arg, struct error *err)
 {
-	char *buf;
-	size_t len = 0, cap = 0, pass_file_line = 0;
+	struct file_text ft;
+	size_t pass_file_line = 0;
 	int rc;
 
 	config_defaults(cfg);
-	if ((buf = read_small_file(path, CONFIG_FILE_MAX, &len, &cap)) ==
-	    NULL)
-		return error_set(err, ST_CONFIG, "%s: %s", path,
-		    errno == EFBIG ? "file too large (over 1 MiB)" :
-		    strerror(errno));
-	rc = parse_text(cfg, path, buf, len, warn, warn_arg, &pass_file_line,
-	    err);
-	freezero(buf, cap);	/* it holds AuthPass */
+	if ((rc = config_read_file(path, CONFIG_FILE_MAX, 0, &ft, err)) !=
+	    ST_OK)
+		return rc;
+	rc = parse_text(cfg, path, ft.buf, ft.len, warn, warn_arg,
+	    &pass_file_line, err);
+	config_file_free(&ft);	/* it holds AuthPass */
 	if (rc == ST_OK && cfg->auth_pass[0] != '\0')
 		rc = secret_file_private(path, "AuthPass", err);
 	if (rc == ST_OK && cfg->auth_pass_file[0] != '\0' &&

@@ -64,8 +64,8 @@ const struct conn_ops conn_plain_ops = {
 	plain_read, plain_write, plain_close, plain_start_tls, "plain"
 };
 
-static long long
-now_ms(void)
+long long
+conn_now_ms(void)
 {
 	struct timespec ts;
 
@@ -79,8 +79,7 @@ remaining_ms(const struct conn *c)
 {
 	long long left;
 
-	left = (long long)c->deadline.tv_sec * 1000 +
-	    c->deadline.tv_nsec / 1000000 - now_ms();
+	left = c->deadline_ms - conn_now_ms();
 	if (left <= 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
@@ -121,16 +120,7 @@ conn_cap_timeout(struct conn *c, int max_ms)
 void
 conn_step(struct conn *c)
 {
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += c->timeout_ms / 1000;
-	ts.tv_nsec += (long)(c->timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	c->deadline = ts;
+	c->deadline_ms = conn_now_ms() + c->timeout_ms;
 }
 
 static int

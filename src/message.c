@@ -389,19 +389,10 @@ struct reader {
 static int
 spool_flush(struct reader *r, struct error *err)
 {
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < r->wlen) {
-		n = write(r->msg->fd, r->wbuf + off, r->wlen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return error_set(err, ST_CANTCREAT, "cannot write "
-			    "spool file in %s: %s", r->dir, strerror(errno));
-		off += (size_t)n;
-	}
-	r->msg->size += (off_t)off;
+	if (queue_write_all(r->msg->fd, r->wbuf, r->wlen) == -1)
+		return error_set(err, ST_CANTCREAT, "cannot write "
+		    "spool file in %s: %s", r->dir, strerror(errno));
+	r->msg->size += (off_t)r->wlen;
 	r->wlen = 0;
 	return ST_OK;
 }
@@ -532,13 +523,13 @@ static void
 from_address(const struct reader *r, char *buf, size_t len)
 {
 	const char *a = r->opts->default_from;
+	struct error e;
 
 	if (a == NULL || a[0] == '\0')
 		a = "MAILER-DAEMON";
-	if (strchr(a, '@') != NULL || r->domain[0] == '\0')
-		(void)strlcpy(buf, a, len);
-	else
-		(void)snprintf(buf, len, "%s@%s", a, r->domain);
+	(void)strlcpy(buf, a, len);
+	/* buf has room for an address and a domain. */
+	(void)addr_qualify(buf, len, r->domain, &e);
 }
 
 static int
@@ -647,10 +638,8 @@ note_from(struct reader *r, const char *value, size_t vlen)
 
 	addrlist_init(&l);
 	if (addr_list_parse(value, vlen, &l, &e) == ST_OK && l.n > 0) {
-		if (strchr(l.v[0], '@') != NULL || r->domain[0] == '\0')
-			(void)strlcpy(a, l.v[0], ADDR_MAX);
-		else if ((size_t)snprintf(a, ADDR_MAX, "%s@%s", l.v[0],
-		    r->domain) >= ADDR_MAX)
+		(void)strlcpy(a, l.v[0], ADDR_MAX);
+		if (addr_qualify(a, ADDR_MAX, r->domain, &e) != ST_OK)
 			a[0] = '\0';
 	}
 	addrlist_free(&l);
@@ -968,15 +957,6 @@ drop_nuls(char *p, size_t n, size_t *count)
 	return (size_t)(w - p);
 }
 
-static long long
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * One deadline for the whole drain, not per read: a writer that keeps
  * its end open and waits for us to exit must not hold us for ever, nor a
@@ -987,13 +967,13 @@ message_drain(int fd)
 {
 	char buf[65536];
 	struct pollfd pfd;
-	long long deadline = monotonic_ms() + MESSAGE_DRAIN_MS, left;
+	long long deadline = conn_now_ms() + MESSAGE_DRAIN_MS, left;
 	ssize_t n;
 
 	if (isatty(fd))
 		return;
 	for (;;) {
-		if ((left = deadline - monotonic_ms()) <= 0)
+		if ((left = deadline - conn_now_ms()) <= 0)
 			return;
 		pfd.fd = fd;
 		pfd.events = POLLIN;

@@ -301,6 +301,10 @@ struct config {
 
 /* One warning found while reading a config ("file:line: unknown key K"). */
 typedef void	 config_warn_fn(void *arg, const char *text);
+/* "file:line: text" to warn (none if NULL): config and aliases files. */
+void		 config_vwarn(config_warn_fn *warn, void *arg, const char *file,
+		    size_t line, const char *fmt, va_list)
+		    __attribute__((format(printf, 5, 0)));
 
 void		 config_defaults(struct config *);
 /*
@@ -315,14 +319,36 @@ int		 config_load(struct config *, const char *path,
 int		 config_parse_buffer(struct config *, const char *name,
 		    const char *buf, size_t len, config_warn_fn *warn,
 		    void *warn_arg, struct error *);
+/* A small file read whole by config_read_file. */
+struct file_text {
+	char		*buf;	/* NULL: missing (FT_MISSING_OK) */
+	size_t		 len;
+	size_t		 cap;	/* allocated, for the wipe */
+};
+#define FT_MISSING_OK	0x01	/* a missing file is ST_OK with buf NULL */
+/*
+ * The one reader of whole files (config, AuthPassFile, revaliases,
+ * aliases): opened O_NONBLOCK so that a FIFO at the path cannot hang a
+ * sender, a regular file only, at most max bytes, and secret-safe (no
+ * realloc; every copy wiped). ST_CONFIG "path: reason" (strerror, "not a
+ * regular file", "file too large (over ...)"). Release with
+ * config_file_free, which wipes.
+ */
+int		 config_read_file(const char *path, size_t max, int flags,
+		    struct file_text *, struct error *);
+void		 config_file_free(struct file_text *);
 /* Split "host", "host:port", "[v6]:port", "[v6]" into host and port. */
 int		 config_split_hub(const char *value, char *host, size_t hostlen,
 		    char *port, size_t portlen, struct error *);
+/*
+ * The one rule for a port, wherever one is written (MailHub, RemotePort,
+ * a revaliases hub): a decimal number 1..65535 (leading zeros allowed), or
+ * a service name of ASCII letters only ("smtp", "submission"), whatever
+ * the locale. 1 if port follows it.
+ */
+int		 config_port_ok(const char *port);
 /* Duration: number with optional unit s, m, h, d. */
 int		 config_parse_duration(const char *value, long long *seconds,
-		    struct error *);
-/* Size in bytes: number with optional binary unit k, M, G. */
-int		 config_parse_size(const char *value, long long *bytes,
 		    struct error *);
 /* Wipe secrets (explicit_bzero) and free AddHeader strings. */
 void		 config_free(struct config *);
@@ -354,6 +380,14 @@ int		 addrlist_contains(const struct addrlist *, const char *addr);
  */
 int		 addr_list_parse(const char *text, size_t len,
 		    struct addrlist *out, struct error *);
+/*
+ * The one place "@domain" is added: to addr (in place, a buffer of len)
+ * when it is not "" (the null sender), has no '@' and domain is not empty.
+ * ST_DATA, addr unchanged, when the result would not fit. Header lists
+ * use addr_list_qualify, the same rule per addr-spec.
+ */
+int		 addr_qualify(char *addr, size_t len, const char *domain,
+		    struct error *);
 /*
  * Parse a single address as given to -f: "a@x", "<a@x>", "Name <a@x>",
  * "" or "<>" (null sender: out = ""). ST_DATA on CR/LF/NUL or junk.
@@ -508,9 +542,6 @@ int		 alias_parse_revaliases(const char *buf, size_t len,
 void		 alias_domain(const struct config *, char *buf, size_t len);
 /* The EHLO / Received: name: HostName > gethostname(). */
 void		 alias_hostname(const struct config *, char *buf, size_t len);
-/* Append @domain to an address without '@' (in place). ST_DATA if too long. */
-int		 alias_qualify(char *addr, size_t len, const char *domain,
-		    struct error *);
 /*
  * The envelope sender before the message is read (used for a generated
  * From: too): revaliases > -f (fsender, NULL if not given) > login@domain.
@@ -626,6 +657,11 @@ const char	*conn_tls_info(const struct conn *);
 const char	*conn_host(const struct conn *);
 /* "host[addr]:port", the relay= of a log line. */
 void		 conn_relay(const struct conn *, char *buf, size_t len);
+/*
+ * CLOCK_MONOTONIC in milliseconds: the one clock of every deadline
+ * (conn steps, the stdin drain, the -bs server's idle limit).
+ */
+long long	 conn_now_ms(void);
 /* Start the deadline of one protocol step: now + timeout. */
 void		 conn_step(struct conn *);
 /* Lower the per-step timeout to at most max_ms (a courtesy QUIT). */
@@ -928,13 +964,14 @@ int		 queue_runner_active(const char *dir);
  * the caller closes it. */
 int		 queue_rate_open(const char *dir, uid_t uid, int *fd,
 		    struct error *);
-/* write(2) until all of buf is written; -1 on error (errno set). */
-int		 queue_write_all(int fd, const char *buf, size_t len);
 /* The control file's text form and its parser (unit and fuzz tests). */
 char		*queue_format(const struct queue_entry *, size_t *len);
 int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
 		    struct error *);
-/* write(2) all of buf, through short writes and EINTR; -1 on error. */
+/*
+ * write(2) all of buf, through short writes and EINTR; -1 on error (errno
+ * set). The one write loop for files: spool, queue entries, bounces.
+ */
 int		 queue_write_all(int fd, const char *buf, size_t len);
 /* Is qid our format (QID_LEN upper-case hex)? Guards every path built. */
 int		 queue_valid_qid(const char *qid);

@@ -53,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "postino.h"
@@ -96,19 +95,10 @@ struct spool {
 	int		 complete;	/* the final dot was seen */
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 touch_deadline(struct session *s)
 {
-	s->deadline = now_ms() + s->idle_ms;
+	s->deadline = conn_now_ms() + s->idle_ms;
 }
 
 /* Wait for fd until deadline: 1 ready, 0 timed out, -1 error (errno). */
@@ -120,7 +110,7 @@ wait_fd(int fd, short events, long long deadline)
 	int n;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - conn_now_ms();
 		if (left <= 0)
 			return 0;
 		pfd.fd = fd;
@@ -153,7 +143,7 @@ flush(struct session *s, struct error *err)
 		 * wait with a bound, then write at most PIPE_BUF, which a
 		 * pipe reported writable takes without blocking.
 		 */
-		r = wait_fd(s->p->out_fd, POLLOUT, now_ms() + s->idle_ms);
+		r = wait_fd(s->p->out_fd, POLLOUT, conn_now_ms() + s->idle_ms);
 		if (r == 0)
 			return error_set(err, ST_TEMP, "timeout writing a "
 			    "reply to the client");
@@ -522,18 +512,8 @@ cmd_rcpt(struct session *s, char *arg, struct error *err)
 static void
 spool_flush(struct session *s, struct spool *sp)
 {
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < s->dlen && !sp->failed) {
-		n = write(sp->fd, s->dbuf + off, s->dlen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			sp->failed = 1;
-		else
-			off += (size_t)n;
-	}
+	if (!sp->failed && queue_write_all(sp->fd, s->dbuf, s->dlen) == -1)
+		sp->failed = 1;
 	s->dlen = 0;
 }
 

@@ -326,6 +326,35 @@ expect_qualified(const char *in, const char *want)
 	free(out);
 }
 
+/* One address (the envelope, From:): moved from test_alias.c. */
+static void
+t_qualify_one(void **state)
+{
+	char addr[32];
+	struct error err;
+
+	(void)state;
+	(void)strlcpy(addr, "root", sizeof(addr));
+	assert_int_equal(addr_qualify(addr, sizeof(addr), "example.org",
+	    &err), ST_OK);
+	assert_string_equal(addr, "root@example.org");
+	/* Qualified once only, and never re-domained. */
+	assert_int_equal(addr_qualify(addr, sizeof(addr), "other.test",
+	    &err), ST_OK);
+	assert_string_equal(addr, "root@example.org");
+	addr[0] = '\0';
+	assert_int_equal(addr_qualify(addr, sizeof(addr), "example.org",
+	    &err), ST_OK);
+	assert_string_equal(addr, "");
+
+	(void)strlcpy(addr, "averyveryverylonglocalpart", sizeof(addr));
+	error_clear(&err);
+	assert_int_equal(addr_qualify(addr, sizeof(addr), "example.org",
+	    &err), ST_DATA);
+	assert_int_equal(err.status, ST_DATA);
+	assert_string_equal(addr, "averyveryverylonglocalpart");
+}
+
 static void
 t_qualify(void **state)
 {
@@ -466,6 +495,7 @@ main(void)
 		cmocka_unit_test(t_parse_one),
 		cmocka_unit_test(t_is_safe),
 		cmocka_unit_test(t_small_predicates),
+		cmocka_unit_test(t_qualify_one),
 		cmocka_unit_test(t_qualify),
 		cmocka_unit_test(t_qualify_property),
 		cmocka_unit_test(t_random_bytes),

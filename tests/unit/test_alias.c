@@ -303,34 +303,6 @@ test_domain_and_hostname(void **state)
 }
 
 static void
-test_qualify(void **state)
-{
-	char addr[32];
-	struct error err;
-
-	(void)state;
-	(void)strlcpy(addr, "root", sizeof(addr));
-	assert_int_equal(alias_qualify(addr, sizeof(addr), "example.org",
-	    &err), ST_OK);
-	assert_string_equal(addr, "root@example.org");
-	/* Qualified once only, and never re-domained. */
-	assert_int_equal(alias_qualify(addr, sizeof(addr), "other.test",
-	    &err), ST_OK);
-	assert_string_equal(addr, "root@example.org");
-	addr[0] = '\0';
-	assert_int_equal(alias_qualify(addr, sizeof(addr), "example.org",
-	    &err), ST_OK);
-	assert_string_equal(addr, "");
-
-	(void)strlcpy(addr, "averyveryverylonglocalpart", sizeof(addr));
-	error_clear(&err);
-	assert_int_equal(alias_qualify(addr, sizeof(addr), "example.org",
-	    &err), ST_DATA);
-	assert_int_equal(err.status, ST_DATA);
-	assert_string_equal(addr, "averyveryverylonglocalpart");
-}
-
-static void
 test_sender_priority(void **state)
 {
 	struct config cfg;
@@ -1301,7 +1273,6 @@ main(void)
 		cmocka_unit_test(test_revaliases_chain_hubs),
 		cmocka_unit_test(test_revaliases_chain_file),
 		cmocka_unit_test(test_domain_and_hostname),
-		cmocka_unit_test(test_qualify),
 		cmocka_unit_test(test_sender_priority),
 		cmocka_unit_test(test_from_line_override),
 		cmocka_unit_test(test_recipient_root),

@@ -345,6 +345,23 @@ test_split_hub(void **state)
 	assert_non_null(strstr(err.text, "too long"));
 }
 
+/* One port rule for MailHub, RemotePort and revaliases (alias.c). */
+static void
+test_port_rule(void **state)
+{
+	static const char *const good[] = { "1", "25", "0587", "65535",
+	    "smtp", "Submission", "SMTPS" };
+	static const char *const bad[] = { "", "0", "65536", "25x", "+25",
+	    " 25", "-1", "smtp-alt", "smtp2", "sm tp", "\xe9smtp", "[25]" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(config_port_ok(good[i]));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(config_port_ok(bad[i]));
+}
+
 static void
 test_remote_port_order(void **state)
 {
@@ -982,6 +999,49 @@ test_auth_pass_file(void **state)
 	assert_int_equal(unlink(conf), 0);
 }
 
+/* The one whole-file reader (config, AuthPassFile, revaliases, aliases). */
+static void
+test_read_file(void **state)
+{
+	char path[64], fifo[64];
+	struct file_text ft;
+	struct error err;
+
+	(void)state;
+	temp_file(path, sizeof(path), "0123456789");
+	assert_int_equal(config_read_file(path, 10, 0, &ft, &err), ST_OK);
+	assert_int_equal(ft.len, 10);
+	assert_memory_equal(ft.buf, "0123456789", 10);
+	assert_true(ft.cap > ft.len);
+	config_file_free(&ft);
+	assert_null(ft.buf);
+
+	/* One byte over max: refused, named, nothing left allocated. */
+	assert_int_equal(config_read_file(path, 9, 0, &ft, &err), ST_CONFIG);
+	assert_null(ft.buf);
+	assert_non_null(strstr(err.text, "file too large (over 9 bytes)"));
+	assert_true(strncmp(err.text, path, strlen(path)) == 0);
+	assert_int_equal(unlink(path), 0);
+
+	/* Missing: an error, or no file at all when the caller allows it. */
+	assert_int_equal(config_read_file(path, 10, 0, &ft, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, strerror(ENOENT)));
+	assert_int_equal(config_read_file(path, 10, FT_MISSING_OK, &ft, &err),
+	    ST_OK);
+	assert_null(ft.buf);
+
+	/* A FIFO with no writer neither hangs nor is read; nor a directory. */
+	assert_true(strlcpy(fifo, path, sizeof(fifo)) < sizeof(fifo));
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(config_read_file(fifo, 10, FT_MISSING_OK, &ft, &err),
+	    ST_CONFIG);
+	assert_true(strncmp(err.text, fifo, strlen(fifo)) == 0);
+	assert_string_equal(err.text + strlen(fifo), ": not a regular file");
+	assert_int_equal(unlink(fifo), 0);
+	assert_int_equal(config_read_file("/", 10, 0, &ft, &err), ST_CONFIG);
+	assert_string_equal(err.text, "/: not a regular file");
+}
+
 static void
 test_load(void **state)
 {
@@ -1071,6 +1131,8 @@ main(void)
 		cmocka_unit_test(test_last_wins),
 		cmocka_unit_test(test_mailhub_forms),
 		cmocka_unit_test(test_split_hub),
+		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_port_rule),
 		cmocka_unit_test(test_remote_port_order),
 		cmocka_unit_test(test_tls_modes),
 		cmocka_unit_test(test_tls_files),
