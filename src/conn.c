@@ -64,27 +64,6 @@ const struct conn_ops conn_plain_ops = {
 	plain_read, plain_write, plain_close, plain_start_tls, "plain"
 };
 
-long long
-conn_now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left before the step deadline, 0 when it has passed. */
-static int
-remaining_ms(const struct conn *c)
-{
-	long long left;
-
-	left = c->deadline_ms - conn_now_ms();
-	if (left <= 0)
-		return 0;
-	return left > INT_MAX ? INT_MAX : (int)left;
-}
-
 void
 conn_init(struct conn *c, int timeout_s)
 {
@@ -120,40 +99,14 @@ conn_cap_timeout(struct conn *c, int max_ms)
 void
 conn_step(struct conn *c)
 {
-	c->deadline_ms = conn_now_ms() + c->timeout_ms;
-}
-
-static int
-timed_out(const struct conn *c, struct error *err)
-{
-	return error_set(err, ST_TEMP,
-	    "timed out after %d s waiting for the hub",
-	    (c->timeout_ms + 999) / 1000);
+	c->deadline_ms = deadline_in(c->timeout_ms);
 }
 
 int
 conn_wait(struct conn *c, int want_write, struct error *err)
 {
-	struct pollfd pfd;
-	int left, n;
-
-	for (;;) {
-		if ((left = remaining_ms(c)) == 0)
-			return timed_out(c, err);
-		pfd.fd = c->fd;
-		pfd.events = want_write ? POLLOUT : POLLIN;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, left);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return error_set(err, ST_TEMP, "poll: %s",
-			    strerror(errno));
-		if (n == 0)
-			return timed_out(c, err);
-		/* Errors and hang-ups are reported by the read or write. */
-		return ST_OK;
-	}
+	return deadline_wait(c->fd, want_write, c->deadline_ms, c->timeout_ms,
+	    err);
 }
 
 static int

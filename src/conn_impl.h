@@ -39,7 +39,7 @@ struct conn {
 	void		*tls_ctx;	/* SSL_CTX * */
 	void		*backend;	/* another back end's state (stubs) */
 	int		 timeout_ms;	/* per step */
-	long long	 deadline_ms;	/* absolute, conn_now_ms() */
+	long long	 deadline_ms;	/* absolute, deadline_now_ms() */
 	char		 rbuf[4096];
 	size_t		 rlen, roff;
 	char		 host[HOST_MAX];	/* as configured */

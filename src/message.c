@@ -967,13 +967,13 @@ message_drain(int fd)
 {
 	char buf[65536];
 	struct pollfd pfd;
-	long long deadline = conn_now_ms() + MESSAGE_DRAIN_MS, left;
+	long long deadline = deadline_now_ms() + MESSAGE_DRAIN_MS, left;
 	ssize_t n;
 
 	if (isatty(fd))
 		return;
 	for (;;) {
-		if ((left = deadline - conn_now_ms()) <= 0)
+		if ((left = deadline - deadline_now_ms()) <= 0)
 			return;
 		pfd.fd = fd;
 		pfd.events = POLLIN;

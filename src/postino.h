@@ -15,7 +15,8 @@
  *   deliver.c   settlement: session, attempt, the outcome of a message
  *   smtp.c      the SMTP client protocol over an open connection
  *   auth.c      SASL: base64, HMAC-MD5, PLAIN/LOGIN/CRAM-MD5 responses
- *   conn.c      connections: TCP connect, deadlines, buffered line reads
+ *   conn.c      connections: TCP connect, buffered line reads, back ends
+ *   deadline.c  the monotonic clock; waiting on a descriptor, bounded
  *   tls.c       OpenSSL: handshake, verification, pins (conn.c's back end;
  *               its entry points are in src/conn_impl.h)
  *   bounce.c    RFC 3464 reports of non-delivery
@@ -618,6 +619,23 @@ int		 alias_verify_line(const struct config *,
 		    const char *domain, const char *hostname, int no_alias,
 		    alias_line_fn *emit, void *emit_arg, struct error *);
 
+/* --------------------------------------------------------- deadline.c */
+
+/*
+ * CLOCK_MONOTONIC in milliseconds: the one clock of every deadline
+ * (conn steps and TLS handshakes, the stdin drain, the -bs idle limit).
+ */
+long long	 deadline_now_ms(void);
+/* now + ms, on that clock. */
+long long	 deadline_in(int ms);
+/*
+ * poll(2) fd until readable (want_write 0) or writable, before
+ * deadline_ms; ST_TEMP "timed out after N s waiting for the hub" (N from
+ * timeout_ms) after it. EINTR is retried.
+ */
+int		 deadline_wait(int fd, int want_write, long long deadline_ms,
+		    int timeout_ms, struct error *);
+
 /* ------------------------------------------------------------- conn.c */
 
 /*
@@ -657,11 +675,6 @@ const char	*conn_tls_info(const struct conn *);
 const char	*conn_host(const struct conn *);
 /* "host[addr]:port", the relay= of a log line. */
 void		 conn_relay(const struct conn *, char *buf, size_t len);
-/*
- * CLOCK_MONOTONIC in milliseconds: the one clock of every deadline
- * (conn steps, the stdin drain, the -bs server's idle limit).
- */
-long long	 conn_now_ms(void);
 /* Start the deadline of one protocol step: now + timeout. */
 void		 conn_step(struct conn *);
 /* Lower the per-step timeout to at most max_ms (a courtesy QUIT). */

@@ -98,7 +98,7 @@ struct spool {
 static void
 touch_deadline(struct session *s)
 {
-	s->deadline = conn_now_ms() + s->idle_ms;
+	s->deadline = deadline_now_ms() + s->idle_ms;
 }
 
 /* Wait for fd until deadline: 1 ready, 0 timed out, -1 error (errno). */
@@ -110,7 +110,7 @@ wait_fd(int fd, short events, long long deadline)
 	int n;
 
 	for (;;) {
-		left = deadline - conn_now_ms();
+		left = deadline - deadline_now_ms();
 		if (left <= 0)
 			return 0;
 		pfd.fd = fd;
@@ -143,7 +143,7 @@ flush(struct session *s, struct error *err)
 		 * wait with a bound, then write at most PIPE_BUF, which a
 		 * pipe reported writable takes without blocking.
 		 */
-		r = wait_fd(s->p->out_fd, POLLOUT, conn_now_ms() + s->idle_ms);
+		r = wait_fd(s->p->out_fd, POLLOUT, deadline_now_ms() + s->idle_ms);
 		if (r == 0)
 			return error_set(err, ST_TEMP, "timeout writing a "
 			    "reply to the client");

@@ -50,6 +50,7 @@ struct tls_verify {
 
 /* What c->tls points to while the TLS back end is on. */
 struct tls_state {
+	const struct conn_ops *below;	/* the back end TLS runs over */
 	SSL		*ssl;
 	BIO_METHOD	*bio_method;
 	struct tls_verify verify;	/* SSL_get_app_data(ssl) */
@@ -248,6 +249,7 @@ static void
 tls_close(struct conn *c)
 {
 	struct tls_state *st = c->tls;
+	const struct conn_ops *below;
 
 	if (st != NULL && c->fd != -1) {
 		/* Best effort close_notify; never wait for the hub's. */
@@ -255,11 +257,17 @@ tls_close(struct conn *c)
 		(void)SSL_shutdown(st->ssl);
 		ERR_clear_error();
 	}
+	below = st != NULL ? st->below : NULL;
 	tls_state_free(st);
 	SSL_CTX_free(c->tls_ctx);
 	c->tls = NULL;
 	c->tls_ctx = NULL;
-	conn_plain_ops.close(c);
+	if (below != NULL)
+		below->close(c);
+	else if (c->fd != -1) {
+		(void)close(c->fd);
+		c->fd = -1;
+	}
 }
 
 /* No start_tls: TLS is already on. */
@@ -653,7 +661,7 @@ handshake(struct conn *c, struct tls_state *st, struct error *err)
 	char why[256];
 	int rc, e, saved;
 
-	conn_step(c);
+	c->deadline_ms = deadline_in(c->timeout_ms);	/* one step */
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
@@ -662,7 +670,8 @@ handshake(struct conn *c, struct tls_state *st, struct error *err)
 		saved = errno;
 		e = SSL_get_error(st->ssl, 0);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if ((rc = conn_wait(c, e == SSL_ERROR_WANT_WRITE,
+			if ((rc = deadline_wait(c->fd, e ==
+			    SSL_ERROR_WANT_WRITE, c->deadline_ms, c->timeout_ms,
 			    err)) != ST_OK) {
 				error_prefix(err, "TLS handshake with %s",
 				    c->host);
@@ -729,6 +738,7 @@ tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 	    SSL_get_version(st->ssl),
 	    cipher != NULL ? SSL_CIPHER_get_name(cipher) : "?", verdict);
 	c->tls = st;
+	st->below = c->ops;	/* closed under TLS by tls_close */
 	c->ops = &tls_ops;
 	/* Anything read before now was plaintext; it must not be mixed in. */
 	c->rlen = c->roff = 0;
