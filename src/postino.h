@@ -271,6 +271,7 @@ struct config {
 	char		 revaliases[PATH_MAX];	/* RevaliasesFile= */
 	char		 aliases_file[PATH_MAX]; /* AliasesFile= (empty: none) */
 	char		 queue_dir[PATH_MAX];	/* QueueDir= */
+	char		 run_as_user[64];	/* RunAsUser= (empty: unset) */
 	int		 tls_verify;		/* TLSVerify= (default yes) */
 	/* TLSFingerprint= (SHA-256 of the hub's key or certificate) */
 	unsigned char	 tls_pins[TLS_PINS_MAX][TLS_PIN_LEN];
@@ -1128,6 +1129,48 @@ void		 priv_group_leave(void);
 unsigned int	 priv_group_depth(void);
 /* Real, effective and saved := real group: no way back (-C by a user). */
 int		 priv_drop_for_good(struct error *);
+
+/*
+ * Whom a delivery started by root runs as (item 12 of issue 9): the
+ * RunAsUser account (pw: its getpwnam, NULL when unknown) or else the
+ * owner of QueueDir (qdir: its stat, NULL when it cannot be read), with
+ * QueueDir's group. stay_root when neither names anyone but root.
+ * ST_CONFIG when RunAsUser is unknown or root, or the group would be
+ * root's. A pure function, for the unit tests.
+ */
+struct passwd;
+struct stat;
+struct priv_target {
+	int		 stay_root;
+	uid_t		 uid;
+	gid_t		 gid;
+};
+int		 priv_runner_target(const char *run_as_user,
+		    const struct passwd *pw, const struct stat *qdir,
+		    struct priv_target *, struct error *);
+/* What a mode keeps of the privilege once the configuration is read. */
+enum priv_plan {
+	PRIV_PLAN_DROP,		/* the group only inside queue steps */
+	PRIV_PLAN_FOR_GOOD,	/* never touches the queue again */
+	PRIV_PLAN_RUNNER	/* delivers: root becomes the runner user */
+};
+enum priv_plan	 priv_plan_for(enum mode, uid_t real_uid);
+/* How the process runs after priv_settle. */
+enum priv_as {
+	PRIV_AS_CALLER,		/* the caller (the group per queue step) */
+	PRIV_AS_RUNNER,		/* root switched to the runner user */
+	PRIV_AS_ROOT		/* root, delivering as root: log a warning */
+};
+/*
+ * Called by main() right after the configuration and revaliases are read,
+ * before the message, a queue entry or a connection: applies
+ * priv_plan_for(mode, getuid()). For the runner: supplementary groups
+ * cleared, real/effective/saved gid and uid set to the target, each step
+ * verified; ST_OSERR (never root silently) when one fails, ST_CONFIG as
+ * priv_runner_target.
+ */
+int		 priv_settle(enum mode, const struct config *, enum priv_as *,
+		    struct error *);
 
 /* -------------------------------------------------------- ratelimit.c */
 
