@@ -846,7 +846,11 @@ int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,
  * Every function below that touches QueueDir takes the group for itself
  * (priv_group_enter/leave) and gives it back before it returns.
  */
-/* Create data/, queue/, failed/ when missing (mode 0770). */
+/*
+ * Create data/, queue/, failed/ when missing (mode 0770, the group and
+ * set-group-ID bit of QueueDir), but only as root or QueueDir's owner:
+ * for anyone else a missing one is ST_CANTCREAT naming it.
+ */
 int		 queue_prepare(const char *dir, struct error *);
 /*
  * The spool file a message is read into: unnamed, in dir (O_TMPFILE;

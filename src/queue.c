@@ -218,11 +218,26 @@ queue_entry_add_rcpt(struct queue_entry *e, const char *addr,
 	return ST_OK;
 }
 
+/*
+ * May this process create QueueDir's subdirectories? Only root or the
+ * owner of QueueDir (the runner user): a directory made by a user would
+ * be that user's, to chmod or fill at will (issue 9 item 16).
+ */
+static int
+may_create_areas(const char *dir)
+{
+	struct stat st;
+	uid_t uid = getuid();
+
+	return uid == 0 || (stat(dir, &st) == 0 && st.st_uid == uid);
+}
+
 static int
 prepare(const char *dir, struct error *err)
 {
 	static const char *const areas[] = { "data", "queue", "failed" };
 	char path[PATH_MAX];
+	struct stat st;
 	size_t i;
 
 	for (i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
@@ -230,6 +245,13 @@ prepare(const char *dir, struct error *err)
 		    (int)sizeof(path))
 			return error_set(err, ST_CANTCREAT,
 			    "queue path too long");
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			continue;
+		if (errno == ENOENT && !may_create_areas(dir))
+			return error_set(err, ST_CANTCREAT, "%s is missing; "
+			    "only root or the owner of %s may create it (make "
+			    "install does)", path, dir);
+		/* In a set-group-ID QueueDir it inherits group and bit. */
 		if (mkdir(path, 0770) == -1 && errno != EEXIST)
 			return error_set(err, ST_CANTCREAT,
 			    "cannot create %s: %s", path, strerror(errno));
