@@ -4,8 +4,7 @@ tests, and the unprivileged users who run it.
 Install puts a setgid copy of $POSTINO_BIN (mode 2755, group GROUP) in a
 throwaway directory with what a packaged install has: the system config
 and revaliases at 0640 root:GROUP, the queue directory and its data/,
-queue/, failed/ and rate/ at 2770 root:GROUP, a log file at 0660
-root:GROUP.
+queue/ and failed/ at 2770 root:GROUP, a log file at 0660 root:GROUP.
 
 The binary reads its system config from the compiled-in path
 /etc/ssmtp/ssmtp.conf, and only that path exercises the group privilege
@@ -151,7 +150,7 @@ class Install:
         _chown(self.queue_dir, 0, self.gid, 0o2770)
         # As make install makes them: postino creates them only as root
         # or as the owner of the queue directory.
-        for area in ("data", "queue", "failed", "rate"):
+        for area in ("data", "queue", "failed"):
             os.mkdir(os.path.join(self.queue_dir, area))
             _chown(os.path.join(self.queue_dir, area), 0, self.gid, 0o2770)
         self.logfile = os.path.join(b, "postino.log")
