@@ -836,7 +836,15 @@ struct queue_entry {
 	int		 data_fd;	/* open and flock()ed while in use */
 	int		 data_missing;	/* peek: the data file is gone (not
 					 * stored) */
+	/* Busy (peek, or a lock refused): its lock record, when there is
+	 * one (not stored in the control file). lock_pid 0: unknown. */
+	pid_t		 lock_pid;
+	time_t		 lock_since;
+	char		 lock_state[16];	/* "running", "stopped", "gone",
+						 * "unknown" */
 };
+/* An entry locked this long, by a holder stopped or gone, is stuck. */
+#define QUEUE_LOCK_STUCK	3600
 
 void		 queue_entry_init(struct queue_entry *);
 void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
@@ -872,16 +880,18 @@ int		 queue_commit(const char *dir, const struct queue_entry *,
 		    int spool_fd, int failed, struct error *);
 /*
  * Open and lock an entry for delivery: flock(data, LOCK_EX|LOCK_NB),
- * then read the control file. ST_TEMP "busy" when another process holds
- * it; ST_DATA when the entry is malformed, unsafe (not a regular file,
+ * then read the control file, and write the lock record data/.lock.QID
+ * (this pid and the time). ST_TEMP "busy" when another process holds
+ * it (e->lock_pid, lock_since, lock_state from the holder's record); ST_DATA when the entry is malformed, unsafe (not a regular file,
  * links, owner) or over the size limit, or when its data file is missing
  * (then the control file is moved to failed/: log err); ST_PERM "gone"
  * when it vanished meanwhile.
  */
 int		 queue_lock_entry(const char *dir, const char *qid,
 		    struct queue_entry *, struct error *);
-/* Read an entry without locking (listing). busy is set when locked,
- * e->data_missing when its data file is gone. */
+/* Read an entry without locking (listing). busy is set when locked
+ * (with e->lock_pid, lock_since, lock_state), e->data_missing when its
+ * data file is gone. */
 int		 queue_peek_entry(const char *dir, const char *area,
 		    const char *qid, struct queue_entry *, int *busy,
 		    struct error *);
