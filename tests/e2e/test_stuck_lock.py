@@ -17,6 +17,11 @@ from helpers import token, wait_until
 RCPT = "rcpt@example.org"
 
 
+def state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rpartition(")")[2].split()[0]
+
+
 def test_stopped_runner_is_listed_and_logged(postino, fault):
     srv = fault(stall_at="rcpt")
     postino.config(MailHub=srv.mailhub(), Timeout="120")
@@ -32,6 +37,8 @@ def test_stopped_runner_is_listed_and_logged(postino, fault):
         assert wait_until(lambda: any(s.saw("RCPT") for s in
                                       srv.sessions), timeout=10)
         os.kill(runner.pid, signal.SIGSTOP)
+        # The signal is asynchronous: wait until the kernel says so.
+        assert wait_until(lambda: state(runner.pid) == "T", timeout=5)
         res = postino.run(["-bp"])
         assert res.rc == 0
         assert "%s*" % qid in res.out, res.out
