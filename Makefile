@@ -7,7 +7,7 @@
 #                   under ASan+UBSan, plus the man page lint
 #   make demo       a throwaway hub on loopback, one cron-like message
 #   make bench      figures beside ssmtp and msmtp (not a test)
-#   make install    PREFIX, DESTDIR, POSTINO_GROUP
+#   make install    PREFIX, DESTDIR, POSTINO_GROUP, POSTINO_USER
 
 VERSION		 = 0.1.0
 PREFIX		?= /usr
@@ -18,7 +18,8 @@ LIBDIR		?= $(PREFIX)/lib
 MANDIR		?= $(PREFIX)/share/man
 CONFDIR		?= /etc/ssmtp
 QUEUEDIR	?= /var/spool/postino
-POSTINO_GROUP	?= mail
+POSTINO_GROUP	?= postino
+POSTINO_USER	?= postino
 SYSTEMDDIR	?= $(PREFIX)/lib/systemd/system
 
 BUILD		?= build
@@ -122,13 +123,24 @@ demo: postino
 bench: postino
 	@sh bench/bench.sh
 
+# The dedicated group and the queue runner's user (postino(8) SECURITY):
+# created on the system itself only (as root, without DESTDIR); a package
+# creates them in its own maintainer scripts. The chown/chgrp lines are
+# allowed to fail where the accounts do not exist (a DESTDIR staging).
 install: postino
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    getent group $(POSTINO_GROUP) >/dev/null || \
+	        groupadd --system $(POSTINO_GROUP); \
+	    getent passwd $(POSTINO_USER) >/dev/null || \
+	        useradd --system --gid $(POSTINO_GROUP) --no-create-home \
+	        --home-dir $(QUEUEDIR) --shell /usr/sbin/nologin \
+	        --comment "postino queue runner" $(POSTINO_USER); fi
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5
 	install -m 2755 postino $(DESTDIR)$(SBINDIR)/postino
-	-chgrp $(POSTINO_GROUP) $(DESTDIR)$(SBINDIR)/postino && \
-	    chmod 2755 $(DESTDIR)$(SBINDIR)/postino
+	-chown root:$(POSTINO_GROUP) $(DESTDIR)$(SBINDIR)/postino
+	chmod 2755 $(DESTDIR)$(SBINDIR)/postino
 	ln -sf postino $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf postino $(DESTDIR)$(SBINDIR)/newaliases
 	ln -sf ../sbin/postino $(DESTDIR)$(LIBDIR)/sendmail
@@ -141,7 +153,12 @@ install: postino
 	install -m 0644 man/ssmtp.conf.5 man/revaliases.5 \
 	    $(DESTDIR)$(MANDIR)/man5/
 	install -d -m 2770 $(DESTDIR)$(QUEUEDIR)
-	-chgrp $(POSTINO_GROUP) $(DESTDIR)$(QUEUEDIR)
+	-chown $(POSTINO_USER):$(POSTINO_GROUP) $(DESTDIR)$(QUEUEDIR)
+	chmod 2770 $(DESTDIR)$(QUEUEDIR)
+	for a in data queue failed rate; do \
+	    install -d -m 2770 $(DESTDIR)$(QUEUEDIR)/$$a && \
+	    { chown root:$(POSTINO_GROUP) $(DESTDIR)$(QUEUEDIR)/$$a || :; } && \
+	    chmod 2770 $(DESTDIR)$(QUEUEDIR)/$$a || exit 1; done
 	install -d $(DESTDIR)/etc/cron.d
 	install -m 0644 dist/postino.cron $(DESTDIR)/etc/cron.d/postino
 	if [ -d /run/systemd/system ] || [ -n "$(WITH_SYSTEMD)" ]; then \

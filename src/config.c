@@ -100,6 +100,7 @@ static const struct keyword keywords[] = {
 	{ "RevaliasesFile",	key_path,	FIELD(revaliases),	0 },
 	{ "AliasesFile",	key_path,	FIELD(aliases_file),	0 },
 	{ "QueueDir",		key_path,	FIELD(queue_dir), KF_NONEMPTY },
+	{ "RunAsUser",		key_string,	FIELD(run_as_user),	0 },
 	{ "TLSVerify",		key_bool,	FIELD(tls_verify),	0 },
 	{ "TLSFingerprint",	key_fingerprint, 0, 0,			0 },
 	{ "AuthPassFile",	key_auth_pass_file,

@@ -11,6 +11,9 @@
  * and forge another in LogFile or syslog. 8-bit bytes are kept: UTF-8
  * addresses stay readable and cannot end a line.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,6 +104,30 @@ defang_controls(char *s)
 	}
 }
 
+/*
+ * LogFile is appended to, never created by the caller (issue 9 item 16):
+ * a file a user's process made would be that user's, to truncate or
+ * rewrite. Only root creates it: owner root, the group held now (the
+ * set-group-ID group, main() reads the configuration with it), mode
+ * 0660 so that every user's set-group-ID process can append to it.
+ * Missing for anyone else: -1, and lines go to syslog.
+ */
+static int
+log_file_open(const char *file)
+{
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW, fd;
+
+	if ((fd = open(file, flags)) != -1 || errno != ENOENT ||
+	    getuid() != 0)
+		return fd;
+	if ((fd = open(file, flags | O_CREAT | O_EXCL, 0660)) == -1)
+		return open(file, flags);	/* another run made it */
+	/* Without the group it is root's own 0660: still not the caller's. */
+	if (fchown(fd, 0, getegid()) == 0)
+		(void)fchmod(fd, 0660);
+	return fd;
+}
+
 void
 log_open(const char *ident, const char *file)
 {
@@ -110,12 +137,9 @@ log_open(const char *ident, const char *file)
 		(void)close(log_dest.fd);
 		log_dest.fd = -1;
 	}
-	if (file != NULL && file[0] != '\0') {
-		log_dest.fd = open(file,
-		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-		if (log_dest.fd != -1)
-			return;
-	}
+	if (file != NULL && file[0] != '\0' &&
+	    (log_dest.fd = log_file_open(file)) != -1)
+		return;
 	openlog(log_dest.ident, LOG_PID, LOG_MAIL);
 }
 

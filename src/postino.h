@@ -282,6 +282,7 @@ struct config {
 	char		 revaliases[PATH_MAX];	/* RevaliasesFile= */
 	char		 aliases_file[PATH_MAX]; /* AliasesFile= (empty: none) */
 	char		 queue_dir[PATH_MAX];	/* QueueDir= */
+	char		 run_as_user[64];	/* RunAsUser= (empty: unset) */
 	int		 tls_verify;		/* TLSVerify= (default yes) */
 	/* TLSFingerprint= (SHA-256 of the hub's key or certificate) */
 	unsigned char	 tls_pins[TLS_PINS_MAX][TLS_PIN_LEN];
@@ -894,7 +895,15 @@ struct queue_entry {
 	int		 data_fd;	/* open and flock()ed while in use */
 	int		 data_missing;	/* peek: the data file is gone (not
 					 * stored) */
+	/* Busy (peek, or a lock refused): its lock record, when there is
+	 * one (not stored in the control file). lock_pid 0: unknown. */
+	pid_t		 lock_pid;
+	time_t		 lock_since;
+	char		 lock_state[16];	/* "running", "stopped", "gone",
+						 * "unknown" */
 };
+/* An entry locked this long, by a holder stopped or gone, is stuck. */
+#define QUEUE_LOCK_STUCK	3600
 
 void		 queue_entry_init(struct queue_entry *);
 void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
@@ -904,7 +913,11 @@ int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,
  * Every function below that touches QueueDir takes the group for itself
  * (priv_group_enter/leave) and gives it back before it returns.
  */
-/* Create data/, queue/, failed/ when missing (mode 0770). */
+/*
+ * Create data/, queue/, failed/ when missing (mode 0770, the group and
+ * set-group-ID bit of QueueDir), but only as root or QueueDir's owner:
+ * for anyone else a missing one is ST_CANTCREAT naming it.
+ */
 int		 queue_prepare(const char *dir, struct error *);
 /*
  * The spool file a message is read into: unnamed, in dir (O_TMPFILE;
@@ -926,16 +939,18 @@ int		 queue_commit(const char *dir, const struct queue_entry *,
 		    int spool_fd, int failed, struct error *);
 /*
  * Open and lock an entry for delivery: flock(data, LOCK_EX|LOCK_NB),
- * then read the control file. ST_TEMP "busy" when another process holds
- * it; ST_DATA when the entry is malformed, unsafe (not a regular file,
+ * then read the control file, and write the lock record data/.lock.QID
+ * (this pid and the time). ST_TEMP "busy" when another process holds
+ * it (e->lock_pid, lock_since, lock_state from the holder's record); ST_DATA when the entry is malformed, unsafe (not a regular file,
  * links, owner) or over the size limit, or when its data file is missing
  * (then the control file is moved to failed/: log err); ST_PERM "gone"
  * when it vanished meanwhile.
  */
 int		 queue_lock_entry(const char *dir, const char *qid,
 		    struct queue_entry *, struct error *);
-/* Read an entry without locking (listing). busy is set when locked,
- * e->data_missing when its data file is gone. */
+/* Read an entry without locking (listing). busy is set when locked
+ * (with e->lock_pid, lock_since, lock_state), e->data_missing when its
+ * data file is gone. */
 int		 queue_peek_entry(const char *dir, const char *area,
 		    const char *qid, struct queue_entry *, int *busy,
 		    struct error *);
@@ -1231,6 +1246,48 @@ void		 priv_group_leave(void);
 unsigned int	 priv_group_depth(void);
 /* Real, effective and saved := real group: no way back (-C by a user). */
 int		 priv_drop_for_good(struct error *);
+
+/*
+ * Whom a delivery started by root runs as (item 12 of issue 9): the
+ * RunAsUser account (pw: its getpwnam, NULL when unknown) or else the
+ * owner of QueueDir (qdir: its stat, NULL when it cannot be read), with
+ * QueueDir's group. stay_root when neither names anyone but root.
+ * ST_CONFIG when RunAsUser is unknown or root, or the group would be
+ * root's. A pure function, for the unit tests.
+ */
+struct passwd;
+struct stat;
+struct priv_target {
+	int		 stay_root;
+	uid_t		 uid;
+	gid_t		 gid;
+};
+int		 priv_runner_target(const char *run_as_user,
+		    const struct passwd *pw, const struct stat *qdir,
+		    struct priv_target *, struct error *);
+/* What a mode keeps of the privilege once the configuration is read. */
+enum priv_plan {
+	PRIV_PLAN_DROP,		/* the group only inside queue steps */
+	PRIV_PLAN_FOR_GOOD,	/* never touches the queue again */
+	PRIV_PLAN_RUNNER	/* delivers: root becomes the runner user */
+};
+enum priv_plan	 priv_plan_for(enum mode, uid_t real_uid);
+/* How the process runs after priv_settle. */
+enum priv_as {
+	PRIV_AS_CALLER,		/* the caller (the group per queue step) */
+	PRIV_AS_RUNNER,		/* root switched to the runner user */
+	PRIV_AS_ROOT		/* root, delivering as root: log a warning */
+};
+/*
+ * Called by main() right after the configuration and revaliases are read,
+ * before the message, a queue entry or a connection: applies
+ * priv_plan_for(mode, getuid()). For the runner: supplementary groups
+ * cleared, real/effective/saved gid and uid set to the target, each step
+ * verified; ST_OSERR (never root silently) when one fails, ST_CONFIG as
+ * priv_runner_target.
+ */
+int		 priv_settle(enum mode, const struct config *, enum priv_as *,
+		    struct error *);
 
 /* -------------------------------------------------------- ratelimit.c */
 

@@ -17,6 +17,9 @@
  *                (every recipient refused for good, or its data file
  *                lost); still listed.
  *   AREA/.tmp.*  files being written; removed by queue_sweep when stale.
+ *   data/.lock.QID  the lock record: "PID SINCE" of the process that
+ *                locked the entry for delivery (meaningful only while
+ *                data/QID is locked; removed with the entry).
  *   runner.lock  held shared by every queue run (queue_runner_active).
  *   hub-down.HOST.PORT  HubBackoff: the route failed at its mtime.
  *   rate/UID     RateLimit counter of one uid ("start count warned").
@@ -74,6 +77,16 @@
  * its control file in place. A .tmp.* file is removed when unlocked and
  * STALE_SECONDS old.
  *
+ * Stuck locks. A user can stop (SIGSTOP) a queue run they started, and
+ * it keeps its entry locked for as long as it is stopped: the lock must
+ * never be broken while its holder may still deliver (two deliveries of
+ * one entry). So the lock is never taken over; instead the holder is
+ * made visible: every delivery lock writes a lock record, listings show
+ * "locked by pid N since T (state)", and a run that finds an entry
+ * locked for QUEUE_LOCK_STUCK (1 h) by a holder stopped or gone logs it
+ * for an administrator to act on (postino(8) SECURITY). The lock goes
+ * with its holder's last descriptor, so ending the holder frees it.
+ *
  * Missing data. A control file whose data file is missing is never
  * skipped in silence: queue_lock_entry moves it to failed/ (its error
  * line says so) and returns ST_DATA for the runner to log; listings
@@ -88,6 +101,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,11 +233,26 @@ queue_entry_add_rcpt(struct queue_entry *e, const char *addr,
 	return ST_OK;
 }
 
+/*
+ * May this process create QueueDir's subdirectories? Only root or the
+ * owner of QueueDir (the runner user): a directory made by a user would
+ * be that user's, to chmod or fill at will (issue 9 item 16).
+ */
+static int
+may_create_areas(const char *dir)
+{
+	struct stat st;
+	uid_t uid = getuid();
+
+	return uid == 0 || (stat(dir, &st) == 0 && st.st_uid == uid);
+}
+
 static int
 prepare(const char *dir, struct error *err)
 {
 	static const char *const areas[] = { "data", "queue", "failed" };
 	char path[PATH_MAX];
+	struct stat st;
 	size_t i;
 
 	for (i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
@@ -230,6 +260,13 @@ prepare(const char *dir, struct error *err)
 		    (int)sizeof(path))
 			return error_set(err, ST_CANTCREAT,
 			    "queue path too long");
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			continue;
+		if (errno == ENOENT && !may_create_areas(dir))
+			return error_set(err, ST_CANTCREAT, "%s is missing; "
+			    "only root or the owner of %s may create it (make "
+			    "install does)", path, dir);
+		/* In a set-group-ID QueueDir it inherits group and bit. */
 		if (mkdir(path, 0770) == -1 && errno != EEXIST)
 			return error_set(err, ST_CANTCREAT,
 			    "cannot create %s: %s", path, strerror(errno));
@@ -912,6 +949,101 @@ data_missing(const char *dir, const char *qid, struct error *err)
 	    "message is lost); entry moved to failed/", qid);
 }
 
+/* data/.lock.QID */
+static int
+lock_record_path(char *buf, size_t len, const char *dir, const char *qid)
+{
+	char name[QID_MAX + 8];
+
+	(void)snprintf(name, sizeof(name), ".lock.%s", qid);
+	return path_join(buf, len, dir, "data", name, NULL);
+}
+
+/* Who locked it and since when: advisory, so no fsync, errors ignored. */
+static void
+lock_record_write(const char *dir, const char *qid)
+{
+	char path[PATH_MAX], line[64];
+	int fd, n;
+
+	if (lock_record_path(path, sizeof(path), dir, qid) != ST_OK)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0660);
+	if (fd == -1)
+		return;
+	n = snprintf(line, sizeof(line), "%ld %lld\n", (long)getpid(),
+	    (long long)time(NULL));
+	(void)queue_write_all(fd, line, (size_t)n);
+	(void)close(fd);
+}
+
+static void
+lock_record_remove(const char *dir, const char *qid)
+{
+	char path[PATH_MAX];
+
+	if (lock_record_path(path, sizeof(path), dir, qid) == ST_OK)
+		(void)unlink(path);
+}
+
+/* What the holder is doing: /proc/PID/stat's state, else kill(pid, 0). */
+static void
+holder_state(pid_t pid, char *buf, size_t len)
+{
+	char path[64], stat[512], *paren;
+	ssize_t n;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, stat, sizeof(stat) - 1);
+		(void)close(fd);
+		stat[n > 0 ? n : 0] = '\0';
+		/* "pid (comm) S ...": the comm may hold spaces and parens. */
+		if ((paren = strrchr(stat, ')')) != NULL && paren[1] == ' ') {
+			(void)strlcpy(buf, paren[2] == 'T' || paren[2] == 't' ?
+			    "stopped" : paren[2] == 'Z' ? "gone" : "running",
+			    len);
+			return;
+		}
+	}
+	(void)strlcpy(buf, kill(pid, 0) == -1 && errno == ESRCH ? "gone" :
+	    "unknown", len);
+}
+
+/* Fill e's lock_* from the record of a locked entry. */
+static void
+lock_record_read(const char *dir, const char *qid, struct queue_entry *e)
+{
+	char path[PATH_MAX], line[64], *sp;
+	const char *bad_pid, *bad_since;
+	long long pid, since;
+	ssize_t n;
+	int fd;
+
+	e->lock_pid = 0;
+	e->lock_since = 0;
+	(void)strlcpy(e->lock_state, "unknown", sizeof(e->lock_state));
+	if (lock_record_path(path, sizeof(path), dir, qid) != ST_OK ||
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, line, sizeof(line) - 1);
+	(void)close(fd);
+	line[n > 0 ? n : 0] = '\0';
+	if ((sp = strchr(line, ' ')) == NULL)
+		return;
+	*sp++ = '\0';
+	sp[strcspn(sp, "\n")] = '\0';
+	pid = strtonum(line, 1, INT_MAX, &bad_pid);
+	since = strtonum(sp, 0, LLONG_MAX, &bad_since);
+	if (bad_pid != NULL || bad_since != NULL)
+		return;
+	e->lock_pid = (pid_t)pid;
+	e->lock_since = (time_t)since;
+	holder_state(e->lock_pid, e->lock_state, sizeof(e->lock_state));
+}
+
 static int
 lock_entry(const char *dir, const char *qid, struct queue_entry *e,
     struct error *err)
@@ -933,7 +1065,12 @@ lock_entry(const char *dir, const char *qid, struct queue_entry *e,
 	}
 	if (flock(e->data_fd, LOCK_EX | LOCK_NB) == -1) {
 		queue_entry_free(e);
-		return error_set(err, ST_TEMP, "%s: busy", qid);
+		lock_record_read(dir, qid, e);
+		if (e->lock_pid == 0)
+			return error_set(err, ST_TEMP, "%s: busy", qid);
+		return error_set(err, ST_TEMP, "%s: busy (locked by pid %ld "
+		    "since %lld, %s)", qid, (long)e->lock_pid,
+		    (long long)e->lock_since, e->lock_state);
 	}
 	/* Another runner may have finished it while we waited. */
 	if (fstat(e->data_fd, &st) == -1 || st.st_nlink == 0) {
@@ -948,6 +1085,7 @@ lock_entry(const char *dir, const char *qid, struct queue_entry *e,
 		queue_entry_free(e);
 		return error_set(err, ST_DATA, "%s: id mismatch", ctl);
 	}
+	lock_record_write(dir, qid);
 	return ST_OK;
 }
 
@@ -983,6 +1121,8 @@ peek_entry(const char *dir, const char *area, const char *qid,
 			*busy = 1;
 		(void)close(fd);
 	}
+	if (*busy)
+		lock_record_read(dir, qid, e);
 	if (read_control(dir, ctl, e, err) != ST_OK)
 		return err->status;
 	/* Checked after the control file, which is written second and
@@ -1030,6 +1170,7 @@ remove_entry(const char *dir, struct queue_entry *e, struct error *err)
 	}
 	(void)fsync_dir(dir, "queue");
 	(void)unlink(data);
+	lock_record_remove(dir, e->qid);
 	return ST_OK;
 }
 
@@ -1060,6 +1201,7 @@ unlink_entry(const char *dir, const char *area, const char *qid,
 		return error_set(err, errno == ENOENT ? ST_USAGE : ST_CANTCREAT,
 		    "cannot remove %s: %s", ctl, strerror(errno));
 	(void)unlink(data);
+	lock_record_remove(dir, qid);
 	(void)fsync_dir(dir, area);
 	return ST_OK;
 }
@@ -1127,6 +1269,7 @@ move_failed(const char *dir, struct queue_entry *e, struct error *err)
 		return err->status;
 	(void)unlink(ctl);
 	(void)fsync_dir(dir, "queue");
+	lock_record_remove(dir, e->qid);
 	return ST_OK;
 }
 

@@ -64,6 +64,14 @@ process_entry(const struct deliver_ctx *ctx, struct hub_session *hs,
 		if (err.status == ST_DATA)
 			log_line(LOG_ERR, "%s: unusable queue entry: %s", qid,
 			    err.text);
+		/* Never taken over (a stopped holder may resume and send):
+		 * told, for an administrator to end the holder. */
+		else if (err.status == ST_TEMP && e.lock_pid != 0 &&
+		    now - e.lock_since >= QUEUE_LOCK_STUCK)
+			log_line(LOG_WARNING, "%s: stuck for %lld s: %s; not "
+			    "delivered until pid %ld ends (postino(8) "
+			    "SECURITY)", qid, (long long)(now - e.lock_since),
+			    err.text, (long)e.lock_pid);
 		return;
 	}
 	if (!matches_filter(&e, f, now)) {

@@ -124,22 +124,6 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 	return EX_OK;
 }
 
-/*
- * The configuration and revaliases are read: from here on the group is
- * held only inside the queue's own calls (queue.c).
- */
-static int
-drop_group(void)
-{
-	struct error err;
-
-	if (priv_drop(&err) != ST_OK) {
-		say("%s", err.text);
-		return EX_OSERR;
-	}
-	return EX_OK;
-}
-
 /* ------------------------------------------------------ outcome table */
 
 /* Exit code for a failed module call outside the SMTP transaction. */
@@ -448,6 +432,8 @@ main(int argc, char **argv)
 	struct options o;
 	struct config cfg;
 	struct run r;
+	struct error err;
+	enum priv_as as;
 	int code;
 
 	/* Secrets (AuthPass) will be in memory: no core dumps. */
@@ -481,8 +467,19 @@ main(int argc, char **argv)
 		options_free(&o);
 		return code;
 	}
-	if ((code = drop_group()) == EX_OK)
+	/* Who runs the rest, and with what of the group (priv.c). */
+	if (priv_settle(o.mode, &cfg, &as, &err) != ST_OK) {
+		say("%s", err.text);
+		if (o.mode == MODE_SEND)
+			message_drain(STDIN_FILENO);
+		code = exit_for_status(err.status);
+	} else {
+		if (as == PRIV_AS_ROOT)
+			log_line(LOG_WARNING, "delivering as root: QueueDir "
+			    "%s is root's and RunAsUser is not set "
+			    "(postino(8) SECURITY)", cfg.queue_dir);
 		code = run_mode(&cfg, &r, &o);
+	}
 	alias_free_aliases(r.c.aliases);
 	config_free(&cfg);
 	options_free(&o);

@@ -53,6 +53,15 @@ print_entry(FILE *out, const struct queue_entry *e, const char *area,
 	    "MAILER-DAEMON");
 	if (e->data_missing)
 		print_reason(out, "data file missing: the message is lost");
+	if (busy && e->lock_pid != 0) {
+		char held[96], since[32];
+
+		(void)localtime_r(&e->lock_since, &tm);
+		(void)strftime(since, sizeof(since), "%b %e %H:%M:%S", &tm);
+		(void)snprintf(held, sizeof(held), "locked by pid %ld since "
+		    "%s, %s", (long)e->lock_pid, since, e->lock_state);
+		print_reason(out, held);
+	}
 	for (i = 0; i < e->nrcpt; i++) {
 		const struct queue_rcpt *r = &e->rcpt[i];
 		const char *why;
@@ -102,6 +111,10 @@ print_json(FILE *out, const struct queue_entry *e, const char *area,
 	    failed ? "failed" : e->hold ? "hold" : busy ? "active" :
 	    "deferred", e->qid, (long long)e->queued, (long long)e->size);
 	json_string(out, e->sender);
+	if (busy && e->lock_pid != 0)
+		(void)fprintf(out, ", \"locked_by_pid\": %ld, "
+		    "\"locked_since\": %lld, \"lock_holder\": \"%s\"",
+		    (long)e->lock_pid, (long long)e->lock_since, e->lock_state);
 	(void)fprintf(out, ", \"uid\": %lu, \"attempts\": %u, "
 	    "\"next_retry\": %lld, \"possible_duplicate\": %s, "
 	    "%s\"recipients\": [", (unsigned long)e->uid, e->attempts,

@@ -3,8 +3,8 @@ tests, and the unprivileged users who run it.
 
 Install puts a setgid copy of $POSTINO_BIN (mode 2755, group GROUP) in a
 throwaway directory with what a packaged install has: the system config
-and revaliases at 0640 root:GROUP, the queue directory at 2770
-root:GROUP, a log file at 0660 root:GROUP.
+and revaliases at 0640 root:GROUP, the queue directory and its data/,
+queue/ and failed/ at 2770 root:GROUP, a log file at 0660 root:GROUP.
 
 The binary reads its system config from the compiled-in path
 /etc/ssmtp/ssmtp.conf, and only that path exercises the group privilege
@@ -212,6 +212,11 @@ class Install:
         self.queue_dir = os.path.join(b, "queue")
         os.mkdir(self.queue_dir)
         _chown(self.queue_dir, 0, self.gid, 0o2770)
+        # As make install makes them: postino creates them only as root
+        # or as the owner of the queue directory.
+        for area in ("data", "queue", "failed"):
+            os.mkdir(os.path.join(self.queue_dir, area))
+            _chown(os.path.join(self.queue_dir, area), 0, self.gid, 0o2770)
         self.logfile = os.path.join(b, "postino.log")
         with open(self.logfile, "w"):
             pass
@@ -258,6 +263,11 @@ class Install:
             with open(rev, "w"):
                 pass
             _chown(rev, pw.pw_uid, pw.pw_gid, 0o600)
+            # postino appends to a LogFile; only root's runs create one.
+            log = os.path.join(d, "postino.log")
+            with open(log, "w"):
+                pass
+            _chown(log, pw.pw_uid, pw.pw_gid, 0o600)
         return d
 
     def user_config(self, user, own_queue=True, **keys):
