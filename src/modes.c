@@ -18,9 +18,11 @@ mode_run_queue(const struct config *cfg, const struct caller *c,
     const struct runner_filter *filter, struct error *err)
 {
 	struct deliver_ctx ctx;
+	struct runner_filter f = *filter;
 
 	submit_deliver_ctx(cfg, c, &ctx);
-	return runner_run(&ctx, filter, err);
+	runner_filter_for(&f, c->uid);
+	return runner_run(&ctx, &f, err);
 }
 
 int

@@ -174,6 +174,12 @@ struct runner_filter {
 	const char	*qid;		/* -qI: only this entry */
 	const char	*domain;	/* -qR: a recipient domain suffix */
 	int		 force;		/* ignore next-retry (-qI, flush) */
+	/*
+	 * A run started by an ordinary user takes only that user's entries:
+	 * the user can stop it (SIGSTOP), and must not hold others' mail.
+	 */
+	int		 own_only;
+	uid_t		 owner;		/* with own_only: the caller's uid */
 };
 
 /* The command line. Strings point into argv. */
@@ -1136,9 +1142,12 @@ int		 runner_run(const struct deliver_ctx *,
 		    const struct runner_filter *, struct error *);
 /*
  * A detached child (new session, stdio on /dev/null, so no caller waits
- * for it) runs one pass: only qid (forced) when given.
+ * for it) runs one pass over the entries f selects.
  */
-void		 runner_spawn(const struct deliver_ctx *, const char *qid);
+void		 runner_spawn(const struct deliver_ctx *,
+		    const struct runner_filter *);
+/* The entries a run started by uid may take (see own_only). */
+void		 runner_filter_for(struct runner_filter *, uid_t caller);
 
 /* ----------------------------------------------------------- caller.c */
 

@@ -49,6 +49,24 @@ matches_filter(const struct queue_entry *e, const struct runner_filter *f,
 	return 0;
 }
 
+/*
+ * Looked at without the lock: a user's run never takes (and so can
+ * never hold, stopped) another user's entry, not even for a moment.
+ */
+static int
+owned_by(const char *dir, const char *qid, uid_t owner)
+{
+	struct queue_entry e;
+	struct error err;
+	int busy, mine;
+
+	queue_entry_init(&e);
+	mine = queue_peek_entry(dir, "queue", qid, &e, &busy, &err) ==
+	    ST_OK && e.uid == owner;
+	queue_entry_free(&e);
+	return mine;
+}
+
 static void
 process_entry(const struct deliver_ctx *ctx, struct hub_session *hs,
     const char *qid, const struct runner_filter *f, time_t now)
@@ -60,6 +78,8 @@ process_entry(const struct deliver_ctx *ctx, struct hub_session *hs,
 
 	queue_entry_init(&e);
 	error_clear(&err);
+	if (f->own_only && !owned_by(ctx->cfg->queue_dir, qid, f->owner))
+		return;
 	if (queue_lock_entry(ctx->cfg->queue_dir, qid, &e, &err) != ST_OK) {
 		if (err.status == ST_DATA)
 			log_line(LOG_ERR, "%s: unusable queue entry: %s", qid,
@@ -74,7 +94,8 @@ process_entry(const struct deliver_ctx *ctx, struct hub_session *hs,
 			    err.text, (long)e.lock_pid);
 		return;
 	}
-	if (!matches_filter(&e, f, now)) {
+	if (!matches_filter(&e, f, now) || (f->own_only &&
+	    e.uid != f->owner)) {
 		queue_entry_free(&e);
 		return;
 	}
@@ -173,9 +194,15 @@ runner_run(const struct deliver_ctx *ctx, const struct runner_filter *f,
 }
 
 void
-runner_spawn(const struct deliver_ctx *ctx, const char *qid)
+runner_filter_for(struct runner_filter *f, uid_t caller)
 {
-	struct runner_filter f;
+	f->own_only = caller != 0;
+	f->owner = caller;
+}
+
+void
+runner_spawn(const struct deliver_ctx *ctx, const struct runner_filter *f)
+{
 	struct error err;
 	int fd;
 
@@ -189,10 +216,7 @@ runner_spawn(const struct deliver_ctx *ctx, const char *qid)
 		if (fd > STDERR_FILENO)
 			(void)close(fd);
 	}
-	memset(&f, 0, sizeof(f));
-	f.qid = qid;
-	f.force = qid != NULL;
 	error_clear(&err);
-	(void)runner_run(ctx, &f, &err);
+	(void)runner_run(ctx, f, &err);
 	_exit(0);
 }

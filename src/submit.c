@@ -245,6 +245,7 @@ relay(const struct config *cfg, const struct caller *c,
 {
 	struct deliver_ctx ctx;
 	struct submit_mode mode;
+	struct runner_filter f;
 	struct hub_session hs;
 
 	submit_deliver_ctx(cfg, c, &ctx);
@@ -253,14 +254,18 @@ relay(const struct config *cfg, const struct caller *c,
 	mode.error_mode = o->error_mode != '\0' ? o->error_mode : 'p';
 	(void)deliver_submission(&ctx, &hs, e, msg->fd, &mode, out);
 	deliver_session_close(&hs);
+	memset(&f, 0, sizeof(f));
+	runner_filter_for(&f, c->uid);
 	if (o->delivery == DELIVER_BACKGROUND && out->committed) {
 		message_free(msg);	/* release the entry's lock */
-		runner_spawn(&ctx, e->qid);
+		f.qid = e->qid;
+		f.force = 1;
+		runner_spawn(&ctx, &f);
 	} else if (out->kind == OUT_SENT && !hs.failed &&
 	    runner_has_due(cfg->queue_dir) &&
 	    !queue_runner_active(cfg->queue_dir)) {
 		message_free(msg);
-		runner_spawn(&ctx, NULL);
+		runner_spawn(&ctx, &f);
 	}
 	return out->err.status;
 }
