@@ -171,7 +171,8 @@ session_ready(const struct deliver_ctx *ctx, struct hub_session *hs,
 
 /* ------------------------------------------------------------ attempt */
 
-long long
+/* RetryInterval doubled per attempt, at most MaxRetryInterval. */
+static long long
 deliver_retry_delay(const struct config *cfg, unsigned int attempts)
 {
 	long long d = cfg->retry_interval;
@@ -367,7 +368,14 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 	return rc;
 }
 
-int
+/*
+ * One delivery attempt of e's pending recipients over hs (opened or
+ * reopened on demand). Updates the recipients' states (sent / failed
+ * with notify set / still pending), attempts, next_retry, last_error and
+ * possible_dup, and logs one line per recipient. ST_OK when nothing is
+ * pending any more, ST_TEMP when something is (err says why).
+ */
+static int
 deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
     struct queue_entry *e, const struct envelope_input *in,
     struct error *err)

@@ -1101,19 +1101,7 @@ int		 deliver_submission(const struct deliver_ctx *,
  */
 void		 deliver_entry(const struct deliver_ctx *, struct hub_session *,
 		    struct queue_entry *, int expired, struct outcome *);
-/*
- * One delivery attempt of e's pending recipients over hs (opened or
- * reopened on demand). Updates the recipients' states (sent / failed
- * with notify set / still pending), attempts, next_retry, last_error and
- * possible_dup, and logs one line per recipient. ST_OK when nothing is
- * pending any more, ST_TEMP when something is (err says why).
- */
-int		 deliver_attempt(const struct deliver_ctx *, struct hub_session *,
-		    struct queue_entry *, const struct envelope_input *,
-		    struct error *);
 void		 deliver_session_close(struct hub_session *);
-/* RetryInterval doubled per attempt, at most MaxRetryInterval. */
-long long	 deliver_retry_delay(const struct config *, unsigned int);
 
 /* ----------------------------------------------------------- bounce.c */
 
@@ -1240,11 +1228,6 @@ void		 mode_check_aliases(const struct config *);
  */
 /* Effective group := real group; the saved one keeps the privilege. */
 int		 priv_drop(struct error *);
-/*
- * Transitional: effective group := saved group. Removed once runner.c and
- * sendmail.c no longer call it (the queue switches for itself).
- */
-int		 priv_regain(struct error *);
 /* Effective group := saved group; nested calls counted, the outermost
  * switches. ST_OSERR when the switch fails or does not verify. */
 int		 priv_group_enter(struct error *);

@@ -71,17 +71,6 @@ priv_drop(struct error *err)
 }
 
 int
-priv_regain(struct error *err)
-{
-	gid_t r, e, s;
-
-	if (getresgid(&r, &e, &s) == -1)
-		return error_set(err, ST_OSERR, "getresgid: %s",
-		    strerror(errno));
-	return set_effective(s, err);
-}
-
-int
 priv_group_enter(struct error *err)
 {
 	gid_t r, e, s;

@@ -998,7 +998,7 @@ test_one_report_across_attempts(void **state)
 	struct fx *f = *state;
 	struct queue_entry e, q;
 	struct outcome out;
-	struct runner_filter filter = { NULL, NULL, 1 };
+	struct runner_filter filter = { .force = 1 };
 	struct error err;
 	int fd;
 
@@ -1050,7 +1050,7 @@ test_runner_reuses_session(void **state)
 		MAIL_A, RCPT("b@y.test", "250 ok"), BODY_OK("R2"), BYE
 	};
 	struct fx *f = *state;
-	struct runner_filter filter = { NULL, NULL, 0 };
+	struct runner_filter filter = { .force = 0 };
 	struct error err;
 	char a[QID_MAX], b[QID_MAX];
 
@@ -1081,7 +1081,7 @@ test_runner_partial_rejection(void **state)
 		EXPECT("RSET"), SEND("250 ok\r\n"), REPORT, BYE
 	};
 	struct fx *f = *state;
-	struct runner_filter filter = { NULL, NULL, 0 };
+	struct runner_filter filter = { .force = 0 };
 	struct error err;
 	char qid[QID_MAX];
 
@@ -1104,7 +1104,7 @@ static void
 test_runner_hub_down(void **state)
 {
 	struct fx *f = *state;
-	struct runner_filter filter = { NULL, NULL, 0 };
+	struct runner_filter filter = { .force = 0 };
 	struct queue_entry q;
 	struct error err;
 	char a[QID_MAX], b[QID_MAX];
