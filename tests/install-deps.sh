@@ -31,6 +31,7 @@ python3-pytest
 mandoc
 time
 procps
+strace
 util-linux
 mount
 passwd

@@ -6,15 +6,12 @@ session. Own group and users (not test_privilege.py's), so that the two
 files can run at once; skipped where users cannot be made."""
 
 import glob
-import grp
 import os
-import pwd
 
 import pytest
 
-import privhelpers
 from helpers import token, unused_port
-from privhelpers import install_fixture
+from privhelpers import accounts_fixture, install_fixture
 
 GROUP = "postino-hbo"
 USERS = {"postino-hbo1": "Backoff Tester One",
@@ -22,44 +19,9 @@ USERS = {"postino-hbo1": "Backoff Tester One",
 RCPT = "rcpt@example.org"
 
 
-class Accounts(privhelpers.Accounts):
-    """privhelpers.Accounts with this file's own group and users."""
-
-    def __init__(self):     # pylint: disable=super-init-not-called
-        self.made_group = False
-        self.made_users = []
-        try:
-            grp.getgrnam(GROUP)
-        except KeyError:
-            privhelpers._retry(["/usr/sbin/groupadd", "-f", GROUP])
-            self.made_group = True
-        self.gid = grp.getgrnam(GROUP).gr_gid
-        for name, gecos in USERS.items():
-            try:
-                pwd.getpwnam(name)
-            except KeyError:
-                privhelpers._retry(["/usr/sbin/useradd", "-r", "-U", "-M",
-                                    "-d", "/nonexistent", "-s",
-                                    "/usr/sbin/nologin", "-c", gecos + ",,,",
-                                    name])
-                self.made_users.append(name)
-        self.users = {n: pwd.getpwnam(n) for n in USERS}
-
-    def cleanup(self):
-        for name in self.made_users:
-            privhelpers._retry(["/usr/sbin/userdel", name])
-        if self.made_group:
-            privhelpers._retry(["/usr/sbin/groupdel", GROUP])
-
-
 @pytest.fixture(scope="module")
 def accounts():
-    privhelpers.require_root()
-    acc = Accounts()
-    try:
-        yield acc
-    finally:
-        acc.cleanup()
+    yield from accounts_fixture(USERS, GROUP)
 
 
 inst = pytest.fixture(install_fixture)
