@@ -19,7 +19,8 @@
  *   AREA/.tmp.*  files being written; removed by queue_sweep when stale.
  *   data/.lock.QID  the lock record: "PID SINCE" of the process that
  *                locked the entry for delivery (meaningful only while
- *                data/QID is locked; removed with the entry).
+ *                data/QID is locked; removed with the entry, and by the
+ *                sweep when data/QID is gone or nobody holds it).
  *   runner.lock  held shared by every queue run (queue_runner_active).
  *   hub-down.HOST.PORT  HubBackoff: the route failed at its mtime.
  *   rate/UID     RateLimit counter of one uid ("start count warned").
@@ -1374,6 +1375,31 @@ remove_if_stale(const char *dir, const char *path, const char *qid,
 	(void)close(fd);
 }
 
+/*
+ * A lock record means something only while its entry's data is locked:
+ * one left behind (its unlink failed, the process died) is removed once
+ * the data is gone or nobody holds it. The data's lock is taken first,
+ * so no delivery can be writing the record meanwhile.
+ */
+static void
+remove_record_if_unheld(const char *dir, const char *qid)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (path_join(path, sizeof(path), dir, "data", qid, NULL) != ST_OK)
+		return;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			lock_record_remove(dir, qid);
+		return;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		lock_record_remove(dir, qid);
+	(void)close(fd);
+}
+
 static void
 sweep_area(const char *dir, const char *area, time_t now)
 {
@@ -1386,6 +1412,13 @@ sweep_area(const char *dir, const char *area, time_t now)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		int tmp = strncmp(de->d_name, ".tmp.", 5) == 0;
+
+		if (strcmp(area, "data") == 0 &&
+		    strncmp(de->d_name, ".lock.", 6) == 0 &&
+		    queue_valid_qid(de->d_name + 6)) {
+			remove_record_if_unheld(dir, de->d_name + 6);
+			continue;
+		}
 		int orphan = strcmp(area, "data") == 0 &&
 		    queue_valid_qid(de->d_name) &&
 		    !control_exists(dir, de->d_name);
