@@ -11,7 +11,10 @@
  * even without a newline, and a bad boolean is an error instead of a
  * silent NO. Secrets (AuthUser, AuthPass) never appear in diagnostics.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -69,7 +72,7 @@ static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
     key_port, key_domain, key_use_tls, key_use_starttls, key_use_tls_cert,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
     key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
-    key_rate_exempt, key_size;
+    key_rate_exempt, key_size, key_source_address, key_address_family;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -109,6 +112,8 @@ static const struct keyword keywords[] = {
 				FIELD(auth_allow_plaintext),		0 },
 	{ "Timeout",		key_timeout,	0, 0,			0 },
 	{ "LogFile",		key_path,	FIELD(log_file),	0 },
+	{ "SourceAddress",	key_source_address, FIELD(source_address), 0 },
+	{ "AddressFamily",	key_address_family, 0, 0,		0 },
 	/* the queue (DESIGN.md "Queue") */
 	{ "RetryInterval",	key_duration,	FIELD(retry_interval),	0 },
 	{ "MaxRetryInterval",	key_duration,	FIELD(max_retry_interval), 0 },
@@ -398,25 +403,60 @@ config_split_hub(const char *value, char *host, size_t hostlen, char *port,
 	return ST_OK;
 }
 
+/* One MailHub= entry: the first is hub_host:hub_port, the rest hub_alt. */
 static int
-key_mailhub(struct parse *p, const struct keyword *kw, const char *value,
-    struct error *err)
+add_hub(struct config *cfg, size_t n, const char *value, struct error *err)
 {
 	char host[HOST_MAX], port[PORT_MAX];
 	int rc;
 
+	if (n >= HUBS_MAX)
+		return error_set(err, ST_CONFIG, "more than %d hubs", HUBS_MAX);
 	rc = config_split_hub(value, host, sizeof(host), port, sizeof(port),
 	    err);
-	if (rc != ST_OK) {
-		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+	if (rc != ST_OK)
 		return rc;
+	if (n > 0) {
+		(void)strlcpy(cfg->hub_alt[n - 1].host, host,
+		    sizeof(cfg->hub_alt[0].host));
+		(void)strlcpy(cfg->hub_alt[n - 1].port, port,
+		    sizeof(cfg->hub_alt[0].port));
+		cfg->hub_alt_count = n;
+		return ST_OK;
 	}
-	(void)strlcpy(p->cfg->hub_host, host, sizeof(p->cfg->hub_host));
+	(void)strlcpy(cfg->hub_host, host, sizeof(cfg->hub_host));
 	/* ssmtp: MailHub without ":port" leaves the port alone. */
 	if (port[0] != '\0')
-		(void)strlcpy(p->cfg->hub_port, port,
-		    sizeof(p->cfg->hub_port));
+		(void)strlcpy(cfg->hub_port, port, sizeof(cfg->hub_port));
 	return ST_OK;
+}
+
+/* "hub1:587, hub2 [v6]:25": commas and/or blanks between entries. */
+static int
+key_mailhub(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char one[VALUE_MAX];
+	const char *s = value;
+	size_t n = 0, len;
+	int rc = ST_OK;
+
+	p->cfg->hub_alt_count = 0;	/* a later MailHub= replaces the list */
+	while (rc == ST_OK) {
+		s += strspn(s, ", \t");
+		if (*s == '\0')
+			break;
+		len = strcspn(s, ", \t");
+		memcpy(one, s, len);
+		one[len] = '\0';
+		rc = add_hub(p->cfg, n++, one, err);
+		s += len;
+	}
+	if (rc == ST_OK && n == 0)
+		rc = error_set(err, ST_CONFIG, "empty host");
+	if (rc != ST_OK)
+		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
+	return rc;
 }
 
 static int
@@ -426,9 +466,66 @@ key_port(struct parse *p, const struct keyword *kw, const char *value,
 	int rc;
 
 	rc = set_port(p->cfg->hub_port, sizeof(p->cfg->hub_port), value, err);
-	if (rc != ST_OK)
+	if (rc == ST_OK)
+		(void)strlcpy(p->cfg->remote_port, p->cfg->hub_port,
+		    sizeof(p->cfg->remote_port));
+	else
 		error_prefix(err, "%s:%zu: %s", p->name, p->line, kw->name);
 	return rc;
+}
+
+size_t
+config_hub_count(const struct config *cfg)
+{
+	return 1 + cfg->hub_alt_count;
+}
+
+void
+config_hub(const struct config *cfg, size_t i, char *host, size_t hostlen,
+    char *port, size_t portlen)
+{
+	if (i == 0 || i > cfg->hub_alt_count) {
+		(void)strlcpy(host, cfg->hub_host, hostlen);
+		(void)strlcpy(port, cfg->hub_port, portlen);
+		return;
+	}
+	(void)strlcpy(host, cfg->hub_alt[i - 1].host, hostlen);
+	(void)strlcpy(port, cfg->hub_alt[i - 1].port[0] != '\0' ?
+	    cfg->hub_alt[i - 1].port : cfg->remote_port, portlen);
+}
+
+/* A numeric IPv4 or IPv6 address to bind to; empty: none. */
+static int
+key_source_address(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char show[64];
+
+	if (value[0] != '\0' && inet_pton(AF_INET, value, buf) != 1 &&
+	    inet_pton(AF_INET6, value, buf) != 1)
+		return perr(p, err, "%s: '%s' is not an IPv4 or IPv6 address",
+		    kw->name, shown(show, sizeof(show), value));
+	return copy_value(p, kw, p->cfg->source_address,
+	    sizeof(p->cfg->source_address), value, err);
+}
+
+static int
+key_address_family(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	char show[64];
+
+	if (strcasecmp(value, "any") == 0)
+		p->cfg->address_family = AF_UNSPEC;
+	else if (strcasecmp(value, "ipv4") == 0)
+		p->cfg->address_family = AF_INET;
+	else if (strcasecmp(value, "ipv6") == 0)
+		p->cfg->address_family = AF_INET6;
+	else
+		return perr(p, err, "%s: '%s' (expected any, ipv4 or ipv6)",
+		    kw->name, shown(show, sizeof(show), value));
+	return ST_OK;
 }
 
 /*
@@ -849,6 +946,8 @@ config_defaults(struct config *cfg)
 	(void)strlcpy(cfg->path, POSTINO_CONFFILE, sizeof(cfg->path));
 	(void)strlcpy(cfg->hub_host, "mailhub", sizeof(cfg->hub_host));
 	(void)strlcpy(cfg->hub_port, "25", sizeof(cfg->hub_port));
+	(void)strlcpy(cfg->remote_port, "25", sizeof(cfg->remote_port));
+	cfg->address_family = AF_UNSPEC;
 	(void)strlcpy(cfg->tls_cert, "/etc/ssl/certs/ssmtp.pem",
 	    sizeof(cfg->tls_cert));
 	(void)strlcpy(cfg->revaliases, POSTINO_REVALIASES,

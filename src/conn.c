@@ -128,6 +128,40 @@ conn_attach(struct conn *c, int fd, const struct conn_ops *ops)
 	(void)set_nonblock(fd);
 }
 
+/*
+ * SourceAddress: bind fd to c->source before connecting. 1 when the
+ * source is of another family than the hub's address (skip it), -1 on
+ * error (why says), 0 when bound or there is nothing to bind.
+ */
+static int
+bind_source(const struct conn *c, int fd, int family, char *why,
+    size_t whylen)
+{
+	struct addrinfo hints, *src;
+	int rc;
+
+	if (c->source[0] == '\0')
+		return 0;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	if (getaddrinfo(c->source, NULL, &hints, &src) != 0) {
+		(void)snprintf(why, whylen, "SourceAddress %s is not an %s "
+		    "address", c->source, family == AF_INET6 ? "IPv6" :
+		    "IPv4");
+		return 1;
+	}
+	rc = bind(fd, src->ai_addr, src->ai_addrlen);
+	freeaddrinfo(src);
+	if (rc == -1) {
+		(void)snprintf(why, whylen, "bind to SourceAddress %s: %s",
+		    c->source, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* One address: non-blocking connect, bounded by a fresh step deadline. */
 static int
 connect_one(struct conn *c, const struct addrinfo *ai, char *why,
@@ -145,6 +179,8 @@ connect_one(struct conn *c, const struct addrinfo *ai, char *why,
 	}
 	c->fd = fd;
 	conn_step(c);
+	if (bind_source(c, fd, ai->ai_family, why, whylen) != 0)
+		goto fail;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
 		if (errno != EINPROGRESS && errno != EINTR) {
 			soerr = errno;
@@ -179,7 +215,7 @@ fail:
  * may still write to it, and the process ends soon anyway.
  */
 static int
-lookup(const char *host, const char *port, int timeout_ms,
+lookup(const char *host, const char *port, int family, int timeout_ms,
     struct addrinfo **res)
 {
 	struct addrinfo hints;
@@ -189,7 +225,7 @@ lookup(const char *host, const char *port, int timeout_ms,
 	int rc;
 
 	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
+	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	if (getaddrinfo(host, port, &hints, res) == 0)
@@ -201,7 +237,7 @@ lookup(const char *host, const char *port, int timeout_ms,
 		free(req_hints);
 		return EAI_MEMORY;
 	}
-	req_hints->ai_family = AF_UNSPEC;
+	req_hints->ai_family = family;
 	req_hints->ai_socktype = SOCK_STREAM;
 	req->ar_name = host;
 	req->ar_service = port;
@@ -228,13 +264,18 @@ lookup(const char *host, const char *port, int timeout_ms,
 }
 
 static int
-resolve(const char *host, const char *port, int timeout_ms,
+resolve(const char *host, const char *port, int family, int timeout_ms,
     struct addrinfo **res, struct error *err)
 {
-	int rc = lookup(host, port, timeout_ms, res);
+	int rc = lookup(host, port, family, timeout_ms, res);
 
 	if (rc == 0)
 		return ST_OK;
+	if (family != AF_UNSPEC && (rc == EAI_NONAME || rc == EAI_ADDRFAMILY ||
+	    rc == EAI_NODATA || rc == EAI_FAMILY))
+		return error_set(err, ST_TEMP, "mailhub '%s' has no %s address "
+		    "(AddressFamily=%s)", host, family == AF_INET ? "IPv4" :
+		    "IPv6", family == AF_INET ? "ipv4" : "ipv6");
 	if (rc == EAI_SERVICE)
 		return error_set(err, ST_CONFIG,
 		    "unknown port '%s' for mailhub '%s'", port, host);
@@ -258,7 +299,8 @@ conn_open(struct conn *c, const char *host, const char *port,
 	    strlcpy(c->port, port, sizeof(c->port)) >= sizeof(c->port))
 		return error_set(err, ST_CONFIG, "mailhub '%.*s' or port "
 		    "'%.*s' too long", 80, host, 80, port);
-	if ((rc = resolve(host, port, c->timeout_ms, &res, err)) != ST_OK)
+	if ((rc = resolve(host, port, c->family, c->timeout_ms, &res,
+	    err)) != ST_OK)
 		return rc;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
@@ -287,12 +329,26 @@ int
 conn_connect(struct conn **out, const char *host, const char *port,
     int timeout_s, struct error *err)
 {
+	return conn_connect_from(out, host, port, timeout_s, NULL, AF_UNSPEC,
+	    err);
+}
+
+int
+conn_connect_from(struct conn **out, const char *host, const char *port,
+    int timeout_s, const char *source, int family, struct error *err)
+{
 	struct conn *c;
 	int rc;
 
 	*out = NULL;
 	if ((c = conn_new(timeout_s)) == NULL)
 		return error_set(err, ST_OSERR, "out of memory");
+	if (source != NULL && strlcpy(c->source, source, sizeof(c->source)) >=
+	    sizeof(c->source)) {
+		conn_free(c);
+		return error_set(err, ST_CONFIG, "SourceAddress too long");
+	}
+	c->family = family;
 	if ((rc = conn_open(c, host, port, err)) != ST_OK) {
 		conn_free(c);
 		return rc;

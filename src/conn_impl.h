@@ -45,6 +45,9 @@ struct conn {
 	char		 host[HOST_MAX];	/* as configured */
 	char		 addr[64];		/* numeric address connected to */
 	char		 port[PORT_MAX];
+	char		 source[64];	/* SourceAddress= ("": any) */
+	int		 family;	/* AddressFamily=: AF_UNSPEC, AF_INET,
+					 * AF_INET6 */
 	char		 tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384
 					 * verified" (or pinned, or
 					 * unverified (TLSVerify=NO)); ""

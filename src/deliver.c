@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,19 +60,62 @@ hub_level_failure(enum smtp_stage stage)
 }
 
 /*
- * Entries without their own hub follow the current MailHub, so that
- * fixing a wrong MailHub also delivers what is queued.
+ * The hubs of an entry, in the order they are tried: its own (a
+ * revaliases hub stays one host, as ssmtp had it), else every MailHub
+ * entry. Entries without their own hub follow the current MailHub, so
+ * that fixing a wrong MailHub also delivers what is queued.
  */
-static void
-route_of(const struct deliver_ctx *ctx, const struct route *entry_route,
-    struct route *rt)
+static size_t
+routes_of(const struct deliver_ctx *ctx, const struct route *entry_route,
+    struct route rt[HUBS_MAX])
 {
-	*rt = *entry_route;
-	if (rt->host[0] != '\0')
-		return;
-	memset(rt, 0, sizeof(*rt));
-	(void)strlcpy(rt->host, ctx->cfg->hub_host, sizeof(rt->host));
-	(void)strlcpy(rt->port, ctx->cfg->hub_port, sizeof(rt->port));
+	size_t i, n;
+
+	if (entry_route->host[0] != '\0') {
+		rt[0] = *entry_route;
+		return 1;
+	}
+	n = config_hub_count(ctx->cfg);
+	if (n > HUBS_MAX)
+		n = HUBS_MAX;
+	for (i = 0; i < n; i++) {
+		memset(&rt[i], 0, sizeof(rt[i]));
+		config_hub(ctx->cfg, i, rt[i].host, sizeof(rt[i].host),
+		    rt[i].port, sizeof(rt[i].port));
+	}
+	return n;
+}
+
+/* Did rt fail earlier in this run (a queue pass reuses hs)? */
+static int
+down_in_run(const struct hub_session *hs, const struct route *rt)
+{
+	size_t i;
+
+	for (i = 0; i < hs->ndown; i++)
+		if (same_route(&hs->down[i], rt))
+			return 1;
+	return 0;
+}
+
+static void
+mark_down_in_run(struct hub_session *hs, const struct route *rt)
+{
+	if (!down_in_run(hs, rt) && hs->ndown < HUBS_MAX)
+		hs->down[hs->ndown++] = *rt;
+}
+
+/* Seconds since rt failed when that is within HubBackoff, else -1. */
+static long long
+backoff_since(const struct deliver_ctx *ctx, const struct route *rt,
+    char *why, size_t whylen)
+{
+	long long down;
+
+	down = queue_hub_down_since(ctx->cfg->queue_dir, rt, why, whylen);
+	if (down < 0 || down >= ctx->cfg->hub_backoff)
+		return -1;
+	return down;
 }
 
 /*
@@ -98,8 +142,9 @@ session_connect(const struct deliver_ctx *ctx, struct hub_session *hs,
 		rc = ctx->connect(ctx->connect_arg, rt, ctx->cfg->timeout,
 		    &conn, &hs->err);
 	else
-		rc = conn_connect(&conn, rt->host, rt->port,
-		    ctx->cfg->timeout, &hs->err);
+		rc = conn_connect_from(&conn, rt->host, rt->port,
+		    ctx->cfg->timeout, ctx->cfg->source_address,
+		    ctx->cfg->address_family, &hs->err);
 	if (rc != ST_OK)
 		return rc;
 	/* smtp_open takes the connection over, even when it fails. */
@@ -124,65 +169,73 @@ session_failed(const struct deliver_ctx *ctx, struct hub_session *hs,
 
 static int
 session_open(const struct deliver_ctx *ctx, struct hub_session *hs,
-    const struct route *entry_route)
+    const struct route *rt)
 {
 	struct error merr;
-	struct route rt;
 
-	route_of(ctx, entry_route, &rt);
-	if (hs->smtp != NULL && !same_route(&hs->route, &rt))
+	if (hs->smtp != NULL && !same_route(&hs->route, rt))
 		deliver_session_close(hs);
-	if (!same_route(&hs->route, &rt)) {
+	if (!same_route(&hs->route, rt)) {
 		hs->failed = 0;
-		hs->route = rt;
+		hs->route = *rt;
 	}
 	if (hs->smtp != NULL || hs->failed)
 		return hs->failed ? hs->err.status : ST_OK;
 	memset(&hs->res, 0, sizeof(hs->res));
 	error_clear(&hs->err);
-	if (session_connect(ctx, hs, &rt) != ST_OK) {
-		session_failed(ctx, hs, &rt);
+	if (session_connect(ctx, hs, rt) != ST_OK) {
+		session_failed(ctx, hs, rt);
 		return hs->err.status;
 	}
-	if (queue_hub_mark_up(ctx->cfg->queue_dir, &rt, &merr) != ST_OK)
+	if (queue_hub_mark_up(ctx->cfg->queue_dir, rt, &merr) != ST_OK)
 		log_line(LOG_WARNING, "HubBackoff: %s", merr.text);
 	if (ctx->cfg->tls != TLS_NONE && !ctx->cfg->tls_verify)
 		log_line(LOG_WARNING, "TLS certificate of %s not verified "
-		    "(TLSVerify=NO)", rt.host);
+		    "(TLSVerify=NO)", rt->host);
 	return ST_OK;
 }
 
 /* Open, or reset a reused session (RSET only where it is needed). */
 static int
 session_ready(const struct deliver_ctx *ctx, struct hub_session *hs,
-    const struct route *entry_route)
+    const struct route *rt)
 {
 	struct error rseterr;
 	int rc;
 
-	rc = session_open(ctx, hs, entry_route);
+	rc = session_open(ctx, hs, rt);
 	if (rc == ST_OK && hs->used && smtp_reset(hs->smtp, &rseterr) !=
 	    ST_OK) {
 		deliver_session_close(hs);
-		rc = session_open(ctx, hs, entry_route);
+		rc = session_open(ctx, hs, rt);
 	}
 	return rc;
 }
 
 /* ------------------------------------------------------------ attempt */
 
-/* RetryInterval doubled per attempt, at most MaxRetryInterval. */
+/*
+ * RetryInterval doubled per attempt, at most MaxRetryInterval, then up
+ * to a fifth more at random: a fleet whose hub comes back must not come
+ * back to it in the same second. Never less than the interval, which
+ * stays the minimum it was.
+ */
 static long long
 deliver_retry_delay(const struct config *cfg, unsigned int attempts)
 {
-	long long d = cfg->retry_interval;
+	long long d = cfg->retry_interval, spread;
 	unsigned int i;
 
 	if (d <= 0)
 		return 0;
 	for (i = 1; i < attempts && d < cfg->max_retry_interval; i++)
 		d *= 2;
-	return d < cfg->max_retry_interval ? d : cfg->max_retry_interval;
+	if (d > cfg->max_retry_interval)
+		d = cfg->max_retry_interval;
+	spread = d / 5;
+	if (spread > (long long)UINT32_MAX - 1)
+		spread = (long long)UINT32_MAX - 1;
+	return d + (long long)arc4random_uniform((uint32_t)spread + 1);
 }
 
 /* The envelope of e's pending recipients; map[i] indexes e->rcpt. */
@@ -368,33 +421,52 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 	return rc;
 }
 
+/* why = err, naming the hub when err's text does not already. */
+static void
+name_hub(struct error *why, const struct error *err, const struct route *rt)
+{
+	char text[ERR_MAX + HOST_MAX + PORT_MAX + 8];
+
+	*why = *err;
+	if (strstr(err->text, rt->host) != NULL)
+		return;
+	(void)snprintf(text, sizeof(text), "hub %s:%s: %s", rt->host,
+	    rt->port, err->text);
+	(void)strlcpy(why->text, text, sizeof(why->text));
+}
+
 /*
- * One delivery attempt of e's pending recipients over hs (opened or
- * reopened on demand). Updates the recipients' states (sent / failed
- * with notify set / still pending), attempts, next_retry, last_error and
- * possible_dup, and logs one line per recipient. ST_OK when nothing is
- * pending any more, ST_TEMP when something is (err says why).
+ * One hub's try at e's pending recipients. ST_OK: nothing is pending
+ * any more; ST_TEMP: some still are (why says why, naming the hub);
+ * ST_OSERR. *stop: no other hub may be tried, because the reply to the
+ * final dot was lost (the message may be there: possible duplicate).
+ * *tx: a transaction ran, so its recipients were logged.
  */
 static int
-deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
+try_hub(const struct deliver_ctx *ctx, struct hub_session *hs,
     struct queue_entry *e, const struct envelope_input *in,
-    struct error *err)
+    const struct route *rt, struct error *why, int *stop, int *tx)
 {
 	struct error txerr;
 	int rc;
 
-	error_clear(err);
 	error_clear(&txerr);
-	if (count_state(e, RS_PENDING) == 0)
-		return ST_OK;
-	if (session_ready(ctx, hs, &e->route) != ST_OK) {
-		defer_all(e, hs, &hs->err, 0);
-		return finish_attempt(ctx, e, &hs->err, err);
+	*tx = 0;
+	if (session_ready(ctx, hs, rt) != ST_OK) {
+		mark_down_in_run(hs, rt);
+		name_hub(why, &hs->err, rt);
+		log_line(LOG_NOTICE, "%s: hub %s:%s cannot take it now: %s",
+		    e->qid, rt->host, rt->port, hs->err.text);
+		return ST_TEMP;
 	}
-	if ((rc = transact(ctx, hs, e, in, &txerr)) == -1)
-		return error_set(err, ST_OSERR, "%s", txerr.text);
+	*tx = 1;
+	if ((rc = transact(ctx, hs, e, in, &txerr)) == -1) {
+		*why = txerr;
+		return ST_OSERR;
+	}
 	if (rc != ST_OK && hs->res.dot_sent && hs->res.code == 0) {
 		e->possible_dup = 1;
+		*stop = 1;
 		log_line(LOG_WARNING, "%s: the reply to the final dot was "
 		    "lost; the hub may have the message: possible duplicate "
 		    "on retry", e->qid);
@@ -404,10 +476,84 @@ deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
 		enum smtp_stage stage = hs->res.stage;
 
 		deliver_session_close(hs);
-		if (hub_level_failure(stage))
+		if (hub_level_failure(stage)) {
 			hs->failed = 1;
+			mark_down_in_run(hs, rt);
+		}
 	}
-	return finish_attempt(ctx, e, &txerr, err);
+	name_hub(why, &txerr, rt);
+	return count_state(e, RS_PENDING) == 0 ? ST_OK : ST_TEMP;
+}
+
+/*
+ * Is rt to be tried in this pass over the hubs? Pass 0 takes the hubs
+ * not backed off (HubBackoff) and not failed earlier in this run; pass 1
+ * the backed-off ones, in a queue run only (a submission queues rather
+ * than wait on them; a run tries them last). A session already open to
+ * rt is never backed off. A skipped hub explains itself in why when
+ * nothing else has.
+ */
+static int
+hub_wanted(const struct deliver_ctx *ctx, const struct hub_session *hs,
+    const struct route *rt, int pass, int queue_run, struct error *why)
+{
+	char text[ERR_MAX];
+	long long down;
+
+	if (down_in_run(hs, rt)) {
+		if (pass == 0 && why->status == ST_OK)
+			(void)error_set(why, ST_TEMP, "hub %s:%s failed "
+			    "earlier in this run", rt->host, rt->port);
+		return 0;
+	}
+	down = hs->smtp != NULL && same_route(&hs->route, rt) ? -1 :
+	    backoff_since(ctx, rt, text, sizeof(text));
+	if (down >= 0 && pass == 0 && why->status == ST_OK)
+		(void)error_set(why, ST_TEMP, "hub %s:%s failed %llds ago, "
+		    "not tried (HubBackoff): %s", rt->host, rt->port, down,
+		    text);
+	return pass == 0 ? down < 0 : down >= 0 && queue_run;
+}
+
+/*
+ * One delivery attempt of e's pending recipients: each hub in turn
+ * (hub_wanted) while recipients are pending for a reason that says "this
+ * hub cannot take it now" (no connection, 4xx, TLS or AUTH refused); a
+ * 5xx is an answer and leaves nothing pending. Updates the recipients'
+ * states (sent / failed with notify set / still pending), attempts,
+ * next_retry, last_error and possible_dup. ST_OK when nothing is pending
+ * any more, ST_TEMP when something is (err says why).
+ */
+static int
+deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
+    struct queue_entry *e, const struct envelope_input *in,
+    struct error *err)
+{
+	struct route rt[HUBS_MAX];
+	struct error why;
+	size_t n, i;
+	int pass, rc = ST_TEMP, stop = 0, tx = 0;
+
+	error_clear(err);
+	error_clear(&why);
+	if (count_state(e, RS_PENDING) == 0)
+		return ST_OK;
+	n = routes_of(ctx, &e->route, rt);
+	for (pass = 0; pass < 2 && rc == ST_TEMP && !stop; pass++)
+		for (i = 0; i < n && rc == ST_TEMP && !stop; i++)
+			if (hub_wanted(ctx, hs, &rt[i], pass, in->committed,
+			    &why))
+				rc = try_hub(ctx, hs, e, in, &rt[i], &why,
+				    &stop, &tx);
+	if (rc == ST_OSERR)
+		return error_set(err, ST_OSERR, "%s", why.text);
+	if (rc == ST_OK)
+		error_clear(&why);
+	else if (why.status == ST_OK)
+		(void)error_set(&why, ST_TEMP, "no hub to try");
+	if (rc != ST_OK && !tx)
+		defer_all(e, hs, &why, 0);
+	return finish_attempt(ctx, e, &why, err);
 }
 
 /* ---------------------------------------------------------- settlement */
@@ -575,22 +721,23 @@ outcome_init(struct outcome *out, const struct queue_entry *e)
 	(void)strlcpy(out->qid, e->qid, sizeof(out->qid));
 }
 
-/* HubBackoff: the hub failed a moment ago; queue without trying. */
+/* HubBackoff: every hub failed a moment ago; queue without trying. */
 static int
 backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
 {
-	struct route rt;
+	struct route rt[HUBS_MAX];
 	char why[ERR_MAX];
-	long long down;
+	long long down = -1;
+	size_t n, i;
 
-	route_of(ctx, &e->route, &rt);
-	down = queue_hub_down_since(ctx->cfg->queue_dir, &rt, why,
-	    sizeof(why));
-	if (down < 0 || down >= ctx->cfg->hub_backoff)
-		return 0;
+	n = routes_of(ctx, &e->route, rt);
+	for (i = n; i-- > 0; )
+		if ((down = backoff_since(ctx, &rt[i], why, sizeof(why))) < 0)
+			return 0;
+	/* rt[0], the first hub, is the one named. */
 	(void)snprintf(e->last_error, sizeof(e->last_error), "hub %s:%s "
-	    "failed %llds ago, not tried (HubBackoff): %s", rt.host, rt.port,
-	    down, why);
+	    "failed %llds ago, not tried (HubBackoff%s): %s", rt[0].host,
+	    rt[0].port, down, n > 1 ? ", nor any other hub" : "", why);
 	e->next_retry = time(NULL);	/* not tried: due at once */
 	log_line(LOG_NOTICE, "%s: status=deferred (%s)", e->qid,
 	    e->last_error);

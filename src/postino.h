@@ -75,6 +75,7 @@
 #define RCPT_MAX	10000	/* recipients of one message */
 #define ADDHEADER_MAX	16	/* AddHeader= lines */
 #define TLS_PINS_MAX	8	/* TLSFingerprint= pins (room for rotation) */
+#define HUBS_MAX	8	/* MailHub= entries (a primary and fallbacks) */
 #define TLS_PIN_LEN	32	/* one pin: a SHA-256 digest */
 #define SMTP_LINE_MAX	998	/* RFC 5322 line limit, CRLF excluded */
 
@@ -268,6 +269,17 @@ struct config {
 	char		 root[ADDR_MAX];	/* Root= */
 	char		 hub_host[HOST_MAX];	/* MailHub= host part */
 	char		 hub_port[PORT_MAX];	/* MailHub= :port or RemotePort= */
+	/* MailHub= entries after the first (hub_host, hub_port); an empty
+	 * port means RemotePort= (remote_port) */
+	struct {
+		char	 host[HOST_MAX];
+		char	 port[PORT_MAX];
+	}		 hub_alt[HUBS_MAX - 1];
+	size_t		 hub_alt_count;
+	char		 remote_port[PORT_MAX];	/* RemotePort= (25) */
+	char		 source_address[HOST_MAX]; /* SourceAddress= ("": none) */
+	int		 address_family;	/* AddressFamily=: AF_UNSPEC,
+						 * AF_INET or AF_INET6 */
 	char		 hostname[HOST_MAX];	/* HostName= (empty: unset) */
 	char		 rewrite_domain[HOST_MAX]; /* RewriteDomain= */
 	int		 from_line_override;	/* FromLineOverride= */
@@ -345,6 +357,14 @@ struct file_text {
 int		 config_read_file(const char *path, size_t max, int flags,
 		    struct file_text *, struct error *);
 void		 config_file_free(struct file_text *);
+/*
+ * The hubs a message without a revaliases hub goes to, in order: hub 0
+ * is hub_host:hub_port (MailHub's first entry), then each other MailHub=
+ * entry (its own port, else RemotePort=). count is at least 1.
+ */
+size_t		 config_hub_count(const struct config *);
+void		 config_hub(const struct config *, size_t i, char *host,
+		    size_t hostlen, char *port, size_t portlen);
 /* Split "host", "host:port", "[v6]:port", "[v6]" into host and port. */
 int		 config_split_hub(const char *value, char *host, size_t hostlen,
 		    char *port, size_t portlen, struct error *);
@@ -667,6 +687,16 @@ struct conn	*conn_new(int timeout_s);
  */
 int		 conn_connect(struct conn **out, const char *host,
 		    const char *port, int timeout_s, struct error *);
+/*
+ * conn_connect restricted to one address family (AF_INET, AF_INET6;
+ * AF_UNSPEC: any; AddressFamily=) and bound to a local address first
+ * (source, numeric; NULL or "": the kernel's choice; SourceAddress=).
+ * An address of the other family than source is skipped. A name with
+ * no address of the family: ST_TEMP naming AddressFamily.
+ */
+int		 conn_connect_from(struct conn **out, const char *host,
+		    const char *port, int timeout_s, const char *source,
+		    int family, struct error *);
 /*
  * STARTTLS or implicit TLS: the back end's handshake (tls.c for a
  * socket), under p's verification rules (a NULL p->servername means the
@@ -1049,6 +1079,9 @@ struct hub_session {
 	struct route	 route;
 	int		 failed;	/* could not open: skip this route */
 	int		 used;		/* a transaction ran: RSET before the next */
+	/* Hubs that could not take mail in this run: not tried again in it */
+	struct route	 down[HUBS_MAX];
+	size_t		 ndown;
 	struct error	 err;		/* why */
 	struct smtp_result res;		/* relay and TLS for the log */
 };

@@ -3,6 +3,7 @@
  * every key, the interactions resolved after the file, and the
  * differences from ssmtp that ssmtp.conf(5) promises.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
@@ -320,7 +321,97 @@ test_mailhub_forms(void **state)
 	parse_bad("MailHub=[::1\n", "MailHub: missing ']'");
 	parse_bad("MailHub=[::1]x\n", "MailHub: junk after ']'");
 	parse_bad("MailHub=[]:25\n", "MailHub: empty host");
-	parse_bad("MailHub=a b\n", "MailHub: bad character");
+	parse_bad("MailHub=a/b\n", "MailHub: bad character");
+	parse_bad("MailHub= , \n", "MailHub: empty host");
+}
+
+/* Issue 10: a list of hubs; RemotePort is the default port of each. */
+static void
+test_mailhub_list(void **state)
+{
+	struct config cfg;
+	char host[HOST_MAX], port[PORT_MAX];
+
+	(void)state;
+	parse_ok(&cfg, "MailHub = hub1.example.org:587, hub2.example.org "
+	    "[::1]:2525,[2001:db8::1]\tlast\n");
+	assert_int_equal(config_hub_count(&cfg), 5);
+	config_hub(&cfg, 0, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(host, "hub1.example.org");
+	assert_string_equal(port, "587");
+	config_hub(&cfg, 1, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(host, "hub2.example.org");
+	assert_string_equal(port, "25");
+	config_hub(&cfg, 2, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(host, "::1");
+	assert_string_equal(port, "2525");
+	config_hub(&cfg, 3, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(host, "2001:db8::1");
+	assert_string_equal(port, "25");
+	config_hub(&cfg, 4, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(host, "last");
+	/* the first hub is still hub_host:hub_port for everyone else */
+	assert_string_equal(cfg.hub_host, "hub1.example.org");
+	assert_string_equal(cfg.hub_port, "587");
+	config_free(&cfg);
+
+	/* RemotePort, before or after, is the port of hubs without one. */
+	parse_ok(&cfg, "MailHub=a, b:26, c\nRemotePort=2525\n");
+	config_hub(&cfg, 0, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(port, "2525");
+	config_hub(&cfg, 1, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(port, "26");
+	config_hub(&cfg, 2, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(host, "c");
+	assert_string_equal(port, "2525");
+	config_free(&cfg);
+	parse_ok(&cfg, "RemotePort=2525\nMailHub=a:25 c\n");
+	config_hub(&cfg, 0, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(port, "25");
+	config_hub(&cfg, 1, host, sizeof(host), port, sizeof(port));
+	assert_string_equal(port, "2525");
+	config_free(&cfg);
+
+	/* A later MailHub replaces the whole list. */
+	parse_ok(&cfg, "MailHub=a, b\nMailHub=c\n");
+	assert_int_equal(config_hub_count(&cfg), 1);
+	assert_string_equal(cfg.hub_host, "c");
+	config_free(&cfg);
+
+	/* The default: one hub, "mailhub". */
+	parse_ok(&cfg, "Root=r\n");
+	assert_int_equal(config_hub_count(&cfg), 1);
+	config_free(&cfg);
+
+	parse_bad("MailHub=a, b:0\n", "MailHub: bad port '0'");
+	parse_bad("MailHub=a b c d e f g h i\n", "MailHub: more than 8 hubs");
+}
+
+static void
+test_source_address_family(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	parse_ok(&cfg, "Root=r\n");
+	assert_string_equal(cfg.source_address, "");
+	assert_int_equal(cfg.address_family, AF_UNSPEC);
+	config_free(&cfg);
+	parse_ok(&cfg, "SourceAddress = 192.0.2.7\nAddressFamily = IPv4\n");
+	assert_string_equal(cfg.source_address, "192.0.2.7");
+	assert_int_equal(cfg.address_family, AF_INET);
+	config_free(&cfg);
+	parse_ok(&cfg, "SourceAddress=2001:db8::7\naddressfamily=ipv6\n"
+	    "AddressFamily=any\nAddressFamily=ipv6\n");
+	assert_string_equal(cfg.source_address, "2001:db8::7");
+	assert_int_equal(cfg.address_family, AF_INET6);
+	config_free(&cfg);
+	parse_bad("SourceAddress=host.example\n",
+	    "test.conf:1: SourceAddress: 'host.example' is not an IPv4 or "
+	    "IPv6 address");
+	parse_bad("AddressFamily=inet6\n",
+	    "test.conf:1: AddressFamily: 'inet6' (expected any, ipv4 or "
+	    "ipv6)");
 }
 
 static void
@@ -1130,6 +1221,8 @@ main(void)
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_last_wins),
 		cmocka_unit_test(test_mailhub_forms),
+		cmocka_unit_test(test_mailhub_list),
+		cmocka_unit_test(test_source_address_family),
 		cmocka_unit_test(test_split_hub),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_port_rule),

@@ -58,6 +58,7 @@ struct hub {
 	const char	*qid;		/* for the CALL hook */
 	int		 dup_on_disk;	/* CALL: possible-duplicate 1 seen */
 	char		 data_seen[8192]; /* DATA_ANY of every session */
+	const char	*want[ATTEMPTS_MAX]; /* routes; NULL: hub.test:25 */
 };
 
 struct fx {
@@ -219,7 +220,8 @@ fx_close(struct fx *f)
 		f->hub.st[i] = NULL;
 	}
 	for (i = 0; i < f->hub.calls && i < ATTEMPTS_MAX; i++)
-		assert_string_equal(f->hub.routes[i], "hub.test:25");
+		assert_string_equal(f->hub.routes[i], f->hub.want[i] != NULL ?
+		    f->hub.want[i] : "hub.test:25");
 }
 
 /* An uncommitted entry from sender to rcpts, its message in *fd. */
@@ -443,9 +445,9 @@ test_hub_down_then_backoff(void **state)
 	assert_int_equal(q.rcpt[1].state, RS_PENDING);
 	assert_int_equal(q.attempts, 1);
 	assert_non_null(strstr(q.last_error, "Connection refused"));
-	/* RetryInterval (60 s) after the attempt. */
+	/* RetryInterval (60 s) after the attempt, up to a fifth more. */
 	assert_true(q.next_retry >= t0 + 60 && q.next_retry <= time(NULL) +
-	    60);
+	    72);
 	assert_int_equal(q.possible_dup, 0);
 	queue_entry_free(&q);
 	/* The HubBackoff mark, and one deferred line per recipient. */
@@ -1099,6 +1101,279 @@ test_runner_partial_rejection(void **state)
 	assert_int_equal(log_count("status=sent"), 2);
 }
 
+
+/* ----------------------------------------------------- several hubs */
+
+/* MailHub = hub.test, hub2.test:2525 */
+static void
+two_hubs(struct fx *f)
+{
+	(void)strlcpy(f->cfg.hub_alt[0].host, "hub2.test",
+	    sizeof(f->cfg.hub_alt[0].host));
+	(void)strlcpy(f->cfg.hub_alt[0].port, "2525",
+	    sizeof(f->cfg.hub_alt[0].port));
+	f->cfg.hub_alt_count = 1;
+}
+
+static long long
+hub2_down_since(void)
+{
+	struct route rt;
+	char why[ERR_MAX];
+
+	memset(&rt, 0, sizeof(rt));
+	(void)strlcpy(rt.host, "hub2.test", sizeof(rt.host));
+	(void)strlcpy(rt.port, "2525", sizeof(rt.port));
+	return queue_hub_down_since(qdir, &rt, why, sizeof(why));
+}
+
+static const struct stub_step hub2_ok[] = {
+	HELLO, MAIL_A, RCPT("b@y.test", "250 ok"), BODY_OK("HUB2"), BYE
+};
+
+/* hub1 refuses the connection: hub2 takes it, nothing is queued. */
+static void
+test_failover_hub_down(void **state)
+{
+	struct fx *f = *state;
+	struct queue_entry e;
+	struct outcome out;
+	int fd;
+
+	two_hubs(f);
+	fx_hubs(f, NULL, hub2_ok, NULL);
+	f->hub.want[1] = "hub2.test:2525";
+	new_entry(&e, &fd, "a@x.test", one);
+	assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 2);
+	assert_int_equal(out.kind, OUT_SENT);
+	assert_int_equal(out.committed, 0);
+	assert_int_equal(area_count("queue"), 0);
+	assert_true(hub_down_since() >= 0);	/* hub1 is backed off */
+	assert_int_equal(hub2_down_since(), -1);
+	assert_int_equal(log_count("status=sent"), 1);
+	assert_int_equal(log_count("status=deferred"), 0);
+	assert_int_equal(log_count("hub hub.test:25 cannot take it now"), 1);
+	(void)close(fd);
+	queue_entry_free(&e);
+}
+
+/* Within HubBackoff of hub1's failure: straight to hub2, no wait. */
+static void
+test_failover_backoff_per_hub(void **state)
+{
+	struct fx *f = *state;
+	struct queue_entry e;
+	struct outcome out;
+	struct route rt;
+	struct error err;
+	int fd;
+
+	two_hubs(f);
+	memset(&rt, 0, sizeof(rt));
+	(void)strlcpy(rt.host, "hub.test", sizeof(rt.host));
+	(void)strlcpy(rt.port, "25", sizeof(rt.port));
+	assert_int_equal(queue_hub_mark_down(qdir, &rt, "refused", &err),
+	    ST_OK);
+	fx_hubs(f, hub2_ok, NULL, NULL);
+	f->hub.want[0] = "hub2.test:2525";
+	new_entry(&e, &fd, "a@x.test", one);
+	assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(out.kind, OUT_SENT);
+	assert_int_equal(area_count("queue"), 0);
+	(void)close(fd);
+	queue_entry_free(&e);
+
+	/* Both backed off: queued without a try. */
+	(void)strlcpy(rt.host, "hub2.test", sizeof(rt.host));
+	(void)strlcpy(rt.port, "2525", sizeof(rt.port));
+	assert_int_equal(queue_hub_mark_down(qdir, &rt, "refused", &err),
+	    ST_OK);
+	fx_hubs(f, NULL, NULL, NULL);
+	new_entry(&e, &fd, "a@x.test", one);
+	assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 0);
+	assert_int_equal(out.kind, OUT_QUEUED);
+	assert_int_equal(area_count("queue"), 1);
+	assert_int_equal(log_count("nor any other hub"), 1);
+	(void)close(fd);
+	queue_entry_free(&e);
+}
+
+/* 421 at the greeting, 450 at RCPT, 451 after the dot: next hub. */
+static void
+test_failover_4xx(void **state)
+{
+	static const struct stub_step greet421[] = {
+		SEND("421 4.3.2 busy\r\n"), END
+	};
+	static const struct stub_step rcpt450[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "450 4.2.0 greylisted"), BYE
+	};
+	static const struct stub_step dot451[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "250 ok"),
+		EXPECT("DATA"), SEND("354 go\r\n"), DATA(BODY ".\r\n"),
+		SEND("451 4.3.0 queue full\r\n"), BYE
+	};
+	const struct stub_step *first[] = { greet421, rcpt450, dot451 };
+	struct fx *f = *state;
+	struct queue_entry e;
+	struct outcome out;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < 3; i++) {
+		rm_area("queue");
+		two_hubs(f);
+		fx_hubs(f, first[i], hub2_ok, NULL);
+		f->hub.want[1] = "hub2.test:2525";
+		new_entry(&e, &fd, "a@x.test", one);
+		assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+		fx_close(f);
+		assert_int_equal(f->hub.calls, 2);
+		assert_int_equal(out.kind, OUT_SENT);
+		assert_int_equal(out.committed, 0);
+		assert_int_equal(area_count("queue"), 0);
+		(void)close(fd);
+		queue_entry_free(&e);
+	}
+}
+
+/* A 5xx is an answer: no failover, the caller is told (67). */
+static void
+test_no_failover_on_5xx(void **state)
+{
+	static const struct stub_step s[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "550 5.1.1 no such user"),
+		BYE
+	};
+	struct fx *f = *state;
+	struct queue_entry e;
+	struct outcome out;
+	int fd;
+
+	two_hubs(f);
+	fx_hubs(f, s, hub2_ok, NULL);
+	new_entry(&e, &fd, "a@x.test", one);
+	assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_PERM);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(out.kind, OUT_REFUSED);
+	assert_int_equal(out.stage, STAGE_RCPT);
+	(void)close(fd);
+	queue_entry_free(&e);
+}
+
+/* The reply to the final dot lost: never resent to another hub. */
+static void
+test_no_failover_after_lost_dot(void **state)
+{
+	static const struct stub_step s[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "250 ok"),
+		EXPECT("DATA"), SEND("354 go\r\n"), DATA(BODY ".\r\n"), END
+	};
+	struct fx *f = *state;
+	struct queue_entry e, q;
+	struct outcome out;
+	int fd;
+
+	two_hubs(f);
+	fx_hubs(f, s, hub2_ok, NULL);
+	new_entry(&e, &fd, "a@x.test", one);
+	assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+	deliver_session_close(&f->hs);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(out.kind, OUT_QUEUED);
+	assert_int_equal(out.possible_dup, 1);
+	assert_int_equal(peek("queue", e.qid, &q), ST_OK);
+	assert_int_equal(q.possible_dup, 1);
+	queue_entry_free(&q);
+	(void)stubconn_end(f->hub.st[0]);
+	f->hub.st[0] = NULL;
+	fx_close(f);
+	(void)close(fd);
+	queue_entry_free(&e);
+}
+
+/* Every hub down: queued (exit 0), last_error names the last hub. */
+static void
+test_failover_all_down_then_run(void **state)
+{
+	struct fx *f = *state;
+	struct runner_filter filter = { .force = 1 };
+	struct queue_entry e, q;
+	struct outcome out;
+	struct error err;
+	int fd;
+
+	two_hubs(f);
+	fx_hubs(f, NULL, NULL, NULL);
+	f->hub.want[1] = "hub2.test:2525";
+	new_entry(&e, &fd, "a@x.test", one);
+	assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 2);
+	assert_int_equal(out.kind, OUT_QUEUED);
+	assert_int_equal(peek("queue", e.qid, &q), ST_OK);
+	assert_non_null(strstr(q.last_error, "hub2.test"));
+	queue_entry_free(&q);
+	(void)close(fd);
+	queue_entry_free(&e);
+
+	/* hub2 comes back; both are backed off, and a run tries them in
+	 * order all the same. */
+	fx_hubs(f, NULL, hub2_ok, NULL);
+	f->hub.want[1] = "hub2.test:2525";
+	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 2);
+	assert_int_equal(area_count("queue"), 0);
+	assert_int_equal(hub2_down_since(), -1);
+}
+
+/*
+ * Jitter: 200 hosts whose hub is down each queue a message; their next
+ * retries spread over a window (RetryInterval up to a fifth more), not
+ * one second. Not timed: the schedules are read from the entries.
+ */
+static void
+test_retry_jitter_spreads(void **state)
+{
+	struct fx *f = *state;
+	struct queue_entry e, q;
+	struct outcome out;
+	time_t t0 = time(NULL), lo = 0, hi = 0;
+	int fd, seen[16] = { 0 }, distinct = 0, i;
+
+	f->cfg.hub_backoff = 0;
+	f->cfg.retry_interval = 60;
+	for (i = 0; i < 200; i++) {
+		fx_hubs(f, NULL, NULL, NULL);
+		new_entry(&e, &fd, "a@x.test", one);
+		assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+		fx_close(f);
+		assert_int_equal(peek("queue", e.qid, &q), ST_OK);
+		assert_true(q.next_retry >= t0 + 60);
+		assert_true(q.next_retry <= time(NULL) + 72);
+		if (i == 0 || q.next_retry < lo)
+			lo = q.next_retry;
+		if (i == 0 || q.next_retry > hi)
+			hi = q.next_retry;
+		seen[(q.next_retry - t0 - 60) % 16] = 1;
+		queue_entry_free(&q);
+		(void)close(fd);
+		queue_entry_free(&e);
+	}
+	for (i = 0; i < 16; i++)
+		distinct += seen[i];
+	assert_true(hi - lo >= 8);	/* a window, not one second */
+	assert_true(distinct >= 8);
+}
+
 /* A pass with the hub down tries it once, not once per entry. */
 static void
 test_runner_hub_down(void **state)
@@ -1185,6 +1460,13 @@ main(void)
 		T(test_runner_reuses_session),
 		T(test_runner_partial_rejection),
 		T(test_runner_hub_down),
+		T(test_failover_hub_down),
+		T(test_failover_backoff_per_hub),
+		T(test_failover_4xx),
+		T(test_no_failover_on_5xx),
+		T(test_no_failover_after_lost_dot),
+		T(test_failover_all_down_then_run),
+		T(test_retry_jitter_spreads),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
