@@ -726,7 +726,7 @@ static int
 backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
 {
 	struct route rt[HUBS_MAX];
-	char why[ERR_MAX];
+	char why[ERR_MAX] = "";
 	long long down = -1;
 	size_t n, i;
 
