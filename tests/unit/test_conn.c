@@ -203,6 +203,36 @@ test_open_bad_port(void **state)
  * 127.0.0.2 then 127.0.0.1 (getaddrinfo(3) interposed; every other name
  * goes to the real one). glibc's freeaddrinfo frees such a chain.
  */
+typedef int	gai_fn(const char *, const char *, const struct addrinfo *,
+		    struct addrinfo **);
+
+/*
+ * "dual.test": ::1 then 127.0.0.1, as localhost is on most systems,
+ * restricted by the hints' family (AddressFamily).
+ */
+static int
+dual(gai_fn *real, const char *service, const struct addrinfo *hints,
+    struct addrinfo **res)
+{
+	struct addrinfo h, *a = NULL, *b = NULL;
+	int family = hints != NULL ? hints->ai_family : AF_UNSPEC;
+
+	memset(&h, 0, sizeof(h));
+	h.ai_socktype = SOCK_STREAM;
+	h.ai_flags = AI_NUMERICHOST;
+	if (family != AF_INET && real("::1", service, &h, &a) != 0)
+		return EAI_SYSTEM;
+	if (family != AF_INET6 && real("127.0.0.1", service, &h, &b) != 0) {
+		if (a != NULL)
+			freeaddrinfo(a);
+		return EAI_SYSTEM;
+	}
+	if (a != NULL)
+		a->ai_next = b;
+	*res = a != NULL ? a : b;
+	return 0;
+}
+
 int
 getaddrinfo(const char *node, const char *service,
     const struct addrinfo *hints, struct addrinfo **res)
@@ -215,6 +245,8 @@ getaddrinfo(const char *node, const char *service,
 	*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
 	if (real == NULL)
 		return EAI_SYSTEM;
+	if (node != NULL && strcmp(node, "dual.test") == 0)
+		return dual(real, service, hints, res);
 	if (node == NULL || strcmp(node, "two.test") != 0)
 		return real(node, service, hints, res);
 	memset(&h, 0, sizeof(h));
@@ -258,6 +290,92 @@ test_open_every_address(void **state)
 	assert_non_null(strstr(err.text, "cannot connect to mailhub "
 	    "two.test[127.0.0.1]:"));
 	assert_non_null(strstr(err.text, "(and every other address)"));
+}
+
+/* IPv6 and IPv4 of one name (localhost): both are tried, in order. */
+static void
+test_open_v6_then_v4(void **state)
+{
+	char port[PORT_MAX];
+	struct error err;
+	struct conn *c;
+	int lfd;
+
+	(void)state;
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	assert_int_equal(conn_connect(&c, "dual.test", port, 2, &err), ST_OK);
+	assert_string_equal(c->addr, "127.0.0.1");	/* ::1 refused */
+	conn_free(c);
+	(void)close(lfd);
+	if ((lfd = listener(AF_INET6, port, sizeof(port))) == -1)
+		skip();
+	assert_int_equal(conn_connect(&c, "dual.test", port, 2, &err), ST_OK);
+	assert_string_equal(c->addr, "::1");
+	conn_free(c);
+	(void)close(lfd);
+}
+
+/* AddressFamily: only that family's addresses are tried. */
+static void
+test_address_family(void **state)
+{
+	char port[PORT_MAX];
+	struct error err;
+	struct conn *c;
+	int lfd;
+
+	(void)state;
+	if ((lfd = listener(AF_INET6, port, sizeof(port))) == -1)
+		skip();
+	assert_int_equal(conn_connect_from(&c, "dual.test", port, 2, NULL,
+	    AF_INET, &err), ST_TEMP);
+	assert_null(c);
+	assert_non_null(strstr(err.text, "dual.test[127.0.0.1]"));
+	assert_int_equal(conn_connect_from(&c, "dual.test", port, 2, NULL,
+	    AF_INET6, &err), ST_OK);
+	assert_string_equal(c->addr, "::1");
+	conn_free(c);
+	(void)close(lfd);
+	/* A name without an address of the family says so. */
+	assert_int_equal(conn_connect_from(&c, "127.0.0.1", port, 2, NULL,
+	    AF_INET6, &err), ST_TEMP);
+	assert_non_null(strstr(err.text, "mailhub '127.0.0.1' has no IPv6 "
+	    "address (AddressFamily=ipv6)"));
+}
+
+/* SourceAddress: the connection comes from it; another family skips. */
+static void
+test_source_address(void **state)
+{
+	char port[PORT_MAX], peer[64];
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	struct error err;
+	struct conn *c;
+	int lfd, afd;
+
+	(void)state;
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	assert_int_equal(conn_connect_from(&c, "127.0.0.1", port, 2,
+	    "127.0.0.2", AF_UNSPEC, &err), ST_OK);
+	afd = accept(lfd, (struct sockaddr *)&ss, &slen);
+	assert_true(afd != -1);
+	assert_int_equal(getnameinfo((struct sockaddr *)&ss, slen, peer,
+	    sizeof(peer), NULL, 0, NI_NUMERICHOST), 0);
+	assert_string_equal(peer, "127.0.0.2");
+	(void)close(afd);
+	conn_free(c);
+	assert_int_equal(conn_connect_from(&c, "127.0.0.1", port, 2, "::1",
+	    AF_UNSPEC, &err), ST_TEMP);
+	assert_non_null(strstr(err.text, "SourceAddress ::1 is not an IPv4 "
+	    "address"));
+	/* Not a local address: the bind fails, named. */
+	assert_int_equal(conn_connect_from(&c, "127.0.0.1", port, 2,
+	    "192.0.2.1", AF_UNSPEC, &err), ST_TEMP);
+	assert_non_null(strstr(err.text, "bind to SourceAddress 192.0.2.1"));
+	(void)close(lfd);
 }
 
 /* ------------------------------------------------------ line reader */
@@ -732,6 +850,9 @@ main(void)
 		cmocka_unit_test(test_open_refused),
 		cmocka_unit_test(test_open_bad_port),
 		cmocka_unit_test(test_open_every_address),
+		cmocka_unit_test(test_open_v6_then_v4),
+		cmocka_unit_test(test_address_family),
+		cmocka_unit_test(test_source_address),
 		cmocka_unit_test(test_read_lines),
 		cmocka_unit_test(test_read_refills),
 		cmocka_unit_test(test_read_limits),
