@@ -1335,6 +1335,62 @@ test_failover_all_down_then_run(void **state)
 	assert_int_equal(hub2_down_since(), -1);
 }
 
+
+/* A run tries the hubs not backed off first: hub1 marked, hub2 takes. */
+static void
+test_run_skips_backed_off_hub_first(void **state)
+{
+	struct fx *f = *state;
+	struct runner_filter filter = { .force = 1 };
+	struct route rt;
+	struct error err;
+	char a[QID_MAX];
+
+	two_hubs(f);
+	committed_entry(f, "a@x.test", one, a);
+	memset(&rt, 0, sizeof(rt));
+	(void)strlcpy(rt.host, "hub.test", sizeof(rt.host));
+	(void)strlcpy(rt.port, "25", sizeof(rt.port));
+	assert_int_equal(queue_hub_mark_down(qdir, &rt, "refused", &err),
+	    ST_OK);
+	fx_hubs(f, hub2_ok, NULL, NULL);
+	f->hub.want[0] = "hub2.test:2525";
+	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(area_count("queue"), 0);
+}
+
+/* What mailq shows names the hub whose reply it is. */
+static void
+test_last_error_names_the_hub(void **state)
+{
+	static const struct stub_step s1[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "450 4.2.0 greylisted"), BYE
+	};
+	static const struct stub_step s2[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "451 4.3.0 try later"), BYE
+	};
+	struct fx *f = *state;
+	struct queue_entry e, q;
+	struct outcome out;
+	int fd;
+
+	two_hubs(f);
+	fx_hubs(f, s1, s2, NULL);
+	f->hub.want[1] = "hub2.test:2525";
+	new_entry(&e, &fd, "a@x.test", one);
+	assert_int_equal(submit(f, &e, fd, 1, 'p', &out), ST_OK);
+	fx_close(f);
+	assert_int_equal(out.kind, OUT_QUEUED);
+	assert_int_equal(peek("queue", e.qid, &q), ST_OK);
+	assert_string_equal(q.last_error, "hub hub2.test:2525: hub refused "
+	    "every recipient: 451 4.3.0 try later");
+	queue_entry_free(&q);
+	(void)close(fd);
+	queue_entry_free(&e);
+}
+
 /*
  * Jitter: 200 hosts whose hub is down each queue a message; their next
  * retries spread over a window (RetryInterval up to a fifth more), not
@@ -1467,6 +1523,8 @@ main(void)
 		T(test_no_failover_after_lost_dot),
 		T(test_failover_all_down_then_run),
 		T(test_retry_jitter_spreads),
+		T(test_run_skips_backed_off_hub_first),
+		T(test_last_error_names_the_hub),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
