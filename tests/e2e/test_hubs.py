@@ -81,6 +81,31 @@ def test_tls_verification_failure_fails_over(postino, hub, certs):
         l for l in hub.log_since(off).splitlines() if "wrongname" in l)
 
 
+def test_auth_refused_fails_over(postino, fault):
+    h1 = fault(auth={"web01": "another-pass"}, auth_plaintext=True)
+    h2 = fault(auth={"web01": "the-pass"}, auth_plaintext=True)
+    postino.config(MailHub=hubs(h1.mailhub(), h2.mailhub()),
+                   AuthUser="web01", AuthPass="the-pass",
+                   AuthAllowPlaintext="YES")
+    tok = token()
+    res = postino.run([RCPT], message(tok))
+    assert res.rc == 0, res.describe()
+    h1.wait_idle()
+    h2.wait_idle()
+    assert tokens_at(h1) == {} and tokens_at(h2) == {tok: 1}
+    qh.assert_empty(postino)
+
+
+def test_5xx_greeting_is_no_session_next_hub(postino, fault):
+    h1 = fault(replies={"greeting": "554 5.3.2 no service here"})
+    h2 = fault()
+    postino.config(MailHub=hubs(h1.mailhub(), h2.mailhub()))
+    tok = token()
+    postino.run([RCPT], message(tok)).ok()
+    h2.wait_idle()
+    assert tokens_at(h2) == {tok: 1}
+
+
 def test_5xx_is_an_answer_no_failover(postino, fault):
     h1 = fault(replies={"rcpt": "550 5.1.1 no such user here"})
     h2 = fault()
