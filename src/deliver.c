@@ -86,23 +86,27 @@ routes_of(const struct deliver_ctx *ctx, const struct route *entry_route,
 	return n;
 }
 
-/* Did rt fail earlier in this run (a queue pass reuses hs)? */
-static int
+/* Why rt failed earlier in this run (a queue pass reuses hs); NULL. */
+static const char *
 down_in_run(const struct hub_session *hs, const struct route *rt)
 {
 	size_t i;
 
 	for (i = 0; i < hs->ndown; i++)
 		if (same_route(&hs->down[i], rt))
-			return 1;
-	return 0;
+			return hs->down_why[i];
+	return NULL;
 }
 
 static void
-mark_down_in_run(struct hub_session *hs, const struct route *rt)
+mark_down_in_run(struct hub_session *hs, const struct route *rt,
+    const char *why)
 {
-	if (!down_in_run(hs, rt) && hs->ndown < HUBS_MAX)
-		hs->down[hs->ndown++] = *rt;
+	if (down_in_run(hs, rt) != NULL || hs->ndown >= HUBS_MAX)
+		return;
+	hs->down[hs->ndown] = *rt;
+	(void)strlcpy(hs->down_why[hs->ndown++], why,
+	    sizeof(hs->down_why[0]));
 }
 
 /* Seconds since rt failed when that is within HubBackoff, else -1. */
@@ -453,8 +457,8 @@ try_hub(const struct deliver_ctx *ctx, struct hub_session *hs,
 	error_clear(&txerr);
 	*tx = 0;
 	if (session_ready(ctx, hs, rt) != ST_OK) {
-		mark_down_in_run(hs, rt);
 		name_hub(why, &hs->err, rt);
+		mark_down_in_run(hs, rt, why->text);
 		log_line(LOG_NOTICE, "%s: hub %s:%s cannot take it now: %s",
 		    e->qid, rt->host, rt->port, hs->err.text);
 		return ST_TEMP;
@@ -476,12 +480,13 @@ try_hub(const struct deliver_ctx *ctx, struct hub_session *hs,
 		enum smtp_stage stage = hs->res.stage;
 
 		deliver_session_close(hs);
+		name_hub(why, &txerr, rt);
 		if (hub_level_failure(stage)) {
 			hs->failed = 1;
-			mark_down_in_run(hs, rt);
+			mark_down_in_run(hs, rt, why->text);
 		}
-	}
-	name_hub(why, &txerr, rt);
+	} else
+		name_hub(why, &txerr, rt);
 	return count_state(e, RS_PENDING) == 0 ? ST_OK : ST_TEMP;
 }
 
@@ -498,12 +503,12 @@ hub_wanted(const struct deliver_ctx *ctx, const struct hub_session *hs,
     const struct route *rt, int pass, int queue_run, struct error *why)
 {
 	char text[ERR_MAX];
+	const char *earlier;
 	long long down;
 
-	if (down_in_run(hs, rt)) {
-		if (pass == 0 && why->status == ST_OK)
-			(void)error_set(why, ST_TEMP, "hub %s:%s failed "
-			    "earlier in this run", rt->host, rt->port);
+	if ((earlier = down_in_run(hs, rt)) != NULL) {
+		if (pass == 0 && why->status == ST_OK)	/* as it was then */
+			(void)error_set(why, ST_TEMP, "%s", earlier);
 		return 0;
 	}
 	down = hs->smtp != NULL && same_route(&hs->route, rt) ? -1 :

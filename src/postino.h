@@ -1081,6 +1081,7 @@ struct hub_session {
 	int		 used;		/* a transaction ran: RSET before the next */
 	/* Hubs that could not take mail in this run: not tried again in it */
 	struct route	 down[HUBS_MAX];
+	char		 down_why[HUBS_MAX][ERR_MAX];	/* their reasons */
 	size_t		 ndown;
 	struct error	 err;		/* why */
 	struct smtp_result res;		/* relay and TLS for the log */

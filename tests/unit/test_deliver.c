@@ -1451,6 +1451,8 @@ test_runner_hub_down(void **state)
 	assert_int_equal(peek("queue", b, &q), ST_OK);
 	assert_int_equal(q.attempts, 1);
 	assert_true(q.next_retry > time(NULL));
+	/* Not tried again, and the reason is the hub's, not "skipped". */
+	assert_non_null(strstr(q.last_error, "Connection refused"));
 	queue_entry_free(&q);
 	/* Not due now: a second pass tries nothing. */
 	assert_int_equal(runner_has_due(qdir), 0);
