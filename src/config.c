@@ -43,7 +43,9 @@ struct parse {
 	void		*warn_arg;
 	int		 use_tls;	/* -1: not in the file */
 	int		 use_starttls;
+	int		 ssmtp_starttls; /* ssmtp's reading, line by line */
 	size_t		 use_tls_line;
+	size_t		 starttls_cleared; /* UseTLS=NO that cleared it */
 	size_t		 use_tls_cert_line;
 	size_t		 pass_line;	/* last non-empty AuthPass= */
 	size_t		 pass_file_line; /* last non-empty AuthPassFile= */
@@ -66,7 +68,7 @@ struct keyword {
 };
 
 static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
-    key_port, key_domain, key_use_tls, key_use_starttls, key_use_tls_cert,
+    key_port, key_domain, key_hostname, key_use_tls, key_use_starttls, key_use_tls_cert,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
     key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
     key_rate_exempt, key_size;
@@ -79,7 +81,7 @@ static const struct keyword keywords[] = {
 	{ "Root",		key_string,	FIELD(root),		0 },
 	{ "MailHub",		key_mailhub,	0, 0,			0 },
 	{ "RemotePort",		key_port,	0, 0,			0 },
-	{ "HostName",		key_domain,	FIELD(hostname),	0 },
+	{ "HostName",		key_hostname,	FIELD(hostname), KF_LAST_AT },
 	{ "RewriteDomain",	key_domain,	FIELD(rewrite_domain),
 								KF_LAST_AT },
 	{ "FromLineOverride",	key_bool,	FIELD(from_line_override), 0 },
@@ -289,15 +291,28 @@ static int
 key_use_tls(struct parse *p, const struct keyword *kw, const char *value,
     struct error *err)
 {
+	int rc;
+
 	p->use_tls_line = p->line;
-	return get_bool(p, kw, value, &p->use_tls, err);
+	rc = get_bool(p, kw, value, &p->use_tls, err);
+	/* ssmtp: UseTLS=NO also cleared an earlier UseSTARTTLS=YES. */
+	if (rc == ST_OK && p->use_tls == 0 && p->ssmtp_starttls) {
+		p->ssmtp_starttls = 0;
+		p->starttls_cleared = p->line;
+	}
+	return rc;
 }
 
 static int
 key_use_starttls(struct parse *p, const struct keyword *kw,
     const char *value, struct error *err)
 {
-	return get_bool(p, kw, value, &p->use_starttls, err);
+	int rc;
+
+	rc = get_bool(p, kw, value, &p->use_starttls, err);
+	if (rc == ST_OK)
+		p->ssmtp_starttls = p->use_starttls;
+	return rc;
 }
 
 static int
@@ -435,12 +450,11 @@ key_port(struct parse *p, const struct keyword *kw, const char *value,
  * HostName and RewriteDomain end up in EHLO, Received: and every
  * qualified address, so only what a domain or address literal can hold.
  */
-static int
-key_domain(struct parse *p, const struct keyword *kw, const char *value,
-    struct error *err)
+static const char *
+domain_after_at(struct parse *p, const struct keyword *kw, const char *value)
 {
 	char show[HOST_MAX];
-	const char *at, *s;
+	const char *at;
 
 	/* ssmtp cut "user@example.com" to the domain, and so do we. */
 	if ((kw->flags & KF_LAST_AT) && (at = strrchr(value, '@')) != NULL) {
@@ -448,14 +462,60 @@ key_domain(struct parse *p, const struct keyword *kw, const char *value,
 		pwarn(p, p->line, "%s: '@' in value, using '%s'", kw->name,
 		    shown(show, sizeof(show), value));
 	}
+	return value;
+}
+
+static int
+domain_clean(const char *value)
+{
+	const char *s;
+
 	for (s = value; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c <= ' ' || c == 0x7f || strchr("@<>()\\\",;/", c) != NULL)
-			return perr(p, err, "%s: bad character in '%s'",
-			    kw->name, shown(show, sizeof(show), value));
+			return 0;
 	}
+	return 1;
+}
+
+static int
+key_domain(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char show[HOST_MAX];
+
+	value = domain_after_at(p, kw, value);
+	if (!domain_clean(value))
+		return perr(p, err, "%s: bad character in '%s'",
+		    kw->name, shown(show, sizeof(show), value));
 	return copy_value(p, kw, field_str(p, kw), kw->size, value, err);
+}
+
+/*
+ * HostName is only the EHLO argument, the Received: host and, without
+ * RewriteDomain, the qualifying domain; ssmtp sent whatever it held and
+ * mail flowed. A value that cannot be one ("alerts@gmail.com", a common
+ * tutorial mistake, keeps its domain) is warned about and the machine's
+ * name used: refusing would stop a host's mail over a cosmetic field.
+ */
+static int
+key_hostname(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char show[HOST_MAX];
+	char *dst = field_str(p, kw);
+
+	value = domain_after_at(p, kw, value);
+	if (value[0] != '\0' && domain_clean(value) &&
+	    strlen(value) < kw->size)
+		return copy_value(p, kw, dst, kw->size, value, err);
+	if (value[0] != '\0')
+		pwarn(p, p->line, "%s: '%s' is not a host name; using the "
+		    "machine's name", kw->name, shown(show, sizeof(show),
+		    value));
+	dst[0] = '\0';		/* alias_hostname: the machine's name */
+	return ST_OK;
 }
 
 static int
@@ -912,6 +972,51 @@ value_clean(const char *s, size_t len)
 	return 1;
 }
 
+/*
+ * Blanks then '#' start a comment: ssmtp cut every value at its first
+ * blank, so "AuthUser=me # my account" never reached it as data, and
+ * real files rely on it. A '#' with no blank before it stays data, so a
+ * password holding '#' still works. Returns the length without it.
+ */
+static size_t
+cut_comment(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 1; i < len; i++)
+		if (s[i] == '#' && is_blank(s[i - 1]))
+			return i - 1;
+	return len;
+}
+
+/*
+ * A line without '=': ssmtp skipped it, and real files hold prose such
+ * as "install ssmtp and mailx". A known key followed by something else
+ * ("mailhub:host", "AuthPass[secret]", "UseTLS YES") is a mistyped
+ * setting that would change where mail goes or what it sends: refused.
+ * The line is not quoted: it may be a password on a line of its own.
+ */
+static int
+stray_line(struct parse *p, const char *s, size_t len, struct error *err)
+{
+	const struct keyword *kw;
+	char key[KEY_MAX];
+	size_t klen = 0;
+
+	while (klen < len && (isalnum((unsigned char)s[klen]) ||
+	    s[klen] == '_'))
+		klen++;
+	if (klen > 0 && klen < sizeof(key)) {
+		memcpy(key, s, klen);
+		key[klen] = '\0';
+		if ((kw = keyword_find(key)) != NULL)
+			return perr(p, err, "%s: expected '=' after the key "
+			    "name (%s=value)", kw->name, kw->name);
+	}
+	pwarn(p, p->line, "line without '=' skipped");
+	return ST_OK;
+}
+
 static int
 parse_line(struct parse *p, const char *s, size_t len, struct error *err)
 {
@@ -926,8 +1031,10 @@ parse_line(struct parse *p, const char *s, size_t len, struct error *err)
 	trim(&s, &len);
 	if (len == 0 || s[0] == '#')
 		return ST_OK;
+	len = cut_comment(s, len);
+	trim(&s, &len);
 	if ((eq = memchr(s, '=', len)) == NULL)
-		return perr(p, err, "expected key=value");
+		return stray_line(p, s, len, err);
 	klen = (size_t)(eq - s);
 	val = eq + 1;
 	vlen = len - klen - 1;
@@ -965,11 +1072,17 @@ resolve(struct parse *p, struct error *err)
 {
 	struct config *cfg = p->cfg;
 
+	/*
+	 * Only a UseTLS=NO after UseSTARTTLS=YES reads differently from
+	 * ssmtp, which turned TLS off there; we keep STARTTLS, and say so.
+	 * "UseTLS=NO" then "UseSTARTTLS=YES" means STARTTLS to both.
+	 */
 	if (p->use_starttls == 1) {
 		cfg->tls = TLS_STARTTLS;
-		if (p->use_tls == 0)
-			pwarn(p, p->use_tls_line,
-			    "UseTLS=NO ignored because UseSTARTTLS=YES");
+		if (!p->ssmtp_starttls)
+			pwarn(p, p->starttls_cleared, "UseTLS=NO after "
+			    "UseSTARTTLS=YES ignored (ssmtp turned TLS off "
+			    "here): STARTTLS is used");
 	} else if (p->use_tls == 1)
 		cfg->tls = TLS_IMPLICIT;
 	else
