@@ -81,7 +81,7 @@ static const struct keyword keywords[] = {
 	{ "Root",		key_string,	FIELD(root),		0 },
 	{ "MailHub",		key_mailhub,	0, 0,			0 },
 	{ "RemotePort",		key_port,	0, 0,			0 },
-	{ "HostName",		key_hostname,	FIELD(hostname), KF_LAST_AT },
+	{ "HostName",		key_hostname,	FIELD(hostname),	0 },
 	{ "RewriteDomain",	key_domain,	FIELD(rewrite_domain),
 								KF_LAST_AT },
 	{ "FromLineOverride",	key_bool,	FIELD(from_line_override), 0 },
@@ -122,6 +122,29 @@ static const struct keyword keywords[] = {
 	{ "RateLimitUser",	key_rate_user,	0, 0,			0 },
 	{ "RateLimitExempt",	key_rate_exempt, 0, 0,			0 },
 };
+
+/* The keys config_check names by line, and where their line is kept. */
+static const struct {
+	const char	*name;
+	size_t		 off;
+} line_slots[] = {
+	{ "AuthUser",		offsetof(struct config, line.auth_user) },
+	{ "TLSCert",		offsetof(struct config, line.tls_cert) },
+	{ "TLSKey",		offsetof(struct config, line.tls_key) },
+	{ "TLS_CA_File",	offsetof(struct config, line.tls_ca_file) },
+	{ "TLS_CA_Dir",		offsetof(struct config, line.tls_ca_dir) },
+};
+
+static void
+note_line(struct parse *p, const struct keyword *kw)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(line_slots) / sizeof(line_slots[0]); i++)
+		if (strcmp(kw->name, line_slots[i].name) == 0)
+			*(size_t *)(void *)((char *)p->cfg +
+			    line_slots[i].off) = p->line;
+}
 
 static char *
 field_str(struct parse *p, const struct keyword *kw)
@@ -493,11 +516,13 @@ key_domain(struct parse *p, const struct keyword *kw, const char *value,
 }
 
 /*
- * HostName is only the EHLO argument, the Received: host and, without
+ * HostName is the EHLO argument, the Received: host and, without
  * RewriteDomain, the qualifying domain; ssmtp sent whatever it held and
- * mail flowed. A value that cannot be one ("alerts@gmail.com", a common
- * tutorial mistake, keeps its domain) is warned about and the machine's
- * name used: refusing would stop a host's mail over a cosmetic field.
+ * mail flowed. A value that cannot be a host name ("alerts@gmail.com", a
+ * common tutorial mistake) is warned about and the machine's name used:
+ * refusing would stop a host's mail over it. Not the part after '@', as
+ * RewriteDomain does: as the qualifying domain, "gmail.com" would send
+ * root's mail to root@gmail.com, a stranger's mailbox.
  */
 static int
 key_hostname(struct parse *p, const struct keyword *kw, const char *value,
@@ -506,14 +531,10 @@ key_hostname(struct parse *p, const struct keyword *kw, const char *value,
 	char show[HOST_MAX];
 	char *dst = field_str(p, kw);
 
-	value = domain_after_at(p, kw, value);
-	if (value[0] != '\0' && domain_clean(value) &&
-	    strlen(value) < kw->size)
+	if (domain_clean(value) && strlen(value) < kw->size)
 		return copy_value(p, kw, dst, kw->size, value, err);
-	if (value[0] != '\0')
-		pwarn(p, p->line, "%s: '%s' is not a host name; using the "
-		    "machine's name", kw->name, shown(show, sizeof(show),
-		    value));
+	pwarn(p, p->line, "%s: '%s' is not a host name; using the machine's "
+	    "name", kw->name, shown(show, sizeof(show), value));
 	dst[0] = '\0';		/* alias_hostname: the machine's name */
 	return ST_OK;
 }
@@ -1063,6 +1084,8 @@ parse_line(struct parse *p, const char *s, size_t len, struct error *err)
 	value[vlen] = '\0';
 	rc = kw->set(p, kw, value, err);
 	explicit_bzero(value, sizeof(value));	/* it may be a password */
+	if (rc == ST_OK)
+		note_line(p, kw);
 	return rc;
 }
 
@@ -1322,6 +1345,121 @@ config_load(struct config *cfg, const char *path, config_warn_fn *warn,
 	    err)) == ST_OK)
 		rc = read_pass_file(cfg, pass_file_line, err);
 	return rc;
+}
+
+/* One finding of config_check: "file:line: text", or "file: text". */
+static void
+finding(const struct config *cfg, size_t line, config_warn_fn *warn,
+    void *arg, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+finding(const struct config *cfg, size_t line, config_warn_fn *warn,
+    void *arg, const char *fmt, ...)
+{
+	char text[ERR_MAX], full[ERR_MAX + PATH_MAX + 32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (line != 0)
+		(void)snprintf(full, sizeof(full), "%s:%zu: %s", cfg->path,
+		    line, text);
+	else
+		(void)snprintf(full, sizeof(full), "%s: %s", cfg->path, text);
+	warn(arg, full);
+}
+
+/*
+ * The group a sender reads the client key with: that of a set-group-ID
+ * binary; (gid_t)-1 without one (a plain build: the sender's own ids).
+ */
+static gid_t
+install_group(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/exe", &st) == 0 && (st.st_mode & S_ISGID))
+		return st.st_gid;
+	return (gid_t)-1;
+}
+
+/*
+ * Can senders read it? check runs as root or the admin, for whom
+ * access(2) says yes to almost anything, so the mode bits too: CA files
+ * are read as the sender (o+r, o+x for a directory); a client key and
+ * certificate with the group, so g+r for the install's group will do.
+ * NULL when they can, else why not.
+ */
+static const char *
+senders_cannot_read(const char *path, int dir, int with_group, char *why,
+    size_t len)
+{
+	mode_t need = dir ? (S_IROTH | S_IXOTH) : S_IROTH;
+	mode_t gneed = dir ? (S_IRGRP | S_IXGRP) : S_IRGRP;
+	struct stat st;
+	gid_t g = with_group ? install_group() : (gid_t)-1;
+
+	if (access(path, dir ? R_OK | X_OK : R_OK) == -1)
+		return strerror(errno);
+	if (stat(path, &st) == -1)
+		return strerror(errno);
+	if ((st.st_mode & need) == need)
+		return NULL;
+	if (g != (gid_t)-1 && st.st_gid == g && (st.st_mode & gneed) == gneed)
+		return NULL;
+	(void)snprintf(why, len, "mode %04o: a sender that is not its owner "
+	    "cannot read it%s", (unsigned)(st.st_mode & 07777), with_group ?
+	    (g != (gid_t)-1 ? " (make it readable by postino's group)" : "") :
+	    " (postino reads it as the sender, without its group)");
+	return why;
+}
+
+static int
+check_file(const struct config *cfg, const char *key, const char *path,
+    size_t line, int dir, int with_group, config_warn_fn *warn, void *arg)
+{
+	char why[160];
+	const char *bad;
+
+	if (path[0] == '\0' ||
+	    (bad = senders_cannot_read(path, dir, with_group, why,
+	    sizeof(why))) == NULL)
+		return 0;
+	finding(cfg, line, warn, arg, "%s: %s: %s: the first TLS connection "
+	    "will fail and mail will wait in the queue", key, path, bad);
+	return 1;
+}
+
+int
+config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
+{
+	int n = 0;
+
+	if (cfg->auth_user[0] != '\0' && cfg->tls == TLS_NONE &&
+	    !cfg->auth_allow_plaintext) {
+		finding(cfg, cfg->line.auth_user, warn, arg, "AuthUser is set "
+		    "but the connection to the hub is not encrypted: postino "
+		    "will not send the password in clear, so mail will wait "
+		    "in the queue; set UseSTARTTLS=YES (or UseTLS=YES), or "
+		    "AuthAllowPlaintext=YES");
+		n++;
+	}
+	if (cfg->tls == TLS_NONE)
+		return n > 0 ? ST_CONFIG : ST_OK;
+	n += check_file(cfg, "TLS_CA_File", cfg->tls_ca_file,
+	    cfg->line.tls_ca_file, 0, 0, warn, arg);
+	n += check_file(cfg, "TLS_CA_Dir", cfg->tls_ca_dir,
+	    cfg->line.tls_ca_dir, 1, 0, warn, arg);
+	if (cfg->use_tls_cert) {
+		n += check_file(cfg, "TLSCert", cfg->tls_cert,
+		    cfg->line.tls_cert, 0, 1, warn, arg);
+		/* TLSKey defaults to TLSCert: one file, told once. */
+		if (strcmp(cfg->tls_key, cfg->tls_cert) != 0)
+			n += check_file(cfg, "TLSKey", cfg->tls_key,
+			    cfg->line.tls_key, 0, 1, warn, arg);
+	}
+	return n > 0 ? ST_CONFIG : ST_OK;
 }
 
 void

@@ -891,10 +891,10 @@ test_rewrite_domain(void **state)
 }
 
 /*
- * Issue 15 part 1: HostName only names this host in EHLO and Received:;
- * ssmtp sent whatever it held. An address keeps its domain, anything
- * else that cannot be a host name gives the machine's name: a warning,
- * never a refusal.
+ * Issue 15 part 1: HostName names this host in EHLO and Received: (ssmtp
+ * sent whatever it held) and qualifies bare names. A value that cannot
+ * be a host name gives the machine's name: a warning, never a refusal;
+ * not the domain of an address, or root would go to root@gmail.com.
  */
 static void
 test_hostname_wild(void **state)
@@ -906,10 +906,11 @@ test_hostname_wild(void **state)
 	(void)state;
 	assert_int_equal(parse(&cfg, "hostname=youralerts@gmail.com\n", &w,
 	    &err), ST_OK);
-	assert_string_equal(cfg.hostname, "gmail.com");
+	assert_string_equal(cfg.hostname, "");	/* the machine's name */
 	assert_int_equal(w.n, 1);
-	assert_non_null(strstr(w.last, "test.conf:1: HostName: '@' in value, "
-	    "using 'gmail.com'"));
+	assert_non_null(strstr(w.last, "test.conf:1: HostName: "
+	    "'youralerts@gmail.com' is not a host name; using the machine's "
+	    "name"));
 	config_free(&cfg);
 
 	assert_int_equal(parse(&cfg, "HostName=<vm>\n", &w, &err), ST_OK);
@@ -1247,6 +1248,98 @@ test_nul_and_long_lines(void **state)
 	config_free(&cfg);
 }
 
+/* Parse text, then config_check it; the findings in w. */
+static int
+check_text(struct config *cfg, const char *text, struct warnings *w)
+{
+	struct error err;
+
+	if (parse(cfg, text, NULL, &err) != ST_OK)
+		fail_msg("unexpected error: %s", err.text);
+	memset(w, 0, sizeof(*w));
+	return config_check(cfg, collect, w);
+}
+
+/* Issue 15 part 5: what the first send would run into. */
+static void
+test_check_auth_without_tls(void **state)
+{
+	struct config cfg;
+	struct warnings w;
+
+	(void)state;
+	assert_int_equal(check_text(&cfg, "MailHub=h\nRoot=ops\n"
+	    "AuthUser=me@example.org\nAuthPass=x\n", &w), ST_CONFIG);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:3: AuthUser is set but the "
+	    "connection to the hub is not encrypted"));
+	assert_non_null(strstr(w.last, "UseSTARTTLS=YES"));
+	assert_null(strstr(w.all, "me@example.org"));	/* a secret */
+	config_free(&cfg);
+
+	assert_int_equal(check_text(&cfg, "AuthUser=me\nUseSTARTTLS=YES\n",
+	    &w), ST_OK);
+	assert_int_equal(w.n, 0);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "AuthUser=me\nUseTLS=YES\n", &w),
+	    ST_OK);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "AuthUser=me\n"
+	    "AuthAllowPlaintext=YES\n", &w), ST_OK);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "MailHub=h\n", &w), ST_OK);
+	config_free(&cfg);
+}
+
+static void
+test_check_tls_files(void **state)
+{
+	char ca[64], text[512];
+	struct config cfg;
+	struct warnings w;
+
+	(void)state;
+	temp_file(ca, sizeof(ca), "-----BEGIN CERTIFICATE-----\n");
+	assert_int_equal(chmod(ca, 0644), 0);
+	(void)snprintf(text, sizeof(text), "UseSTARTTLS=YES\n"
+	    "TLS_CA_File=%s\nTLS_CA_Dir=/tmp\n", ca);
+	assert_int_equal(check_text(&cfg, text, &w), ST_OK);
+	assert_int_equal(w.n, 0);
+	config_free(&cfg);
+
+	/* Readable by its owner only: senders cannot read it. */
+	assert_int_equal(chmod(ca, 0600), 0);
+	assert_int_equal(check_text(&cfg, text, &w), ST_CONFIG);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:2: TLS_CA_File: "));
+	assert_non_null(strstr(w.last, "mode 0600"));
+	config_free(&cfg);
+	(void)unlink(ca);
+
+	/* Another distribution's path: missing. Each key named. */
+	assert_int_equal(check_text(&cfg, "UseTLS=YES\n"
+	    "TLS_CA_File=/etc/pki/tls/certs/ca-bundle.crt\n"
+	    "TLS_CA_Dir=/nonexistent/certs\nUseTLSCert=YES\n"
+	    "TLSCert=/nonexistent/client.pem\n"
+	    "TLSKey=/nonexistent/client.key\n", &w), ST_CONFIG);
+	assert_int_equal(w.n, 4);
+	assert_non_null(strstr(w.all, "test.conf:2: TLS_CA_File: "
+	    "/etc/pki/tls/certs/ca-bundle.crt: No such file"));
+	assert_non_null(strstr(w.all, "test.conf:3: TLS_CA_Dir: "));
+	assert_non_null(strstr(w.all, "test.conf:5: TLSCert: "));
+	assert_non_null(strstr(w.all, "test.conf:6: TLSKey: "));
+	config_free(&cfg);
+
+	/* Not used without TLS, nor the client files without UseTLSCert:
+	 * sending is not affected, so nothing to find. */
+	assert_int_equal(check_text(&cfg, "TLS_CA_File=/nonexistent/ca\n",
+	    &w), ST_OK);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "UseSTARTTLS=YES\n"
+	    "TLSCert=/nonexistent/client.pem\n", &w), ST_OK);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1257,6 +1350,8 @@ main(void)
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_comment_after_value),
 		cmocka_unit_test(test_hostname_wild),
+		cmocka_unit_test(test_check_auth_without_tls),
+		cmocka_unit_test(test_check_tls_files),
 		cmocka_unit_test(test_last_line_without_newline),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_unknown_key),
