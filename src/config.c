@@ -6,10 +6,13 @@
  *
  * Where ssmtp's parser lost mail or leaked secrets we differ on purpose
  * (DESIGN.md "Compatibility", ssmtp.conf(5) "DIFFERENCES FROM SSMTP"):
- * spaces around '=' are allowed, '#' is a comment only at the start of
- * a line, the value runs to the end of the line, the last line is read
- * even without a newline, and a bad boolean is an error instead of a
- * silent NO. Secrets (AuthUser, AuthPass) never appear in diagnostics.
+ * spaces around '=' are allowed, '#' starts a comment only at the start
+ * of a line or after a blank (so a password may hold '#'), the value
+ * runs to the end of the line or that comment, the last line is read
+ * even without a newline, a bad boolean is an error instead of a silent
+ * NO, and a key name followed by something other than '=' is an error
+ * (other lines without '=' are skipped, as ssmtp did, with a warning).
+ * Secrets (AuthUser, AuthPass) never appear in diagnostics.
  */
 #include <sys/stat.h>
 
