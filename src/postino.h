@@ -925,6 +925,13 @@ struct queue_entry {
 /* An entry locked this long, by a holder stopped or gone, is stuck. */
 #define QUEUE_LOCK_STUCK	3600
 
+/*
+ * A recipient's reply is stored cut to this (terminator included), so
+ * that an entry of RCPT_MAX recipients always fits the control-file
+ * limit that its writer and its reader share.
+ */
+#define QUEUE_REPLY_KEEP	256
+
 void		 queue_entry_init(struct queue_entry *);
 void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
 int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,

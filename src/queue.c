@@ -118,7 +118,6 @@
  * about 7.9 MB.
  */
 #define QUEUE_CTL_MAX		(8 * 1024 * 1024)
-#define QUEUE_REPLY_KEEP	256	/* of a recipient's reply, stored */
 /*
  * A data file without a control file is removed only this long after its
  * commit: the lock already protects a commit in progress; the age is a
