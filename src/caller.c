@@ -112,5 +112,8 @@ caller_load(struct caller *c, struct config *cfg, const struct options *o,
 	error_clear(&c->rev_err);
 	(void)alias_load_revaliases(cfg->revaliases, c->login, &c->rev,
 	    &c->rev_err);
+	error_clear(&c->allow_err);
+	(void)sender_load_allowed(cfg->allowed_senders, c->login, c->domain,
+	    &c->allow, &c->allow_err);
 	return ST_OK;
 }
