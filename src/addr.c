@@ -635,20 +635,32 @@ addr_domain(const char *addr)
 
 /*
  * The one rule for adding @domain, here for one address and below for the
- * addr-specs of a header list: the null sender "" stays null, an address
- * with a domain is never re-domained, and an empty domain adds nothing.
+ * addr-specs of a header list: the null sender "" stays null, a bare name
+ * gets "@domain", "@localhost" (and "@localhost.localdomain") becomes
+ * "@domain" (issue 12: never sent unqualified), any other domain is never
+ * re-domained, and an empty domain changes nothing.
  */
+static int
+is_localhost(const char *dom)
+{
+	return ascii_caseeq(dom, "localhost") ||
+	    ascii_caseeq(dom, "localhost.localdomain");
+}
+
 int
 addr_qualify(char *addr, size_t len, const char *domain, struct error *err)
 {
-	size_t alen = strlen(addr);
+	size_t alen = strlen(addr), keep;
+	const char *at = strrchr(addr, '@');
 
-	if (alen == 0 || strchr(addr, '@') != NULL || domain == NULL ||
-	    domain[0] == '\0')
+	if (alen == 0 || domain == NULL || domain[0] == '\0' ||
+	    (at != NULL && !is_localhost(at + 1)))
 		return ST_OK;
-	if (alen + 1 + strlen(domain) >= len)
+	keep = at != NULL ? (size_t)(at - addr) : alen;
+	if (keep + 1 + strlen(domain) >= len)
 		return error_set(err, ST_DATA, "address too long after "
 		    "adding @%s", domain);
+	addr[keep] = '\0';
 	(void)strlcat(addr, "@", len);
 	(void)strlcat(addr, domain, len);
 	return ST_OK;
@@ -663,10 +675,28 @@ struct qualify {
 	size_t		 olen, copied;
 };
 
+/* 1: a bare name ("@domain" added); 2: "@localhost" (domain replaced),
+ * when its domain is the text's last token as written; 0: neither. */
 static int
-needs_domain(const struct found *f)
+needs_domain(const struct qualify *q, const struct found *f)
 {
-	return !f->has_at && f->spec[0] != '\0';
+	const char *at;
+	size_t dl, i;
+
+	if (f->spec[0] == '\0')
+		return 0;
+	if (!f->has_at)
+		return 1;
+	if ((at = strrchr(f->spec, '@')) == NULL || !is_localhost(at + 1))
+		return 0;
+	dl = strlen(at + 1);
+	if (f->end < dl)
+		return 0;
+	for (i = 0; i < dl; i++)
+		if (lower((unsigned char)q->text[f->end - dl + i]) !=
+		    lower((unsigned char)at[1 + i]))
+			return 0;
+	return 2;
 }
 
 static int
@@ -675,7 +705,7 @@ count_bare(void *arg, const struct found *f, struct error *err)
 	struct qualify *q = arg;
 
 	(void)err;
-	if (needs_domain(f))
+	if (needs_domain(q, f))
 		q->count++;
 	return ST_OK;
 }
@@ -684,14 +714,19 @@ static int
 insert_domain(void *arg, const struct found *f, struct error *err)
 {
 	struct qualify *q = arg;
-	size_t n = f->end - q->copied;
+	int kind = needs_domain(q, f);
+	size_t upto = f->end, n;
 
 	(void)err;
-	if (!needs_domain(f))
+	if (kind == 0)
 		return ST_OK;
+	if (kind == 2)
+		upto -= strlen(strrchr(f->spec, '@') + 1);
+	n = upto - q->copied;
 	memcpy(q->out + q->olen, q->text + q->copied, n);
 	q->olen += n;
-	q->out[q->olen++] = '@';
+	if (kind == 1)
+		q->out[q->olen++] = '@';
 	memcpy(q->out + q->olen, q->domain, q->dlen);
 	q->olen += q->dlen;
 	q->copied = f->end;

@@ -90,6 +90,25 @@ def test_keep_with_a_file_changes_nothing(postino, fault):
     assert p.one("From") == "ceo@bank.test"
 
 
+def test_localhost_and_bare_names_qualified_in_keep(postino, fault):
+    """Every mode: user@localhost and bare names never leave unqualified
+    (From, Sender, To, Cc, the envelope)."""
+    srv = fault()
+    conf(postino, srv, None)
+    res = postino.run(["-t", "-f", "root@localhost"],
+                      msg(token(), "From: Admin <admin@localhost>",
+                          "Sender: www-data@LOCALHOST",
+                          "Cc: ops, user@localhost.localdomain"))
+    res.ok()
+    m, p = one(srv)
+    assert m.mail_from == "root@" + DOMAIN
+    assert p.one("From") == "Admin <admin@%s>" % DOMAIN
+    assert p.one("Sender") == "www-data@" + DOMAIN
+    assert p.one("Cc") == "ops@%s, user@%s" % (DOMAIN, DOMAIN)
+    assert sorted(m.rcpts) == sorted([RCPT, "ops@" + DOMAIN,
+                                      "user@" + DOMAIN])
+
+
 # -- align ------------------------------------------------------------------
 
 def test_align_keeps_an_allowed_from(postino, fault):

@@ -163,6 +163,31 @@ t_config_keys(void **state)
 	config_free(&cfg);
 }
 
+/* Bare names and @localhost get the mail domain, in every mode. */
+static void
+t_localhost_qualified(void **state)
+{
+	struct error err;
+	char a[ADDR_MAX], *q;
+	static const char list[] = "Root <root@LocalHost>, user@localhost "
+	    "(Cron), x@localhost.localdomain, bob, y@host.test";
+
+	(void)state;
+	(void)strlcpy(a, "root@localhost", sizeof(a));
+	assert_int_equal(addr_qualify(a, sizeof(a), "example.org", &err),
+	    ST_OK);
+	assert_string_equal(a, "root@example.org");
+	(void)strlcpy(a, "root@localhost.example", sizeof(a));
+	assert_int_equal(addr_qualify(a, sizeof(a), "example.org", &err),
+	    ST_OK);
+	assert_string_equal(a, "root@localhost.example");
+	q = addr_list_qualify(list, strlen(list), "example.org", &err);
+	assert_non_null(q);
+	assert_string_equal(q, "Root <root@example.org>, user@example.org "
+	    "(Cron), x@example.org, bob@example.org, y@host.test");
+	free(q);
+}
+
 /* ------------------------------------------------- message.c, policy */
 
 static int
@@ -353,6 +378,7 @@ main(void)
 		cmocka_unit_test(t_own),
 		cmocka_unit_test(t_bad_files),
 		cmocka_unit_test(t_config_keys),
+		cmocka_unit_test(t_localhost_qualified),
 		cmocka_unit_test(t_align_spoofed_from),
 		cmocka_unit_test(t_align_keeps_allowed_from_and_reply_to),
 		cmocka_unit_test(t_align_comment_name_and_existing_reply_to),
