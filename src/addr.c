@@ -635,10 +635,10 @@ addr_domain(const char *addr)
 
 /*
  * The one rule for adding @domain, here for one address and below for the
- * addr-specs of a header list: the null sender "" stays null, a bare name
- * gets "@domain", "@localhost" (and "@localhost.localdomain") becomes
- * "@domain" (issue 12: never sent unqualified), any other domain is never
- * re-domained, and an empty domain changes nothing.
+ * addr-specs of a header list: the null sender "" stays null, an address
+ * with a domain is never re-domained, and an empty domain adds nothing.
+ * The _local forms (SenderPolicy align and refuse, issue 12) also turn
+ * "@localhost" and "@localhost.localdomain" into "@domain".
  */
 static int
 is_localhost(const char *dom)
@@ -647,14 +647,15 @@ is_localhost(const char *dom)
 	    ascii_caseeq(dom, "localhost.localdomain");
 }
 
-int
-addr_qualify(char *addr, size_t len, const char *domain, struct error *err)
+static int
+qualify_one(char *addr, size_t len, const char *domain, int local,
+    struct error *err)
 {
 	size_t alen = strlen(addr), keep;
 	const char *at = strrchr(addr, '@');
 
 	if (alen == 0 || domain == NULL || domain[0] == '\0' ||
-	    (at != NULL && !is_localhost(at + 1)))
+	    (at != NULL && (!local || !is_localhost(at + 1))))
 		return ST_OK;
 	keep = at != NULL ? (size_t)(at - addr) : alen;
 	if (keep + 1 + strlen(domain) >= len)
@@ -666,10 +667,24 @@ addr_qualify(char *addr, size_t len, const char *domain, struct error *err)
 	return ST_OK;
 }
 
+int
+addr_qualify(char *addr, size_t len, const char *domain, struct error *err)
+{
+	return qualify_one(addr, len, domain, 0, err);
+}
+
+int
+addr_qualify_local(char *addr, size_t len, const char *domain,
+    struct error *err)
+{
+	return qualify_one(addr, len, domain, 1, err);
+}
+
 struct qualify {
 	const char	*text;
 	const char	*domain;
 	size_t		 dlen;
+	int		 local;		/* "@localhost" too (_local) */
 	size_t		 count;		/* first pass: insertions needed */
 	char		*out;		/* second pass: the result */
 	size_t		 olen, copied;
@@ -687,7 +702,8 @@ needs_domain(const struct qualify *q, const struct found *f)
 		return 0;
 	if (!f->has_at)
 		return 1;
-	if ((at = strrchr(f->spec, '@')) == NULL || !is_localhost(at + 1))
+	if (!q->local || (at = strrchr(f->spec, '@')) == NULL ||
+	    !is_localhost(at + 1))
 		return 0;
 	dl = strlen(at + 1);
 	if (f->end < dl)
@@ -733,14 +749,15 @@ insert_domain(void *arg, const struct found *f, struct error *err)
 	return ST_OK;
 }
 
-char *
-addr_list_qualify(const char *value, size_t len, const char *domain,
+static char *
+qualify_list(const char *value, size_t len, const char *domain, int local,
     struct error *err)
 {
 	struct qualify q;
 	size_t size;
 
 	memset(&q, 0, sizeof(q));
+	q.local = local;
 	q.text = value;
 	q.domain = domain == NULL ? "" : domain;
 	q.dlen = strlen(q.domain);
@@ -763,4 +780,18 @@ addr_list_qualify(const char *value, size_t len, const char *domain,
 	q.olen += len - q.copied;
 	q.out[q.olen] = '\0';
 	return q.out;
+}
+
+char *
+addr_list_qualify(const char *value, size_t len, const char *domain,
+    struct error *err)
+{
+	return qualify_list(value, len, domain, 0, err);
+}
+
+char *
+addr_list_qualify_local(const char *value, size_t len, const char *domain,
+    struct error *err)
+{
+	return qualify_list(value, len, domain, 1, err);
 }

@@ -520,6 +520,24 @@ display_name(const char *src, char *dst, size_t dstlen)
 	dst[o] = '\0';
 }
 
+/* Header addresses: under SenderPolicy align/refuse @localhost too. */
+static int
+qualify_addr(const struct reader *r, char *a, size_t len, struct error *e)
+{
+	return r->opts->policy != SP_KEEP ?
+	    addr_qualify_local(a, len, r->domain, e) :
+	    addr_qualify(a, len, r->domain, e);
+}
+
+static char *
+qualify_list(const struct reader *r, const char *v, size_t len,
+    struct error *e)
+{
+	return r->opts->policy != SP_KEEP ?
+	    addr_list_qualify_local(v, len, r->domain, e) :
+	    addr_list_qualify(v, len, r->domain, e);
+}
+
 static void
 from_address(const struct reader *r, char *buf, size_t len)
 {
@@ -530,7 +548,7 @@ from_address(const struct reader *r, char *buf, size_t len)
 		a = "MAILER-DAEMON";
 	(void)strlcpy(buf, a, len);
 	/* buf has room for an address and a domain. */
-	(void)addr_qualify(buf, len, r->domain, &e);
+	(void)qualify_addr(r, buf, len, &e);
 }
 
 static int
@@ -640,7 +658,7 @@ note_from(struct reader *r, const char *value, size_t vlen)
 	addrlist_init(&l);
 	if (addr_list_parse(value, vlen, &l, &e) == ST_OK && l.n > 0) {
 		(void)strlcpy(a, l.v[0], ADDR_MAX);
-		if (addr_qualify(a, ADDR_MAX, r->domain, &e) != ST_OK)
+		if (qualify_addr(r, a, ADDR_MAX, &e) != ST_OK)
 			a[0] = '\0';
 	}
 	addrlist_free(&l);
@@ -805,7 +823,7 @@ sender_field(struct reader *r, enum hname hn, const char *value,
 	char *q;
 	int ok, rc;
 
-	q = addr_list_qualify(value, vlen, r->domain, &e);
+	q = qualify_list(r, value, vlen, &e);
 	ok = list_allowed(r, q, bad, sizeof(bad));
 	if (!ok && r->opts->policy == SP_REFUSE && r->msg->refused[0] == '\0') {
 		(void)strlcpy(r->msg->refused, bad, sizeof(r->msg->refused));
@@ -848,7 +866,7 @@ field_done(struct reader *r, struct error *err)
 		return sender_field(r, hn, value, vlen, err);
 	/* Unparsable address lists are kept as the caller wrote them. */
 	if ((header_kinds[hn].flags & HF_QUALIFY) && r->domain[0] != '\0' &&
-	    (q = addr_list_qualify(value, vlen, r->domain, &e)) != NULL) {
+	    (q = qualify_list(r, value, vlen, &e)) != NULL) {
 		rc = spool_put(r, r->field, r->colon + 1, err);
 		if (rc == ST_OK)
 			rc = spool_puts(r, q, err);

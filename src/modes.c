@@ -55,6 +55,9 @@ mode_verify(const struct config *cfg, const struct caller *c,
 	int rc = ST_OK;
 
 	error_clear(err);
+	/* Which sender the caller would get (issue 12). */
+	if (o->sender != NULL || cfg->sender_policy != SP_KEEP)
+		sender_verify_line(cfg, c, o->sender, print_line, out);
 	for (i = 0; i < o->nrcpt_args; i++) {
 		error_clear(&one);
 		if (alias_verify_line(cfg, c->aliases, o->rcpt_args[i],
@@ -83,6 +86,10 @@ mode_check(const struct config *cfg, const struct caller *c, int warnings,
 	if (c->rev_err.status != ST_OK) {
 		*err = c->rev_err;
 		err->status = ST_CONFIG;
+		return ST_CONFIG;
+	}
+	if (c->allow_err.status != ST_OK) {	/* AllowedSendersFile */
+		*err = c->allow_err;
 		return ST_CONFIG;
 	}
 	if (warnings > 0)

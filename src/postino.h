@@ -428,6 +428,15 @@ const char	*addr_domain(const char *addr);
  */
 char		*addr_list_qualify(const char *value, size_t len,
 		    const char *domain, struct error *);
+/*
+ * The same two rules, also turning "@localhost" and
+ * "@localhost.localdomain" into "@domain" (under SenderPolicy align or
+ * refuse: such addresses are never sent; keep leaves them as ssmtp did).
+ */
+int		 addr_qualify_local(char *addr, size_t len, const char *domain,
+		    struct error *);
+char		*addr_list_qualify_local(const char *value, size_t len,
+		    const char *domain, struct error *);
 
 /* ---------------------------------------------------------- message.c */
 
@@ -692,6 +701,16 @@ int		 sender_own(const struct sender_allow *, const struct revalias *,
 		    const char *login, const char *domain, char *out,
 		    size_t outlen, struct error *);
 const char	*sender_policy_name(enum sender_policy);
+/*
+ * -bv with -f (or under align/refuse): one line telling the envelope and
+ * From: the caller would get for farg (NULL: no -f) and why: allowed,
+ * aligned, refused, or the user's own address.
+ */
+struct caller;
+typedef void	 sender_line_fn(void *arg, const char *line);
+void		 sender_verify_line(const struct config *,
+		    const struct caller *, const char *farg,
+		    sender_line_fn *emit, void *emit_arg);
 
 /* --------------------------------------------------------- deadline.c */
 

@@ -63,7 +63,7 @@ add_entry(struct sender_allow *a, const char *name, size_t line,
 		    name, line);
 	memcpy(dst, s, len);
 	dst[len] = '\0';
-	if (strcmp(dst, "*") != 0 && addr_qualify(dst, ADDR_MAX, domain,
+	if (strcmp(dst, "*") != 0 && addr_qualify_local(dst, ADDR_MAX, domain,
 	    err) != ST_OK) {
 		error_prefix(err, "%s:%zu", name, line);
 		err->status = ST_CONFIG;
@@ -200,8 +200,8 @@ sender_may_use(const struct sender_allow *a, const char *own,
 	return 0;
 }
 
-int
-sender_own(const struct sender_allow *a, const struct revalias *rev,
+static int
+own_address(const struct sender_allow *a, const struct revalias *rev,
     const char *login, const char *domain, char *out, size_t outlen,
     struct error *err)
 {
@@ -223,8 +223,95 @@ sender_own(const struct sender_allow *a, const struct revalias *rev,
 	    outlen, err);
 }
 
+int
+sender_own(const struct sender_allow *a, const struct revalias *rev,
+    const char *login, const char *domain, char *out, size_t outlen,
+    struct error *err)
+{
+	if (own_address(a, rev, login, domain, out, outlen, err) != ST_OK)
+		return err->status;
+	return addr_qualify_local(out, outlen, domain, err);
+}
+
 const char *
 sender_policy_name(enum sender_policy p)
 {
 	return p == SP_ALIGN ? "align" : p == SP_REFUSE ? "refuse" : "keep";
+}
+
+/* ------------------------------------------------------------------ -bv */
+
+/* The -f argument, qualified; ST_DATA when it is no address. */
+static int
+verify_f(const struct caller *c, const char *arg, char *out, size_t len,
+    struct error *err)
+{
+	char f[ADDR_MAX];
+
+	if (addr_parse_one(arg, f, sizeof(f), err) != ST_OK ||
+	    (f[0] != '\0' && !addr_is_safe(f)))
+		return error_set(err, ST_DATA, "Invalid address");
+	if (alias_default_sender(NULL, NULL, f, c->login, c->domain, out,
+	    len, err) != ST_OK)
+		return err->status;
+	return addr_qualify_local(out, len, c->domain, err);
+}
+
+/* Which sender and why, under SenderPolicy align or refuse. */
+static int
+verify_policy(const struct config *cfg, const struct caller *c,
+    const char *f, char *env, size_t len, const char **why,
+    struct error *err)
+{
+	char own[ADDR_MAX];
+
+	if (c->allow_err.status != ST_OK) {
+		*err = c->allow_err;
+		return err->status;
+	}
+	if (sender_own(&c->allow, &c->rev, c->login, c->domain, own,
+	    sizeof(own), err) != ST_OK)
+		return err->status;
+	if (f == NULL || sender_may_use(&c->allow, own, f)) {
+		*why = f == NULL ? "the user's own address" : "allowed";
+		(void)strlcpy(env, f == NULL ? own : f, len);
+		return ST_OK;
+	}
+	*why = cfg->sender_policy == SP_REFUSE ? "refused: not allowed, "
+	    "exit 77" : "aligned: not allowed";
+	(void)strlcpy(env, own, len);
+	return ST_OK;
+}
+
+void
+sender_verify_line(const struct config *cfg, const struct caller *c,
+    const char *farg, sender_line_fn *emit, void *emit_arg)
+{
+	char f[ADDR_MAX], env[ADDR_MAX], shown[ADDR_MAX];
+	char line[4 * ADDR_MAX + ERR_MAX];
+	const char *why = "not checked";
+	struct error err;
+	int rc = ST_OK;
+
+	error_clear(&err);
+	log_sanitize(shown, sizeof(shown), farg != NULL ? farg : c->login,
+	    strlen(farg != NULL ? farg : c->login));
+	if (farg != NULL)
+		rc = verify_f(c, farg, f, sizeof(f), &err);
+	if (rc == ST_OK && cfg->sender_policy == SP_KEEP)
+		rc = alias_default_sender(cfg, &c->rev, farg != NULL ? f :
+		    NULL, c->login, c->domain, env, sizeof(env), &err);
+	else if (rc == ST_OK)
+		rc = verify_policy(cfg, c, farg != NULL ? f : NULL, env,
+		    sizeof(env), &why, &err);
+	if (rc != ST_OK)
+		(void)snprintf(line, sizeof(line), "%s... sender: %s", shown,
+		    err.text);
+	else
+		(void)snprintf(line, sizeof(line), "%s... sender: envelope "
+		    "<%s>, From: <%s> when the message has none (%s; "
+		    "SenderPolicy=%s, user %s)", shown, env, env[0] != '\0' ?
+		    env : "MAILER-DAEMON", why,
+		    sender_policy_name(cfg->sender_policy), c->login);
+	emit(emit_arg, line);
 }

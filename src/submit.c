@@ -111,7 +111,8 @@ policy_sender(struct sender_ctx *sc, const char *fsender, char *out,
 		return strlcpy(out, sc->own, outlen) < outlen ? ST_OK :
 		    error_set(err, ST_DATA, "sender address too long");
 	if (alias_default_sender(sc->cfg, NULL, fsender, c->login, c->domain,
-	    out, outlen, err) != ST_OK)
+	    out, outlen, err) != ST_OK ||
+	    addr_qualify_local(out, outlen, c->domain, err) != ST_OK)
 		return err->status;
 	if (sender_may_use(&c->allow, sc->own, out)) {
 		sc->f_allowed = 1;

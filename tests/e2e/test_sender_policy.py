@@ -90,11 +90,12 @@ def test_keep_with_a_file_changes_nothing(postino, fault):
     assert p.one("From") == "ceo@bank.test"
 
 
-def test_localhost_and_bare_names_qualified_in_keep(postino, fault):
-    """Every mode: user@localhost and bare names never leave unqualified
-    (From, Sender, To, Cc, the envelope)."""
+@pytest.mark.parametrize("policy", ["align", "refuse"])
+def test_localhost_qualified_under_a_policy(postino, fault, policy):
+    """user@localhost never leaves unqualified under a policy (From,
+    Sender, To, Cc, the envelope); keep leaves it as ssmtp did."""
     srv = fault()
-    conf(postino, srv, None)
+    conf(postino, srv, policy, "%s: *@%s\n" % (ME, DOMAIN))
     res = postino.run(["-t", "-f", "root@localhost"],
                       msg(token(), "From: Admin <admin@localhost>",
                           "Sender: www-data@LOCALHOST",
@@ -103,10 +104,22 @@ def test_localhost_and_bare_names_qualified_in_keep(postino, fault):
     m, p = one(srv)
     assert m.mail_from == "root@" + DOMAIN
     assert p.one("From") == "Admin <admin@%s>" % DOMAIN
-    assert p.one("Sender") == "www-data@" + DOMAIN
+    if policy == "refuse":
+        assert p.one("Sender") == "www-data@" + DOMAIN
     assert p.one("Cc") == "ops@%s, user@%s" % (DOMAIN, DOMAIN)
     assert sorted(m.rcpts) == sorted([RCPT, "ops@" + DOMAIN,
                                       "user@" + DOMAIN])
+
+
+def test_localhost_kept_in_keep(postino, fault):
+    srv = fault()
+    conf(postino, srv, None)
+    res = postino.run(["-t", "-f", "root@localhost"],
+                      msg(token(), "From: Admin <admin@localhost>"))
+    res.ok()
+    m, p = one(srv)
+    assert m.mail_from == "root@localhost"
+    assert p.one("From") == "Admin <admin@localhost>"
 
 
 # -- align ------------------------------------------------------------------
@@ -278,6 +291,52 @@ def test_unreadable_file_is_a_config_error_under_a_policy(postino, fault):
     assert "AllowedSendersFile" in res.err
     srv.wait_idle()
     assert srv.messages == []
+
+
+# -- -bv and postino check: which sender, and why ---------------------------
+
+def test_bv_tells_the_sender(postino, fault):
+    srv = fault()
+    conf(postino, srv, "align", FILE)
+    res = postino.run(["-bv", "-f", "ceo@bank.test"])
+    assert res.rc == 0, res.describe()
+    assert res.out == ("ceo@bank.test... sender: envelope <%s>, From: <%s> "
+                       "when the message has none (aligned: not allowed; "
+                       "SenderPolicy=align, user %s)\n" % (SHOP, SHOP, ME))
+    res = postino.run(["-bv", "-f", "x@lists.shop.test", RCPT])
+    assert res.rc == 0, res.describe()
+    lines = res.out.splitlines()
+    assert "envelope <x@lists.shop.test>" in lines[0]
+    assert "(allowed; SenderPolicy=align" in lines[0]
+    assert lines[1].startswith(RCPT + "... deliverable")
+    conf(postino, srv, "refuse", FILE)
+    res = postino.run(["-bv", "-f", "ceo@bank.test"])
+    assert "(refused: not allowed, exit 77; SenderPolicy=refuse" in res.out
+    # Under a policy, -bv names the sender even without -f.
+    res = postino.run(["-bv", RCPT])
+    assert res.out.startswith("%s... sender: envelope <%s>" % (ME, SHOP))
+    assert "(the user's own address;" in res.out
+    srv.wait_idle()
+    assert srv.sessions == []
+
+
+def test_bv_without_policy_keys_is_unchanged(postino, fault):
+    srv = fault()
+    conf(postino, srv, None)
+    res = postino.run(["-bv", RCPT])
+    assert res.out == ("%s... deliverable: mailer relay, host 127.0.0.1, "
+                       "user %s\n" % (RCPT, RCPT)), res.describe()
+
+
+def test_check_refuses_a_bad_allowed_senders_file(postino, fault):
+    srv = fault()
+    conf(postino, srv, "align", "%s shop@shop.test\n" % ME)
+    res = postino.run(["check"])
+    assert res.rc == 78, res.describe()
+    assert "allowed-senders:1: expected 'login: address, ...'" in res.err
+    conf(postino, srv, "align", FILE)
+    res = postino.run(["check"])
+    assert res.rc == 0, res.describe()
 
 
 # -- PHP mail() (sendmail_path), the main user of this ----------------------

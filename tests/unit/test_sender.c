@@ -163,7 +163,7 @@ t_config_keys(void **state)
 	config_free(&cfg);
 }
 
-/* Bare names and @localhost get the mail domain, in every mode. */
+/* Under align/refuse @localhost gets the mail domain; keep as ssmtp. */
 static void
 t_localhost_qualified(void **state)
 {
@@ -176,15 +176,23 @@ t_localhost_qualified(void **state)
 	(void)strlcpy(a, "root@localhost", sizeof(a));
 	assert_int_equal(addr_qualify(a, sizeof(a), "example.org", &err),
 	    ST_OK);
+	assert_string_equal(a, "root@localhost");
+	assert_int_equal(addr_qualify_local(a, sizeof(a), "example.org",
+	    &err), ST_OK);
 	assert_string_equal(a, "root@example.org");
 	(void)strlcpy(a, "root@localhost.example", sizeof(a));
-	assert_int_equal(addr_qualify(a, sizeof(a), "example.org", &err),
-	    ST_OK);
+	assert_int_equal(addr_qualify_local(a, sizeof(a), "example.org",
+	    &err), ST_OK);
 	assert_string_equal(a, "root@localhost.example");
-	q = addr_list_qualify(list, strlen(list), "example.org", &err);
+	q = addr_list_qualify_local(list, strlen(list), "example.org", &err);
 	assert_non_null(q);
 	assert_string_equal(q, "Root <root@example.org>, user@example.org "
 	    "(Cron), x@example.org, bob@example.org, y@host.test");
+	free(q);
+	q = addr_list_qualify(list, strlen(list), "example.org", &err);
+	assert_non_null(q);
+	assert_string_equal(q, "Root <root@LocalHost>, user@localhost "
+	    "(Cron), x@localhost.localdomain, bob@example.org, y@host.test");
 	free(q);
 }
 
@@ -327,6 +335,32 @@ t_align_comment_name_and_existing_reply_to(void **state)
 }
 
 static void
+t_align_qualifies_localhost(void **state)
+{
+	static const char in[] =
+	    "From: Admin <admin@localhost>\n"
+	    "To: root@localhost, bob\n"
+	    "\n"
+	    "body\n";
+	struct message m;
+	char *s;
+
+	(void)state;
+	assert_int_equal(read_with(SP_ALIGN, in, &m, &s), ST_OK);
+	assert_non_null(strstr(s, "\r\nFrom: Admin <admin@example.org>\r\n"));
+	assert_non_null(strstr(s, "\r\nTo: root@example.org, "
+	    "bob@example.org\r\n"));
+	assert_false(m.aligned);
+	free(s);
+	message_free(&m);
+	assert_int_equal(read_with(SP_KEEP, in, &m, &s), ST_OK);
+	assert_non_null(strstr(s, "\r\nTo: root@localhost, "
+	    "bob@example.org\r\n"));
+	free(s);
+	message_free(&m);
+}
+
+static void
 t_refuse_notes_the_address(void **state)
 {
 	static const char sender_only[] =
@@ -382,6 +416,7 @@ main(void)
 		cmocka_unit_test(t_align_spoofed_from),
 		cmocka_unit_test(t_align_keeps_allowed_from_and_reply_to),
 		cmocka_unit_test(t_align_comment_name_and_existing_reply_to),
+		cmocka_unit_test(t_align_qualifies_localhost),
 		cmocka_unit_test(t_refuse_notes_the_address),
 		cmocka_unit_test(t_keep_is_unchanged),
 	};
