@@ -585,8 +585,15 @@ int		 alias_parse_revaliases(const char *buf, size_t len,
 		    const char *login, struct revalias *, struct error *);
 /* The mail domain: RewriteDomain > HostName > /etc/mailname > gethostname. */
 void		 alias_domain(const struct config *, char *buf, size_t len);
-/* The EHLO / Received: name: HostName > gethostname(). */
+/* The Received: / -bs greeting name: HostName > gethostname(). */
 void		 alias_hostname(const struct config *, char *buf, size_t len);
+/*
+ * The EHLO name (and a bounce's Reporting-MTA), always qualified, never
+ * localhost: HostName > /etc/mailname > gethostname() > the mail domain,
+ * the first that has a dot and is no localhost name; "[127.0.0.1]" (an
+ * address literal, RFC 5321 4.1.4) when none is. No DNS lookup.
+ */
+void		 alias_helo_name(const struct config *, char *buf, size_t len);
 /*
  * The envelope sender before the message is read (used for a generated
  * From: too): revaliases > -f (fsender, NULL if not given) > login@domain.
@@ -1233,6 +1240,7 @@ struct caller {
 	char		 gecos[NAME_MAX_];
 	char		 domain[HOST_MAX];
 	char		 hostname[HOST_MAX];
+	char		 helo[HOST_MAX];	/* alias_helo_name */
 	struct aliases	*aliases;	/* AliasesFile, NULL: none */
 	/* revaliases, read with the group before it is dropped */
 	struct revalias	 rev;

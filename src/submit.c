@@ -339,7 +339,8 @@ submit_deliver_ctx(const struct config *cfg, const struct caller *c,
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->cfg = cfg;
 	ctx->domain = c->domain;
-	ctx->hostname = c->hostname;
+	/* EHLO and Reporting-MTA: a qualified name, never localhost. */
+	ctx->hostname = c->helo[0] != '\0' ? c->helo : c->hostname;
 	ctx->transcript = c->transcript;
 	ctx->transcript_arg = c->transcript_arg;
 }

@@ -11,6 +11,7 @@ and as an ordinary user, and through PHP's mail() with sendmail_path.
 
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -291,6 +292,40 @@ def test_unreadable_file_is_a_config_error_under_a_policy(postino, fault):
     assert "AllowedSendersFile" in res.err
     srv.wait_idle()
     assert srv.messages == []
+
+
+# -- the EHLO name: qualified, never localhost -------------------------------
+
+def expected_helo(domain):
+    host = socket.gethostname()
+    if os.path.exists("/etc/mailname"):
+        with open("/etc/mailname") as f:
+            words = f.read().split()
+        if words and "." in words[0] and \
+                not words[0].lower().startswith("localhost"):
+            return words[0]
+    if "." in host and not host.lower().startswith("localhost"):
+        return host
+    return domain
+
+
+@pytest.mark.parametrize("hostname", [None, "localhost", "container"])
+def test_ehlo_name_is_qualified(postino, fault, hostname):
+    srv = fault()
+    conf(postino, srv, None, HostName=hostname, RewriteDomain="mail.test")
+    postino.run([RCPT], msg(token())).ok()
+    srv.wait_idle()
+    first = srv.sessions[0].commands[0]
+    assert first == "EHLO " + expected_helo("mail.test"), first
+    assert "localhost" not in first.lower()
+
+
+def test_ehlo_name_from_hostname(postino, fault):
+    srv = fault()
+    conf(postino, srv, None, HostName="mx1.example.net")
+    postino.run([RCPT], msg(token())).ok()
+    srv.wait_idle()
+    assert srv.sessions[0].commands[0] == "EHLO mx1.example.net"
 
 
 # -- -bv and postino check: which sender, and why ---------------------------

@@ -196,6 +196,47 @@ t_localhost_qualified(void **state)
 	free(q);
 }
 
+/* EHLO: a qualified name, never localhost, never a bare host name. */
+static void
+t_helo_name(void **state)
+{
+	struct config cfg;
+	char buf[HOST_MAX], path[] = "/tmp/test_sender.mailname.XXXXXX";
+	char host[HOST_MAX];
+	int fd;
+
+	(void)state;
+	config_defaults(&cfg);
+	(void)strlcpy(cfg.hostname, "mx.example.org", sizeof(cfg.hostname));
+	alias_helo_name(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "mx.example.org");
+	/* Unfit HostName: /etc/mailname next. */
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write(fd, " mail.example.net\n", 18), 18);
+	(void)close(fd);
+	(void)strlcpy(cfg.mailname_path, path, sizeof(cfg.mailname_path));
+	(void)strlcpy(cfg.hostname, "localhost", sizeof(cfg.hostname));
+	alias_helo_name(&cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "mail.example.net");
+	(void)unlink(path);
+	/* Then the host name if qualified, else the mail domain. */
+	(void)strlcpy(cfg.hostname, "container", sizeof(cfg.hostname));
+	(void)strlcpy(cfg.rewrite_domain, "example.com",
+	    sizeof(cfg.rewrite_domain));
+	alias_helo_name(&cfg, buf, sizeof(buf));
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	assert_string_equal(buf, strchr(host, '.') != NULL &&
+	    strncmp(host, "localhost", 9) != 0 ? host : "example.com");
+	/* Nothing qualified at all: an address literal. */
+	(void)strlcpy(cfg.rewrite_domain, "localhost.localdomain",
+	    sizeof(cfg.rewrite_domain));
+	if (strchr(host, '.') == NULL) {
+		alias_helo_name(&cfg, buf, sizeof(buf));
+		assert_string_equal(buf, "[127.0.0.1]");
+	}
+	config_free(&cfg);
+}
+
 /* ------------------------------------------------- message.c, policy */
 
 static int
@@ -413,6 +454,7 @@ main(void)
 		cmocka_unit_test(t_bad_files),
 		cmocka_unit_test(t_config_keys),
 		cmocka_unit_test(t_localhost_qualified),
+		cmocka_unit_test(t_helo_name),
 		cmocka_unit_test(t_align_spoofed_from),
 		cmocka_unit_test(t_align_keeps_allowed_from_and_reply_to),
 		cmocka_unit_test(t_align_comment_name_and_existing_reply_to),
