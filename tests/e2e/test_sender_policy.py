@@ -374,6 +374,21 @@ def test_check_refuses_a_bad_allowed_senders_file(postino, fault):
     assert res.rc == 0, res.describe()
 
 
+def test_shipped_example_file(postino, fault):
+    """allowed-senders.example parses and means what it says."""
+    srv = fault()
+    example = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))),
+        "allowed-senders.example")
+    conf(postino, srv, "refuse", AllowedSendersFile=example)
+    res = postino.run(["check"])
+    assert res.rc == 0, res.describe()
+    if ME == "root":
+        res = postino.run(["-bv", "-f", "ceo@bank.test"])
+        assert "envelope <ops@example.com>" in res.out, res.describe()
+        assert "refused" in res.out
+
+
 # -- PHP mail() (sendmail_path), the main user of this ----------------------
 
 PHP = r"""
