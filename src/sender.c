@@ -294,6 +294,7 @@ sender_verify_line(const struct config *cfg, const struct caller *c,
 	int rc = ST_OK;
 
 	error_clear(&err);
+	f[0] = env[0] = '\0';
 	log_sanitize(shown, sizeof(shown), farg != NULL ? farg : c->login,
 	    strlen(farg != NULL ? farg : c->login));
 	if (farg != NULL)

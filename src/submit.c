@@ -100,6 +100,7 @@ policy_sender(struct sender_ctx *sc, const char *fsender, char *out,
 	const struct caller *c = sc->c;
 	char shown[ADDR_MAX];
 
+	out[0] = '\0';
 	if (c->allow_err.status != ST_OK) {
 		*err = c->allow_err;
 		return err->status;
