@@ -98,6 +98,9 @@ mode_check(const struct config *cfg, const struct caller *c, int warnings,
 	    cfg->path, cfg->hub_host, cfg->hub_port,
 	    cfg->tls == TLS_STARTTLS ? "STARTTLS" :
 	    cfg->tls == TLS_IMPLICIT ? "implicit TLS" : "no TLS", c->domain);
+	/* The sender the caller would get (issue 12). */
+	if (cfg->sender_policy != SP_KEEP)
+		sender_verify_line(cfg, c, NULL, print_line, out);
 	return ST_OK;
 }
 

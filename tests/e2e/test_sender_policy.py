@@ -16,7 +16,8 @@ import subprocess
 
 import pytest
 
-from helpers import DOMAIN, login, parse, addr_of, token
+from helpers import (DOMAIN, addr_of, expect_partial_report, login, parse,
+                     token)
 from privhelpers import accounts_fixture, install_fixture
 
 RCPT = "rcpt@example.org"
@@ -210,6 +211,22 @@ def test_align_null_sender_stays_null(postino, fault):
     assert addr_of(p.one("From")) == SHOP
 
 
+# -- bounces: from <>, never refused or aligned away -----------------------
+
+@pytest.mark.parametrize("policy", ["align", "refuse"])
+def test_bounce_from_null_sender_goes_out(postino, fault, policy):
+    """A partial refusal makes a report from <> to the (allowed) sender:
+    the policy must neither refuse nor rewrite it."""
+    bad = "gone@example.org"
+    srv = fault(rcpt_replies={bad: "550 5.1.1 unknown"})
+    conf(postino, srv, policy, FILE)
+    res = postino.run([RCPT, bad], msg(token(), "From: Shop <%s>" % SHOP))
+    expect_partial_report(res, srv, SHOP, bad, [RCPT])
+    dsn = [m for m in srv.messages if m.mail_from == ""][0]
+    assert addr_of(parse(dsn.content).one("From")) == \
+        "MAILER-DAEMON@" + DOMAIN
+
+
 # -- refuse -----------------------------------------------------------------
 
 def test_refuse_a_spoofed_from(postino, fault):
@@ -372,6 +389,9 @@ def test_check_refuses_a_bad_allowed_senders_file(postino, fault):
     conf(postino, srv, "align", FILE)
     res = postino.run(["check"])
     assert res.rc == 0, res.describe()
+    # ... and tells the sender the caller would get.
+    assert "%s... sender: envelope <%s>" % (ME, SHOP) in res.out
+    assert "(the user's own address; SenderPolicy=align" in res.out
 
 
 def test_shipped_example_file(postino, fault):
