@@ -77,12 +77,17 @@ mode_verify(const struct config *cfg, const struct caller *c,
  * postino check: the configuration as postino reads it, strictly: any
  * warning (an unknown key, a skipped alias line) fails, for
  * configuration tools to run before they deploy. warnings is how many
- * were told while reading.
+ * were told while reading. Then what the first send would run into
+ * (config_check: AuthUser without TLS, a TLS file senders cannot read):
+ * each finding told through warn, and any fails too, since a file that
+ * parses but queues every message is not ready to deploy.
  */
 int
 mode_check(const struct config *cfg, const struct caller *c, int warnings,
-    FILE *out, struct error *err)
+    config_warn_fn *warn, void *warn_arg, FILE *out, struct error *err)
 {
+	int found;
+
 	if (c->rev_err.status != ST_OK) {
 		*err = c->rev_err;
 		err->status = ST_CONFIG;
@@ -92,7 +97,8 @@ mode_check(const struct config *cfg, const struct caller *c, int warnings,
 		*err = c->allow_err;
 		return ST_CONFIG;
 	}
-	if (warnings > 0)
+	found = config_check(cfg, warn, warn_arg) != ST_OK;
+	if (warnings > 0 || found)
 		return error_set(err, ST_CONFIG, "%s", "");
 	(void)fprintf(out, "%s: ok; hub %s port %s, %s, domain %s\n",
 	    cfg->path, cfg->hub_host, cfg->hub_port,

@@ -316,6 +316,10 @@ struct config {
 	enum sender_policy sender_policy;	/* SenderPolicy= */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
+	/* The line that set a key config_check names (0: not in the file). */
+	struct {
+		size_t	 auth_user, tls_cert, tls_key, tls_ca_file, tls_ca_dir;
+	}		 line;
 };
 
 /* One warning found while reading a config ("file:line: unknown key K"). */
@@ -369,6 +373,16 @@ int		 config_port_ok(const char *port);
 /* Duration: number with optional unit s, m, h, d. */
 int		 config_parse_duration(const char *value, long long *seconds,
 		    struct error *);
+/*
+ * postino check's prediction of the first send, beyond parsing: AuthUser
+ * without TLS (the password is never sent in clear unless
+ * AuthAllowPlaintext=YES), and each TLS file in use (TLS_CA_File,
+ * TLS_CA_Dir; TLSCert and TLSKey with UseTLSCert) that is missing, not
+ * readable by the real user (access(2)), or not readable by the senders.
+ * Each finding, naming the key, goes to warn. ST_CONFIG if any.
+ */
+int		 config_check(const struct config *, config_warn_fn *warn,
+		    void *warn_arg);
 /* Wipe secrets (explicit_bzero) and free AddHeader strings. */
 void		 config_free(struct config *);
 
@@ -1306,9 +1320,11 @@ int		 mode_queue_admin(const struct config *, const struct options *,
 /* -bv: one line per argument on out; ST_PERM if one is invalid. */
 int		 mode_verify(const struct config *, const struct caller *,
 		    const struct options *, FILE *out, struct error *);
-/* postino check: ST_CONFIG on any warning (err text may be empty). */
+/* postino check: ST_CONFIG on any warning or config_check finding (told
+ * through warn; err text may be empty). */
 int		 mode_check(const struct config *, const struct caller *,
-		    int warnings, FILE *out, struct error *);
+		    int warnings, config_warn_fn *warn, void *warn_arg,
+		    FILE *out, struct error *);
 /* newaliases: check AliasesFile and log what it holds. */
 void		 mode_check_aliases(const struct config *);
 

@@ -391,8 +391,9 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 	case MODE_QUEUE_ADMIN:
 		return told(mode_queue_admin(cfg, o, stdout, &err), &err);
 	case MODE_CHECK:
-		return told(mode_check(cfg, &r->c, r->config_warnings, stdout,
-		    &err), &err);
+		return told(mode_check(cfg, &r->c, r->config_warnings,
+		    count_config_warning, &r->config_warnings, stdout, &err),
+		    &err);
 	case MODE_RUN_QUEUE:
 		return told(mode_run_queue(cfg, &r->c, &o->filter, &err),
 		    &err);
