@@ -160,11 +160,15 @@ caller_load(struct caller *c, struct config *cfg, const struct options *o,
 	apply_auth_override(cfg, o, c, how->auth_ignored);
 	alias_domain(cfg, c->domain, sizeof(c->domain));
 	alias_hostname(cfg, c->hostname, sizeof(c->hostname));
+	alias_helo_name(cfg, c->helo, sizeof(c->helo));
 	if (load_aliases(c, cfg, how->strict, how->warn, how->warn_arg,
 	    err) != ST_OK)
 		return ST_CONFIG;
 	error_clear(&c->rev_err);
 	(void)alias_load_revaliases(cfg->revaliases, c->login, &c->rev,
 	    &c->rev_err);
+	error_clear(&c->allow_err);
+	(void)sender_load_allowed(cfg->allowed_senders, c->login, c->domain,
+	    &c->allow, &c->allow_err);
 	return ST_OK;
 }

@@ -74,7 +74,7 @@ static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
     key_port, key_domain, key_hostname, key_use_tls, key_use_starttls, key_use_tls_cert,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
     key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
-    key_rate_exempt, key_size;
+    key_rate_exempt, key_size, key_sender_policy;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -124,6 +124,9 @@ static const struct keyword keywords[] = {
 	{ "RateLimit",		key_rate,	0, 0,			0 },
 	{ "RateLimitUser",	key_rate_user,	0, 0,			0 },
 	{ "RateLimitExempt",	key_rate_exempt, 0, 0,			0 },
+	/* senders (sender.c) */
+	{ "AllowedSendersFile",	key_path,	FIELD(allowed_senders),	0 },
+	{ "SenderPolicy",	key_sender_policy, 0, 0,		0 },
 };
 
 /* The keys config_check names by line, and where their line is kept. */
@@ -565,6 +568,28 @@ key_auth_method(struct parse *p, const struct keyword *kw,
 	}
 	return perr(p, err, "%s: expected PLAIN, LOGIN, CRAM-MD5 or ANY, "
 	    "got '%s'", kw->name, shown(show, sizeof(show), value));
+}
+
+/* SenderPolicy: keep (ssmtp's behaviour, the default), align, refuse. */
+static int
+key_sender_policy(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	static const char *const names[] = {
+		[SP_KEEP] = "keep", [SP_ALIGN] = "align",
+		[SP_REFUSE] = "refuse"
+	};
+	char show[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(value, names[i]) == 0) {
+			p->cfg->sender_policy = (enum sender_policy)i;
+			return ST_OK;
+		}
+	}
+	return perr(p, err, "%s: expected keep, align or refuse, got '%s'",
+	    kw->name, shown(show, sizeof(show), value));
 }
 
 /* "Name: value": a field name of printable ASCII, then ':'. */

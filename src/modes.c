@@ -55,6 +55,9 @@ mode_verify(const struct config *cfg, const struct caller *c,
 	int rc = ST_OK;
 
 	error_clear(err);
+	/* Which sender the caller would get (issue 12). */
+	if (o->sender != NULL || cfg->sender_policy != SP_KEEP)
+		sender_verify_line(cfg, c, o->sender, print_line, out);
 	for (i = 0; i < o->nrcpt_args; i++) {
 		error_clear(&one);
 		if (alias_verify_line(cfg, c->aliases, o->rcpt_args[i],
@@ -90,6 +93,10 @@ mode_check(const struct config *cfg, const struct caller *c, int warnings,
 		err->status = ST_CONFIG;
 		return ST_CONFIG;
 	}
+	if (c->allow_err.status != ST_OK) {	/* AllowedSendersFile */
+		*err = c->allow_err;
+		return ST_CONFIG;
+	}
 	found = config_check(cfg, warn, warn_arg) != ST_OK;
 	if (warnings > 0 || found)
 		return error_set(err, ST_CONFIG, "%s", "");
@@ -97,6 +104,9 @@ mode_check(const struct config *cfg, const struct caller *c, int warnings,
 	    cfg->path, cfg->hub_host, cfg->hub_port,
 	    cfg->tls == TLS_STARTTLS ? "STARTTLS" :
 	    cfg->tls == TLS_IMPLICIT ? "implicit TLS" : "no TLS", c->domain);
+	/* The sender the caller would get (issue 12). */
+	if (cfg->sender_policy != SP_KEEP)
+		sender_verify_line(cfg, c, NULL, print_line, out);
 	return ST_OK;
 }
 

@@ -498,7 +498,8 @@ check_mode(const struct options *o, struct error *err)
 	if (o->dsn_options || o->extract)
 		return error_set(err, ST_USAGE,
 		    "-bv cannot be combined with -t, -N or -R");
-	if (o->nrcpt_args == 0)
+	/* -bv -f ADDR alone tells which sender the caller would get. */
+	if (o->nrcpt_args == 0 && o->sender == NULL)
 		return error_set(err, ST_USAGE, "-bv: no addresses to verify");
 	return ST_OK;
 }

@@ -10,6 +10,7 @@
  *   message.c   stdin -> spool file, header scan and rewrite, wire form
  *   addr.c      RFC 5322 address and address-list syntax
  *   alias.c     revaliases, aliases, Root=, sender and recipients, route
+ *   sender.c    AllowedSendersFile and SenderPolicy: who may use which sender
  *   submit.c    one submission: read, recipients, sender, limit, delivery
  *   ratelimit.c RateLimit: a parsed policy against a per-uid counter
  *   deliver.c   settlement: session, attempt, the outcome of a message
@@ -94,7 +95,8 @@ enum status {
 	ST_OSERR,	/* fork, pipe, memory */
 	ST_SOFTWARE,	/* a bug */
 	ST_LIMIT,	/* refused by a policy limit (RateLimit) */
-	ST_NOPERM	/* the caller may not do that (another user's entry) */
+	ST_NOPERM,	/* the caller may not do that (another user's entry) */
+	ST_SENDER	/* SenderPolicy=refuse: a sender the user may not use */
 };
 
 /* Why a temporary failure needs an administrator (DESIGN.md outcomes). */
@@ -262,6 +264,13 @@ struct rate_policy {
 	int		 exempt_set;		/* unset: root is exempt */
 };
 
+/* SenderPolicy= (sender.c): what happens to a sender the user may not use. */
+enum sender_policy {
+	SP_KEEP = 0,	/* ssmtp's behaviour: the message's From: is kept */
+	SP_ALIGN,	/* envelope, From: and Sender: made an allowed address */
+	SP_REFUSE	/* ST_SENDER (exit 77), nothing sent or queued */
+};
+
 struct config {
 	char		 path[PATH_MAX];	/* the file that was read */
 	/* ssmtp keys (spec/anchors.md 1a) */
@@ -303,6 +312,8 @@ struct config {
 	long long	 hub_backoff;		/* HubBackoff= (60 s) */
 	struct rate_policy rate;		/* RateLimit* keys */
 	long long	 max_message_size;	/* MaxMessageSize= bytes; 0: none */
+	char		 allowed_senders[PATH_MAX]; /* AllowedSendersFile= */
+	enum sender_policy sender_policy;	/* SenderPolicy= */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
 	/* The line that set a key config_check names (0: not in the file). */
@@ -431,6 +442,15 @@ const char	*addr_domain(const char *addr);
  */
 char		*addr_list_qualify(const char *value, size_t len,
 		    const char *domain, struct error *);
+/*
+ * The same two rules, also turning "@localhost" and
+ * "@localhost.localdomain" into "@domain" (under SenderPolicy align or
+ * refuse: such addresses are never sent; keep leaves them as ssmtp did).
+ */
+int		 addr_qualify_local(char *addr, size_t len, const char *domain,
+		    struct error *);
+char		*addr_list_qualify_local(const char *value, size_t len,
+		    const char *domain, struct error *);
 
 /* ---------------------------------------------------------- message.c */
 
@@ -451,6 +471,18 @@ struct msgopts {
 						 * use (taken over, closed on
 						 * error); NULL: create one */
 	long long	 max_size;		/* MaxMessageSize; 0: none */
+	/*
+	 * SenderPolicy: SP_KEEP writes From:/Sender: as given (qualified).
+	 * Otherwise each of their addresses is put to may_use: SP_REFUSE
+	 * notes the first refused one in message.refused; SP_ALIGN removes
+	 * Sender:, replaces a From: with a refused address by aligned_from
+	 * (display name kept) and adds Reply-To: with the original From:
+	 * unless the message has a Reply-To:.
+	 */
+	enum sender_policy policy;
+	int		(*may_use)(const void *arg, const char *addr);
+	const void	*may_use_arg;
+	const char	*aligned_from;
 };
 
 struct message {
@@ -464,6 +496,11 @@ struct message {
 	struct addrlist	 header_rcpts;	/* -t: To/Cc/Bcc or Resent-* */
 	size_t		 nul_bytes;	/* NUL bytes dropped */
 	size_t		 lines_split;	/* lines over 998 octets split */
+	char		 refused[ADDR_MAX]; /* SP_REFUSE: first address of
+					 * From:/Sender: not allowed */
+	char		 refused_field[16]; /* "From" or "Sender" */
+	int		 aligned;	/* SP_ALIGN: From: replaced */
+	int		 sender_dropped; /* SP_ALIGN: a Sender: removed */
 };
 
 /*
@@ -562,8 +599,15 @@ int		 alias_parse_revaliases(const char *buf, size_t len,
 		    const char *login, struct revalias *, struct error *);
 /* The mail domain: RewriteDomain > HostName > /etc/mailname > gethostname. */
 void		 alias_domain(const struct config *, char *buf, size_t len);
-/* The EHLO / Received: name: HostName > gethostname(). */
+/* The Received: / -bs greeting name: HostName > gethostname(). */
 void		 alias_hostname(const struct config *, char *buf, size_t len);
+/*
+ * The EHLO name (and a bounce's Reporting-MTA), always qualified, never
+ * localhost: HostName > /etc/mailname > gethostname() > the mail domain,
+ * the first that has a dot and is no localhost name; "[127.0.0.1]" (an
+ * address literal, RFC 5321 4.1.4) when none is. No DNS lookup.
+ */
+void		 alias_helo_name(const struct config *, char *buf, size_t len);
 /*
  * The envelope sender before the message is read (used for a generated
  * From: too): revaliases > -f (fsender, NULL if not given) > login@domain.
@@ -639,6 +683,55 @@ int		 alias_verify_line(const struct config *,
 		    const struct aliases *al, const char *arg,
 		    const char *domain, const char *hostname, int no_alias,
 		    alias_line_fn *emit, void *emit_arg, struct error *);
+
+/* ----------------------------------------------------------- sender.c */
+
+#define SENDER_ALLOW_MAX	32	/* entries of one login's line */
+
+/* The AllowedSendersFile line of one login (or of "*"). */
+struct sender_allow {
+	int		 loaded;	/* a file was read */
+	int		 found;		/* 0: no line, 1: "*", 2: the login's */
+	size_t		 n;
+	char		 entry[SENDER_ALLOW_MAX][ADDR_MAX];
+};
+
+/*
+ * Read AllowedSendersFile (path "" : none, a empty) for login: the last
+ * line of that login, else the last "*" line. Bare names in it get
+ * domain. ST_CONFIG "file:line: ..." for a line that does not parse or a
+ * file that cannot be read.
+ */
+int		 sender_load_allowed(const char *path, const char *login,
+		    const char *domain, struct sender_allow *, struct error *);
+int		 sender_parse_allowed(const char *name, const char *buf,
+		    size_t len, const char *login, const char *domain,
+		    struct sender_allow *, struct error *);
+/*
+ * May the user use addr (qualified)? Yes for the null sender, for own
+ * (the user's own address, sender_own) and for what a's entries allow.
+ */
+int		 sender_may_use(const struct sender_allow *, const char *own,
+		    const char *addr);
+/*
+ * The user's own address, the one an aligned From: gets: revaliases,
+ * else the first address of the user's line, else login@ the first
+ * "*@domain" of it, else login@domain. Qualified.
+ */
+int		 sender_own(const struct sender_allow *, const struct revalias *,
+		    const char *login, const char *domain, char *out,
+		    size_t outlen, struct error *);
+const char	*sender_policy_name(enum sender_policy);
+/*
+ * -bv with -f (or under align/refuse): one line telling the envelope and
+ * From: the caller would get for farg (NULL: no -f) and why: allowed,
+ * aligned, refused, or the user's own address.
+ */
+struct caller;
+typedef void	 sender_line_fn(void *arg, const char *line);
+void		 sender_verify_line(const struct config *,
+		    const struct caller *, const char *farg,
+		    sender_line_fn *emit, void *emit_arg);
 
 /* --------------------------------------------------------- deadline.c */
 
@@ -1168,10 +1261,14 @@ struct caller {
 	char		 gecos[NAME_MAX_];
 	char		 domain[HOST_MAX];
 	char		 hostname[HOST_MAX];
+	char		 helo[HOST_MAX];	/* alias_helo_name */
 	struct aliases	*aliases;	/* AliasesFile, NULL: none */
 	/* revaliases, read with the group before it is dropped */
 	struct revalias	 rev;
 	struct error	 rev_err;	/* status ST_OK: rev is usable */
+	/* AllowedSendersFile, read with the group like revaliases */
+	struct sender_allow allow;
+	struct error	 allow_err;	/* status ST_OK: allow is usable */
 	transcript_fn	*transcript;	/* -v, Debug=: the SMTP dialogue */
 	void		*transcript_arg;
 };

@@ -150,6 +150,8 @@ exit_for_status(enum status st)
 		return EX_CANTCREAT;
 	case ST_NOPERM:		/* another user's queue entry */
 		return EX_USAGE;
+	case ST_SENDER:		/* SenderPolicy=refuse */
+		return EX_NOPERM;
 	case ST_OSERR:
 		return EX_OSERR;
 	case ST_SOFTWARE:
@@ -260,6 +262,9 @@ bs_reply_for(const struct outcome *out, char error_mode, char *reply,
 		return;
 	case EX_UNAVAILABLE:
 		(void)snprintf(reply, len, "550 5.7.1 %s", clean);
+		return;
+	case EX_NOPERM:		/* SenderPolicy=refuse */
+		(void)snprintf(reply, len, "553 5.7.1 %s", clean);
 		return;
 	case EX_DATAERR:
 	case EX_USAGE:
