@@ -134,9 +134,24 @@ char		*log_sanitize(char *dst, size_t dstlen, const char *src,
  * line are sanitised here (control bytes become '?', a tab a space), so
  * callers may pass untrusted values: no line can forge another.
  */
-void		 log_open(const char *ident, const char *file);
+void		 log_open(const char *service, const char *file);
 void		 log_line(int priority, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
+/*
+ * The ident is postino/SERVICE, as Postfix's is postfix/SERVICE, so
+ * that pflogsumm, logwatch and log exporters read our lines: log_line()
+ * uses log_open()'s service (argv[0]'s name, e.g. sendmail), log_svc()
+ * the Postfix service whose line it writes.
+ */
+enum log_service {
+	LOGSVC_PICKUP,		/* "QID: uid=N from=<s>": a message received */
+	LOGSVC_QMGR,		/* "QID: from=<s>, size=N, nrcpt=N", "removed" */
+	LOGSVC_SMTP,		/* delivery lines and the TLS line */
+	LOGSVC_BOUNCE,		/* "sender non-delivery notification" */
+	LOGSVC_CLEANUP		/* "QID: reject: ...": refused at submission */
+};
+void		 log_svc(int priority, enum log_service, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------- options.c */
 
@@ -798,6 +813,7 @@ struct smtp_result {
 	char		 hub_qid[64];	/* "queued as X" from the final reply */
 	char		 relay[HOST_MAX + 80]; /* "host[addr]:port" */
 	char		 tls[128];	/* TLS description or "" */
+	long long	 tx_ms;		/* deliver.c: the transaction's time */
 };
 
 /* The -v / Debug= transcript: one line sent, received, or a note. */
