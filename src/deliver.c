@@ -599,6 +599,28 @@ send_report_now(const struct deliver_ctx *ctx, struct hub_session *hs,
 	queue_entry_free(&b);
 }
 
+/* --metrics' counters: what this attempt made of the message. */
+static void
+count_stat(const struct deliver_ctx *ctx, const struct queue_entry *e,
+    enum stat_kind kind)
+{
+	struct error err;
+
+	error_clear(&err);
+	if (queue_stats_add(ctx->cfg->queue_dir, kind, &err) != ST_OK)
+		log_line(LOG_WARNING, "%s: %s", e->qid, err.text);
+}
+
+static enum stat_kind
+stat_of(const struct outcome *out, int keep, int to_failed)
+{
+	if (to_failed)
+		return STAT_FAILED;
+	if (keep && out->pending > 0)
+		return STAT_DEFERRED;
+	return out->failed > 0 ? STAT_BOUNCED : STAT_SENT;
+}
+
 /*
  * The outcome table after one attempt (or none). committed says whether
  * e is on disk already (a queue run) or only in the spool (a submission,
@@ -632,6 +654,8 @@ settle(const struct deliver_ctx *ctx, struct hub_session *hs,
 		settle_committed(ctx, e, keep, to_failed);
 	else if (keep || to_failed)
 		commit_new(ctx, e, in->data_fd, to_failed, out);
+	if (out->kind != OUT_NOT_QUEUED)
+		count_stat(ctx, e, stat_of(out, keep, to_failed));
 	if (!in->committed && out->kind != OUT_NOT_QUEUED)
 		send_report_now(ctx, hs, bqid);
 	if (out->kind == OUT_SENT && keep)
@@ -667,6 +691,7 @@ backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
 	e->next_retry = time(NULL);	/* not tried: due at once */
 	log_svc(LOG_NOTICE, LOGSVC_QMGR, "%s: status=deferred (%s)", e->qid,
 	    e->last_error);
+	count_stat(ctx, e, STAT_DEFERRED);
 	return 1;
 }
 

@@ -401,7 +401,8 @@ parse_arguments(struct options *o, int argc, char **argv, struct error *err)
 }
 
 /*
- * postino queue [-C config] [--json | delete ID | hold ID | release ID]:
+ * postino queue [-C config] [--json | --metrics [--write] | delete ID |
+ * hold ID | release ID]:
  * -C file may come anywhere, attached or not; the rest is words. q is
  * the index of "queue".
  */
@@ -431,13 +432,17 @@ parse_queue_command(struct options *o, int argc, char **argv, int q,
 	}
 	if (n == 1 && strcmp(words[0], "--json") == 0)
 		o->json = 1;
+	else if (n >= 1 && n <= 2 && strcmp(words[0], "--metrics") == 0 &&
+	    (n == 1 || strcmp(words[1], "--write") == 0))
+		o->metrics = n;
 	else if (n == 2 && (strcmp(words[0], "delete") == 0 ||
 	    strcmp(words[0], "hold") == 0 || strcmp(words[0], "release") == 0)) {
 		o->queue_action = words[0];
 		o->filter.qid = words[1];
 	} else if (n != 0)
 		return error_set(err, ST_USAGE, "usage: postino queue "
-		    "[-C config] [--json | delete ID | hold ID | release ID]");
+		    "[-C config] [--json | --metrics [--write] | delete ID | "
+		    "hold ID | release ID]");
 	return ST_OK;
 }
 

@@ -219,6 +219,7 @@ struct options {
 	const char	*auth_user;	/* ssmtp's -au */
 	const char	*auth_method;	/* ssmtp's -am */
 	int		 json;		/* postino queue --json */
+	int		 metrics;	/* --metrics: 1; --metrics --write: 2 */
 	char		**rcpt_args;	/* operands */
 	size_t		 nrcpt_args;
 };
@@ -312,6 +313,7 @@ struct config {
 	int		 auth_allow_plaintext;	/* AuthAllowPlaintext= */
 	int		 timeout;		/* Timeout= seconds per SMTP step */
 	char		 log_file[PATH_MAX];	/* LogFile= (empty: syslog) */
+	char		 metrics_file[PATH_MAX]; /* MetricsFile= (empty: none) */
 	long long	 retry_interval;	/* RetryInterval= (60 s) */
 	long long	 max_retry_interval;	/* MaxRetryInterval= (1 h) */
 	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
@@ -1039,6 +1041,25 @@ int		 queue_hub_mark_up(const char *dir, const struct route *,
 long long	 queue_hub_down_since(const char *dir, const struct route *,
 		    char *why, size_t whylen);
 
+/* Outcome counters kept across runs (QueueDir/stats), for --metrics. */
+enum stat_kind {
+	STAT_SENT,	/* every recipient settled, none refused */
+	STAT_DEFERRED,	/* an attempt (or HubBackoff) left it pending */
+	STAT_BOUNCED,	/* recipients refused: a report to the sender */
+	STAT_FAILED,	/* kept in the failed area */
+	STAT_KINDS
+};
+struct queue_stats {
+	unsigned long long count[STAT_KINDS];
+	long long	 last_delivery;	/* time of the last STAT_SENT; 0 */
+};
+/* Count one message's outcome; last_delivery is set with STAT_SENT. */
+int		 queue_stats_add(const char *dir, enum stat_kind,
+		    struct error *);
+/* The counters (all 0 when the file does not exist yet). */
+int		 queue_stats_read(const char *dir, struct queue_stats *,
+		    struct error *);
+
 /* ---------------------------------------------------------- deliver.c */
 
 /*
@@ -1346,6 +1367,14 @@ int		 smtpd_run(const struct smtpd_params *, struct error *);
 
 /* mailq / -bp (Postfix layout), or one JSON object per line. */
 int		 showq_list(FILE *out, const char *dir, int json, struct error *);
+/*
+ * postino queue --metrics: the queue's state and the counters kept in
+ * it, in Prometheus' text exposition format.
+ */
+int		 showq_metrics(FILE *out, const struct config *,
+		    struct error *);
+/* The same, replacing MetricsFile atomically (a queue run, --write). */
+int		 showq_metrics_write(const struct config *, struct error *);
 /* postino queue delete|hold|release ID: root or the submitter only. */
 int		 showq_change(const char *dir, const char *action,
 		    const char *qid, struct error *);

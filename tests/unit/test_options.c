@@ -555,6 +555,12 @@ t_subcommand_queue(void **state)
 	assert_int_equal(p->o.mode, MODE_QUEUE_ADMIN);
 	assert_int_equal(p->o.json, 1);
 	done(p);
+	p = ok(ARGV("postino", "queue", "--metrics"));
+	assert_int_equal(p->o.metrics, 1);
+	done(p);
+	p = ok(ARGV("postino", "queue", "-C", "/c", "--metrics", "--write"));
+	assert_int_equal(p->o.metrics, 2);
+	done(p);
 	p = ok(ARGV("postino", "queue", "delete", "ABCDEF0123"));
 	assert_string_equal(p->o.queue_action, "delete");
 	assert_string_equal(p->o.filter.qid, "ABCDEF0123");
@@ -720,14 +726,17 @@ t_usage_errors_of_subcommands(void **state)
 	    "option -C requires an argument");
 	usage(ARGV("postino", "-C"), "option -C requires an argument");
 	usage(ARGV("postino", "queue", "frobnicate"),
-	    "usage: postino queue [-C config] [--json | delete ID "
-	    "| hold ID | release ID]");
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
 	usage(ARGV("postino", "queue", "delete"),
-	    "usage: postino queue [-C config] [--json | delete ID "
-	    "| hold ID | release ID]");
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
+	usage(ARGV("postino", "queue", "--metrics", "--json"),
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
 	usage(ARGV("postino", "queue", "delete", "A", "B"),
-	    "usage: postino queue [-C config] [--json | delete ID "
-	    "| hold ID | release ID]");
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
 	usage(ARGV("postino", "--help"), "usage: postino [-i] [-t] "
 	    "[-f sender] [-F name] [-C config] [-v] [--] [recipient ...]; "
 	    "see postino(8)");
