@@ -447,6 +447,25 @@ parse_queue_command(struct options *o, int argc, char **argv, int q,
 }
 
 /*
+ * postino check --hub [--json]: the words become no-op flags (-bh) for
+ * the sendmail parser that reads the rest (-C).
+ */
+static void
+check_hub_words(struct options *o, int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--hub") == 0) {
+			o->hub_check = 1;
+			argv[i] = (char *)"-bh";
+		} else if (o->hub_check && strcmp(argv[i], "--json") == 0) {
+			o->json = 1;
+			argv[i] = (char *)"-bh";
+		}
+}
+
+/*
  * Invoked as postino, a first argument naming a subcommand runs it.
  * *handled tells whether one did; "verify" only rewrites itself into -bv
  * and leaves the rest to the sendmail parser.
@@ -471,11 +490,13 @@ parse_subcommand(struct options *o, int argc, char **argv, int *handled,
 	if (strcmp(argv[q], "check") == 0) {
 		*handled = 1;
 		argv[q] = (char *)"-bh";	/* a no-op flag in its place */
+		check_hub_words(o, argc, argv);
 		if (parse_arguments(o, argc, argv, err) != ST_OK)
 			return err->status;
 		if (o->nrcpt_args > 0)
 			return error_set(err, ST_USAGE,
-			    "usage: postino check [-C config]");
+			    "usage: postino check [-C config] "
+			    "[--hub [--json]]");
 		o->mode = MODE_CHECK;
 		return ST_OK;
 	}

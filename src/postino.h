@@ -23,7 +23,8 @@
  *   queue.c     the queue directory: commit, lock, update, marks, counters
  *   runner.c    the queue pass (-q, the timer, after a send)
  *   modes.c     -q, mailq / postino queue, -bv, postino check, newaliases
- *   showq.c     the queue listing and postino queue ACTION
+ *   showq.c     the queue listing, postino queue ACTION, --metrics
+ *   hubcheck.c  postino check --hub: a session to the hub, no message
  *   smtpd.c     sendmail -bs: the SMTP server side on stdin/stdout
  *   log.c       error records, untrusted-text sanitising, log lines
  *
@@ -145,7 +146,7 @@ void		 log_line(int priority, const char *, ...)
  */
 enum log_service {
 	LOGSVC_PICKUP,		/* "QID: uid=N from=<s>": a message received */
-	LOGSVC_QMGR,		/* "QID: from=<s>, size=N, nrcpt=N", "removed" */
+	LOGSVC_QMGR,		/* "QID: from=<s>, size=N, nrcpt=N", removed */
 	LOGSVC_SMTP,		/* delivery lines and the TLS line */
 	LOGSVC_BOUNCE,		/* "sender non-delivery notification" */
 	LOGSVC_CLEANUP		/* "QID: reject: ...": refused at submission */
@@ -220,6 +221,7 @@ struct options {
 	const char	*auth_method;	/* ssmtp's -am */
 	int		 json;		/* postino queue --json */
 	int		 metrics;	/* --metrics: 1; --metrics --write: 2 */
+	int		 hub_check;	/* postino check --hub */
 	char		**rcpt_args;	/* operands */
 	size_t		 nrcpt_args;
 };
@@ -313,7 +315,7 @@ struct config {
 	int		 auth_allow_plaintext;	/* AuthAllowPlaintext= */
 	int		 timeout;		/* Timeout= seconds per SMTP step */
 	char		 log_file[PATH_MAX];	/* LogFile= (empty: syslog) */
-	char		 metrics_file[PATH_MAX]; /* MetricsFile= (empty: none) */
+	char		 metrics_file[PATH_MAX]; /* MetricsFile= ("": none) */
 	long long	 retry_interval;	/* RetryInterval= (60 s) */
 	long long	 max_retry_interval;	/* MaxRetryInterval= (1 h) */
 	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
@@ -1362,6 +1364,18 @@ struct smtpd_params {
 
 /* Run the dialogue until QUIT, EOF or the idle timeout. ST_OK normally. */
 int		 smtpd_run(const struct smtpd_params *, struct error *);
+
+/* --------------------------------------------------------- hubcheck.c */
+
+/* The monitoring plugin's verdict; main() makes it exit 0, 1 or 2. */
+enum hub_verdict { HUB_OK = 0, HUB_WARNING, HUB_CRITICAL };
+/*
+ * postino check --hub: open a session to the hub as a delivery does
+ * (TLS, verification, AUTH), report it on out (text, or one JSON object)
+ * and QUIT; never MAIL, RCPT or DATA. ST_OK with *verdict set.
+ */
+int		 hubcheck_run(const struct config *, const char *helo, int json,
+		    FILE *out, enum hub_verdict *verdict, struct error *);
 
 /* ------------------------------------------------------------ showq.c */
 

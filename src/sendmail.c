@@ -371,6 +371,29 @@ verify(const struct config *cfg, const struct run *r, const struct options *o)
 	return st == ST_OK ? EX_OK : st == ST_OSERR ? EX_OSERR : EX_NOUSER;
 }
 
+/*
+ * postino check --hub: the monitoring plugin convention, 0 OK,
+ * 1 WARNING, 2 CRITICAL; a configuration or machine failure keeps its
+ * own exit code (told on stderr).
+ */
+static int
+hub_check(const struct config *cfg, const struct run *r,
+    const struct options *o)
+{
+	static const int exits[] = {
+		[HUB_OK] = 0, [HUB_WARNING] = 1, [HUB_CRITICAL] = 2
+	};
+	enum hub_verdict v = HUB_CRITICAL;
+	struct error err;
+	int st;
+
+	error_clear(&err);
+	st = hubcheck_run(cfg, r->c.hostname, o->json, stdout, &v, &err);
+	if (st != ST_OK)
+		return told(st, &err);
+	return exits[v];
+}
+
 static int
 run_mode(const struct config *cfg, struct run *r, const struct options *o)
 {
@@ -386,6 +409,8 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 	case MODE_QUEUE_ADMIN:
 		return told(mode_queue_admin(cfg, o, stdout, &err), &err);
 	case MODE_CHECK:
+		if (o->hub_check)
+			return hub_check(cfg, r, o);
 		return told(mode_check(cfg, &r->c, r->config_warnings, stdout,
 		    &err), &err);
 	case MODE_RUN_QUEUE:

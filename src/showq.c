@@ -3,8 +3,9 @@
  * `sendmail -bp` in Postfix's layout (which check_mailq -M postfix
  * reads), `postino queue --json` with the same facts for monitoring, and
  * `postino queue delete|hold|release ID`, and `postino queue --metrics`
- * (Prometheus' text format, also written to MetricsFile). It writes to the stream main()
- * gives it and returns a status; main() decides the exit code.
+ * (Prometheus' text format, also written to MetricsFile). It writes to
+ * the stream main() gives it and returns a status; main() decides the
+ * exit code.
  */
 #include <sys/types.h>
 
@@ -319,7 +320,7 @@ sum_area(const char *dir, const char *area, struct queue_sum *sum,
 		queue_entry_init(&e);
 		error_clear(&perr);
 		rc = queue_peek_entry(dir, area, ids[i], &e, &busy, &perr);
-		/* Vanished: not counted; unreadable: counted, as mailq shows. */
+		/* Vanished: not counted; unreadable: counted (as in mailq). */
 		if (rc == ST_OK || perr.status != ST_PERM) {
 			if (failed)
 				sum->failed++;

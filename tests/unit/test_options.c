@@ -555,6 +555,15 @@ t_subcommand_queue(void **state)
 	assert_int_equal(p->o.mode, MODE_QUEUE_ADMIN);
 	assert_int_equal(p->o.json, 1);
 	done(p);
+	p = ok(ARGV("postino", "check", "--hub", "-C", "/c", "--json"));
+	assert_int_equal(p->o.mode, MODE_CHECK);
+	assert_int_equal(p->o.hub_check, 1);
+	assert_int_equal(p->o.json, 1);
+	assert_string_equal(p->o.config_path, "/c");
+	done(p);
+	p = ok(ARGV("postino", "check"));
+	assert_int_equal(p->o.hub_check, 0);
+	done(p);
 	p = ok(ARGV("postino", "queue", "--metrics"));
 	assert_int_equal(p->o.metrics, 1);
 	done(p);
@@ -720,7 +729,8 @@ t_usage_errors_of_subcommands(void **state)
 {
 	(void)state;
 	usage(ARGV("postino", "check", "a@x"),
-	    "usage: postino check [-C config]");
+	    "usage: postino check [-C config] [--hub [--json]]");
+	usage(ARGV("postino", "check", "--json"), "unsupported option --");
 	usage(ARGV("postino", "check", "-Z"), "unsupported option -Z");
 	usage(ARGV("postino", "queue", "-C"),
 	    "option -C requires an argument");
