@@ -114,6 +114,7 @@ static const struct keyword keywords[] = {
 				FIELD(auth_allow_plaintext),		0 },
 	{ "Timeout",		key_timeout,	0, 0,			0 },
 	{ "LogFile",		key_path,	FIELD(log_file),	0 },
+	{ "MetricsFile",	key_path,	FIELD(metrics_file),	0 },
 	/* the queue (DESIGN.md "Queue") */
 	{ "RetryInterval",	key_duration,	FIELD(retry_interval),	0 },
 	{ "MaxRetryInterval",	key_duration,	FIELD(max_retry_interval), 0 },

@@ -32,6 +32,13 @@ mode_queue_admin(const struct config *cfg, const struct options *o,
 	if (o->queue_action != NULL)
 		return showq_change(cfg->queue_dir, o->queue_action,
 		    o->filter.qid, err);
+	if (o->metrics == 2 && cfg->metrics_file[0] == '\0')
+		return error_set(err, ST_USAGE, "--metrics --write: no "
+		    "MetricsFile in %s", cfg->path);
+	if (o->metrics == 2)
+		return showq_metrics_write(cfg, err);
+	if (o->metrics)
+		return showq_metrics(out, cfg, err);
 	return showq_list(out, cfg->queue_dir, o->json, err);
 }
 

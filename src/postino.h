@@ -24,7 +24,8 @@
  *   queue.c     the queue directory: commit, lock, update, marks, counters
  *   runner.c    the queue pass (-q, the timer, after a send)
  *   modes.c     -q, mailq / postino queue, -bv, postino check, newaliases
- *   showq.c     the queue listing and postino queue ACTION
+ *   showq.c     the queue listing, postino queue ACTION, --metrics
+ *   hubcheck.c  postino check --hub: a session to the hub, no message
  *   smtpd.c     sendmail -bs: the SMTP server side on stdin/stdout
  *   log.c       error records, untrusted-text sanitising, log lines
  *
@@ -136,9 +137,24 @@ char		*log_sanitize(char *dst, size_t dstlen, const char *src,
  * line are sanitised here (control bytes become '?', a tab a space), so
  * callers may pass untrusted values: no line can forge another.
  */
-void		 log_open(const char *ident, const char *file);
+void		 log_open(const char *service, const char *file);
 void		 log_line(int priority, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
+/*
+ * The ident is postino/SERVICE, as Postfix's is postfix/SERVICE, so
+ * that pflogsumm, logwatch and log exporters read our lines: log_line()
+ * uses log_open()'s service (argv[0]'s name, e.g. sendmail), log_svc()
+ * the Postfix service whose line it writes.
+ */
+enum log_service {
+	LOGSVC_PICKUP,		/* "QID: uid=N from=<s>": a message received */
+	LOGSVC_QMGR,		/* "QID: from=<s>, size=N, nrcpt=N", removed */
+	LOGSVC_SMTP,		/* delivery lines and the TLS line */
+	LOGSVC_BOUNCE,		/* "sender non-delivery notification" */
+	LOGSVC_CLEANUP		/* "QID: reject: ...": refused at submission */
+};
+void		 log_svc(int priority, enum log_service, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------- options.c */
 
@@ -206,6 +222,8 @@ struct options {
 	const char	*auth_user;	/* ssmtp's -au */
 	const char	*auth_method;	/* ssmtp's -am */
 	int		 json;		/* postino queue --json */
+	int		 metrics;	/* --metrics: 1; --metrics --write: 2 */
+	int		 hub_check;	/* postino check --hub */
 	char		**rcpt_args;	/* operands */
 	size_t		 nrcpt_args;
 };
@@ -306,6 +324,7 @@ struct config {
 	int		 auth_allow_plaintext;	/* AuthAllowPlaintext= */
 	int		 timeout;		/* Timeout= seconds per SMTP step */
 	char		 log_file[PATH_MAX];	/* LogFile= (empty: syslog) */
+	char		 metrics_file[PATH_MAX]; /* MetricsFile= ("": none) */
 	long long	 retry_interval;	/* RetryInterval= (60 s) */
 	long long	 max_retry_interval;	/* MaxRetryInterval= (1 h) */
 	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
@@ -905,6 +924,7 @@ struct smtp_result {
 	char		 hub_qid[64];	/* "queued as X" from the final reply */
 	char		 relay[HOST_MAX + 80]; /* "host[addr]:port" */
 	char		 tls[128];	/* TLS description or "" */
+	long long	 tx_ms;		/* deliver.c: the transaction's time */
 };
 
 /* The -v / Debug= transcript: one line sent, received, or a note. */
@@ -1136,6 +1156,25 @@ int		 queue_hub_mark_up(const char *dir, const struct route *,
 		    struct error *);
 long long	 queue_hub_down_since(const char *dir, const struct route *,
 		    char *why, size_t whylen);
+
+/* Outcome counters kept across runs (QueueDir/stats), for --metrics. */
+enum stat_kind {
+	STAT_SENT,	/* every recipient settled, none refused */
+	STAT_DEFERRED,	/* an attempt (or HubBackoff) left it pending */
+	STAT_BOUNCED,	/* recipients refused: a report to the sender */
+	STAT_FAILED,	/* kept in the failed area */
+	STAT_KINDS
+};
+struct queue_stats {
+	unsigned long long count[STAT_KINDS];
+	long long	 last_delivery;	/* time of the last STAT_SENT; 0 */
+};
+/* Count one message's outcome; last_delivery is set with STAT_SENT. */
+int		 queue_stats_add(const char *dir, enum stat_kind,
+		    struct error *);
+/* The counters (all 0 when the file does not exist yet). */
+int		 queue_stats_read(const char *dir, struct queue_stats *,
+		    struct error *);
 
 /* ---------------------------------------------------------- deliver.c */
 
@@ -1446,10 +1485,30 @@ struct smtpd_params {
 /* Run the dialogue until QUIT, EOF or the idle timeout. ST_OK normally. */
 int		 smtpd_run(const struct smtpd_params *, struct error *);
 
+/* --------------------------------------------------------- hubcheck.c */
+
+/* The monitoring plugin's verdict; main() makes it exit 0, 1 or 2. */
+enum hub_verdict { HUB_OK = 0, HUB_WARNING, HUB_CRITICAL };
+/*
+ * postino check --hub: open a session to the hub as a delivery does
+ * (TLS, verification, AUTH), report it on out (text, or one JSON object)
+ * and QUIT; never MAIL, RCPT or DATA. ST_OK with *verdict set.
+ */
+int		 hubcheck_run(const struct config *, const char *helo, int json,
+		    FILE *out, enum hub_verdict *verdict, struct error *);
+
 /* ------------------------------------------------------------ showq.c */
 
 /* mailq / -bp (Postfix layout), or one JSON object per line. */
 int		 showq_list(FILE *out, const char *dir, int json, struct error *);
+/*
+ * postino queue --metrics: the queue's state and the counters kept in
+ * it, in Prometheus' text exposition format.
+ */
+int		 showq_metrics(FILE *out, const struct config *,
+		    struct error *);
+/* The same, replacing MetricsFile atomically (a queue run, --write). */
+int		 showq_metrics_write(const struct config *, struct error *);
 /* postino queue delete|hold|release ID: root or the submitter only. */
 int		 showq_change(const char *dir, const char *action,
 		    const char *qid, struct error *);

@@ -333,6 +333,20 @@ count_against_limit(const struct config *cfg, const struct caller *c,
 	return rc;
 }
 
+/*
+ * A message refused here (RateLimit) is logged as Postfix's cleanup logs
+ * a message it rejects at the end of the message, so that log tools
+ * count it as rejected: "QID: reject: END-OF-MESSAGE from local: ...".
+ */
+static void
+log_refused(const struct caller *c, const struct queue_entry *e,
+    const struct error *err)
+{
+	log_svc(LOG_NOTICE, LOGSVC_CLEANUP, "%s: reject: END-OF-MESSAGE from "
+	    "local: 4.7.1 %s; from=<%s> to=<%s>", c->qid, err->text,
+	    e->sender, e->nrcpt > 0 ? e->rcpt[0].addr : "");
+}
+
 void
 submit_deliver_ctx(const struct config *cfg, const struct caller *c,
     struct deliver_ctx *ctx)
@@ -401,15 +415,22 @@ submit_read(const struct sender_ctx *sc, const struct options *o,
 	    sizeof(sender), &err)) == ST_OK) {
 		route_for(cfg, rev, &rt);
 		if ((rc = build_entry(e, c, sender, &rcpts, msg, &rt, o,
-		    &err)) == ST_OK)
-			rc = count_against_limit(cfg, c, &err);
+		    &err)) == ST_OK) {
+			/* Received, as Postfix's pickup says it. */
+			log_svc(LOG_INFO, LOGSVC_PICKUP, "%s: uid=%lu "
+			    "from=<%s>", c->qid, (unsigned long)c->uid,
+			    sender);
+			if ((rc = count_against_limit(cfg, c, &err)) ==
+			    ST_LIMIT)
+				log_refused(c, e, &err);
+		}
 	}
 	addrlist_free(&rcpts);
 	if (rc != ST_OK)
 		return stopped(out, &err);
-	log_line(LOG_INFO, "%s: uid=%lu from=<%s>, size=%lld, nrcpt=%zu",
-	    c->qid, (unsigned long)c->uid, sender, (long long)msg->size,
-	    e->nrcpt);
+	/* Taken in: Postfix's qmgr line. */
+	log_svc(LOG_INFO, LOGSVC_QMGR, "%s: from=<%s>, size=%lld, nrcpt=%zu "
+	    "(queue active)", c->qid, sender, (long long)msg->size, e->nrcpt);
 	return relay(cfg, c, o, e, msg, out);
 }
 
