@@ -637,36 +637,82 @@ addr_domain(const char *addr)
  * The one rule for adding @domain, here for one address and below for the
  * addr-specs of a header list: the null sender "" stays null, an address
  * with a domain is never re-domained, and an empty domain adds nothing.
+ * The _local forms (SenderPolicy align and refuse, issue 12) also turn
+ * "@localhost" and "@localhost.localdomain" into "@domain".
  */
-int
-addr_qualify(char *addr, size_t len, const char *domain, struct error *err)
+static int
+is_localhost(const char *dom)
 {
-	size_t alen = strlen(addr);
+	return ascii_caseeq(dom, "localhost") ||
+	    ascii_caseeq(dom, "localhost.localdomain");
+}
 
-	if (alen == 0 || strchr(addr, '@') != NULL || domain == NULL ||
-	    domain[0] == '\0')
+static int
+qualify_one(char *addr, size_t len, const char *domain, int local,
+    struct error *err)
+{
+	size_t alen = strlen(addr), keep;
+	const char *at = strrchr(addr, '@');
+
+	if (alen == 0 || domain == NULL || domain[0] == '\0' ||
+	    (at != NULL && (!local || !is_localhost(at + 1))))
 		return ST_OK;
-	if (alen + 1 + strlen(domain) >= len)
+	keep = at != NULL ? (size_t)(at - addr) : alen;
+	if (keep + 1 + strlen(domain) >= len)
 		return error_set(err, ST_DATA, "address too long after "
 		    "adding @%s", domain);
+	addr[keep] = '\0';
 	(void)strlcat(addr, "@", len);
 	(void)strlcat(addr, domain, len);
 	return ST_OK;
+}
+
+int
+addr_qualify(char *addr, size_t len, const char *domain, struct error *err)
+{
+	return qualify_one(addr, len, domain, 0, err);
+}
+
+int
+addr_qualify_local(char *addr, size_t len, const char *domain,
+    struct error *err)
+{
+	return qualify_one(addr, len, domain, 1, err);
 }
 
 struct qualify {
 	const char	*text;
 	const char	*domain;
 	size_t		 dlen;
+	int		 local;		/* "@localhost" too (_local) */
 	size_t		 count;		/* first pass: insertions needed */
 	char		*out;		/* second pass: the result */
 	size_t		 olen, copied;
 };
 
+/* 1: a bare name ("@domain" added); 2: "@localhost" (domain replaced),
+ * when its domain is the text's last token as written; 0: neither. */
 static int
-needs_domain(const struct found *f)
+needs_domain(const struct qualify *q, const struct found *f)
 {
-	return !f->has_at && f->spec[0] != '\0';
+	const char *at;
+	size_t dl, i;
+
+	if (f->spec[0] == '\0')
+		return 0;
+	if (!f->has_at)
+		return 1;
+	if (!q->local || (at = strrchr(f->spec, '@')) == NULL ||
+	    !is_localhost(at + 1))
+		return 0;
+	dl = strlen(at + 1);
+	if (f->end < dl)
+		return 0;
+	for (i = 0; i < dl; i++)
+		if (lower((unsigned char)q->text[f->end - dl + i]) !=
+		    lower((unsigned char)at[1 + i]))
+			return 0;
+	return 2;
 }
 
 static int
@@ -675,7 +721,7 @@ count_bare(void *arg, const struct found *f, struct error *err)
 	struct qualify *q = arg;
 
 	(void)err;
-	if (needs_domain(f))
+	if (needs_domain(q, f))
 		q->count++;
 	return ST_OK;
 }
@@ -684,28 +730,34 @@ static int
 insert_domain(void *arg, const struct found *f, struct error *err)
 {
 	struct qualify *q = arg;
-	size_t n = f->end - q->copied;
+	int kind = needs_domain(q, f);
+	size_t upto = f->end, n;
 
 	(void)err;
-	if (!needs_domain(f))
+	if (kind == 0)
 		return ST_OK;
+	if (kind == 2)
+		upto -= strlen(strrchr(f->spec, '@') + 1);
+	n = upto - q->copied;
 	memcpy(q->out + q->olen, q->text + q->copied, n);
 	q->olen += n;
-	q->out[q->olen++] = '@';
+	if (kind == 1)
+		q->out[q->olen++] = '@';
 	memcpy(q->out + q->olen, q->domain, q->dlen);
 	q->olen += q->dlen;
 	q->copied = f->end;
 	return ST_OK;
 }
 
-char *
-addr_list_qualify(const char *value, size_t len, const char *domain,
+static char *
+qualify_list(const char *value, size_t len, const char *domain, int local,
     struct error *err)
 {
 	struct qualify q;
 	size_t size;
 
 	memset(&q, 0, sizeof(q));
+	q.local = local;
 	q.text = value;
 	q.domain = domain == NULL ? "" : domain;
 	q.dlen = strlen(q.domain);
@@ -728,4 +780,18 @@ addr_list_qualify(const char *value, size_t len, const char *domain,
 	q.olen += len - q.copied;
 	q.out[q.olen] = '\0';
 	return q.out;
+}
+
+char *
+addr_list_qualify(const char *value, size_t len, const char *domain,
+    struct error *err)
+{
+	return qualify_list(value, len, domain, 0, err);
+}
+
+char *
+addr_list_qualify_local(const char *value, size_t len, const char *domain,
+    struct error *err)
+{
+	return qualify_list(value, len, domain, 1, err);
 }

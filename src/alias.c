@@ -888,6 +888,40 @@ alias_hostname(const struct config *cfg, char *buf, size_t len)
 		system_hostname(buf, len);
 }
 
+/* A name fit for EHLO: qualified (a dot inside) and not localhost. */
+static int
+helo_fit(const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	return dot != NULL && dot != name && name[strlen(name) - 1] != '.' &&
+	    strncasecmp(name, "localhost", 9) != 0 &&
+	    strcasecmp(dot, ".localdomain") != 0;
+}
+
+void
+alias_helo_name(const struct config *cfg, char *buf, size_t len)
+{
+	char name[HOST_MAX];
+
+	if (len == 0)
+		return;
+	if (helo_fit(cfg->hostname)) {
+		(void)strlcpy(buf, cfg->hostname, len);
+		return;
+	}
+	if (read_mailname(cfg->mailname_path, name, sizeof(name)) &&
+	    helo_fit(name)) {
+		(void)strlcpy(buf, name, len);
+		return;
+	}
+	system_hostname(name, sizeof(name));
+	if (!helo_fit(name))
+		alias_domain(cfg, name, sizeof(name));
+	/* No qualified name known: an address literal (RFC 5321 4.1.4). */
+	(void)strlcpy(buf, helo_fit(name) ? name : "[127.0.0.1]", len);
+}
+
 static int
 copy_addr(char *out, size_t outlen, const char *addr, struct error *err)
 {

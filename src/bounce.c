@@ -241,8 +241,8 @@ bounce_create(const struct bounce_names *bn, struct queue_entry *e,
 		return err->status;
 	}
 	(void)close(fd);
-	log_line(LOG_INFO, "%s: sender non-delivery notification: %s",
-	    e->qid, b.qid);
+	log_svc(LOG_INFO, LOGSVC_BOUNCE, "%s: sender non-delivery "
+	    "notification: %s", e->qid, b.qid);
 	(void)strlcpy(bounce_qid, b.qid, QID_MAX);
 	forget_reports(e);
 	queue_entry_free(&b);

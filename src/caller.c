@@ -10,6 +10,7 @@
 
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -90,27 +91,84 @@ load_aliases(struct caller *c, const struct config *cfg, int strict,
 	return ST_OK;
 }
 
+/*
+ * Warnings told while the configuration is read, before LogFile (which
+ * it names) can be opened: held here, told once the log is open, so that
+ * they reach LogFile like every other line. Bounded: a file of a million
+ * stray lines must not take a million allocations.
+ */
+#define HELD_MAX	64
+
+struct held {
+	char	*text[HELD_MAX];
+	size_t	 n;
+	size_t	 dropped;
+};
+
+static void
+hold_warning(void *arg, const char *text)
+{
+	struct held *h = arg;
+	char *copy;
+
+	if (h->n == HELD_MAX || (copy = strdup(text)) == NULL) {
+		h->dropped++;
+		return;
+	}
+	h->text[h->n++] = copy;
+}
+
+static void
+tell_held(struct held *h, const struct caller_load_how *how)
+{
+	char more[64];
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		if (how->warn != NULL)
+			how->warn(how->warn_arg, h->text[i]);
+		free(h->text[i]);
+	}
+	if (h->dropped > 0 && how->warn != NULL) {
+		(void)snprintf(more, sizeof(more), "%zu more configuration "
+		    "warnings not shown", h->dropped);
+		how->warn(how->warn_arg, more);
+	}
+	memset(h, 0, sizeof(*h));
+}
+
 int
 caller_load(struct caller *c, struct config *cfg, const struct options *o,
     const struct caller_load_how *how, struct error *err)
 {
+	struct held held;
+	int rc;
+
 	/* -C from an ordinary user cannot read what the group protects. */
 	if (o->config_path != NULL && getuid() != 0 &&
 	    priv_drop_for_good(err) != ST_OK)
 		return err->status;
-	if (config_load(cfg, o->config_path != NULL ? o->config_path :
-	    POSTINO_CONFFILE, how->warn, how->warn_arg, err) != ST_OK)
+	memset(&held, 0, sizeof(held));
+	rc = config_load(cfg, o->config_path != NULL ? o->config_path :
+	    POSTINO_CONFFILE, hold_warning, &held, err);
+	if (rc == ST_OK)
+		log_open(o->progname, cfg->log_file);
+	tell_held(&held, how);
+	if (rc != ST_OK)
 		return ST_CONFIG;
-	log_open(o->progname, cfg->log_file);
 	log_ignored_dsn(o);
 	apply_auth_override(cfg, o, c, how->auth_ignored);
 	alias_domain(cfg, c->domain, sizeof(c->domain));
 	alias_hostname(cfg, c->hostname, sizeof(c->hostname));
+	alias_helo_name(cfg, c->helo, sizeof(c->helo));
 	if (load_aliases(c, cfg, how->strict, how->warn, how->warn_arg,
 	    err) != ST_OK)
 		return ST_CONFIG;
 	error_clear(&c->rev_err);
 	(void)alias_load_revaliases(cfg->revaliases, c->login, &c->rev,
 	    &c->rev_err);
+	error_clear(&c->allow_err);
+	(void)sender_load_allowed(cfg->allowed_senders, c->login, c->domain,
+	    &c->allow, &c->allow_err);
 	return ST_OK;
 }

@@ -6,10 +6,13 @@
  *
  * Where ssmtp's parser lost mail or leaked secrets we differ on purpose
  * (DESIGN.md "Compatibility", ssmtp.conf(5) "DIFFERENCES FROM SSMTP"):
- * spaces around '=' are allowed, '#' is a comment only at the start of
- * a line, the value runs to the end of the line, the last line is read
- * even without a newline, and a bad boolean is an error instead of a
- * silent NO. Secrets (AuthUser, AuthPass) never appear in diagnostics.
+ * spaces around '=' are allowed, '#' starts a comment only at the start
+ * of a line or after a blank (so a password may hold '#'), the value
+ * runs to the end of the line or that comment, the last line is read
+ * even without a newline, a bad boolean is an error instead of a silent
+ * NO, and a key name followed by something other than '=' is an error
+ * (other lines without '=' are skipped, as ssmtp did, with a warning).
+ * Secrets (AuthUser, AuthPass) never appear in diagnostics.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,7 +49,9 @@ struct parse {
 	void		*warn_arg;
 	int		 use_tls;	/* -1: not in the file */
 	int		 use_starttls;
+	int		 ssmtp_starttls; /* ssmtp's reading, line by line */
 	size_t		 use_tls_line;
+	size_t		 starttls_cleared; /* UseTLS=NO that cleared it */
 	size_t		 use_tls_cert_line;
 	size_t		 pass_line;	/* last non-empty AuthPass= */
 	size_t		 pass_file_line; /* last non-empty AuthPassFile= */
@@ -69,10 +74,11 @@ struct keyword {
 };
 
 static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
-    key_port, key_domain, key_use_tls, key_use_starttls, key_use_tls_cert,
+    key_port, key_domain, key_hostname, key_use_tls, key_use_starttls, key_use_tls_cert,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
     key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
-    key_rate_exempt, key_size, key_source_address, key_address_family;
+    key_rate_exempt, key_size, key_sender_policy, key_source_address,
+    key_address_family;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -82,7 +88,7 @@ static const struct keyword keywords[] = {
 	{ "Root",		key_string,	FIELD(root),		0 },
 	{ "MailHub",		key_mailhub,	0, 0,			0 },
 	{ "RemotePort",		key_port,	0, 0,			0 },
-	{ "HostName",		key_domain,	FIELD(hostname),	0 },
+	{ "HostName",		key_hostname,	FIELD(hostname),	0 },
 	{ "RewriteDomain",	key_domain,	FIELD(rewrite_domain),
 								KF_LAST_AT },
 	{ "FromLineOverride",	key_bool,	FIELD(from_line_override), 0 },
@@ -112,6 +118,7 @@ static const struct keyword keywords[] = {
 				FIELD(auth_allow_plaintext),		0 },
 	{ "Timeout",		key_timeout,	0, 0,			0 },
 	{ "LogFile",		key_path,	FIELD(log_file),	0 },
+	{ "MetricsFile",	key_path,	FIELD(metrics_file),	0 },
 	{ "SourceAddress",	key_source_address, FIELD(source_address), 0 },
 	{ "AddressFamily",	key_address_family, 0, 0,		0 },
 	/* the queue (DESIGN.md "Queue") */
@@ -124,7 +131,33 @@ static const struct keyword keywords[] = {
 	{ "RateLimit",		key_rate,	0, 0,			0 },
 	{ "RateLimitUser",	key_rate_user,	0, 0,			0 },
 	{ "RateLimitExempt",	key_rate_exempt, 0, 0,			0 },
+	/* senders (sender.c) */
+	{ "AllowedSendersFile",	key_path,	FIELD(allowed_senders),	0 },
+	{ "SenderPolicy",	key_sender_policy, 0, 0,		0 },
 };
+
+/* The keys config_check names by line, and where their line is kept. */
+static const struct {
+	const char	*name;
+	size_t		 off;
+} line_slots[] = {
+	{ "AuthUser",		offsetof(struct config, line.auth_user) },
+	{ "TLSCert",		offsetof(struct config, line.tls_cert) },
+	{ "TLSKey",		offsetof(struct config, line.tls_key) },
+	{ "TLS_CA_File",	offsetof(struct config, line.tls_ca_file) },
+	{ "TLS_CA_Dir",		offsetof(struct config, line.tls_ca_dir) },
+};
+
+static void
+note_line(struct parse *p, const struct keyword *kw)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(line_slots) / sizeof(line_slots[0]); i++)
+		if (strcmp(kw->name, line_slots[i].name) == 0)
+			*(size_t *)(void *)((char *)p->cfg +
+			    line_slots[i].off) = p->line;
+}
 
 static char *
 field_str(struct parse *p, const struct keyword *kw)
@@ -294,15 +327,28 @@ static int
 key_use_tls(struct parse *p, const struct keyword *kw, const char *value,
     struct error *err)
 {
+	int rc;
+
 	p->use_tls_line = p->line;
-	return get_bool(p, kw, value, &p->use_tls, err);
+	rc = get_bool(p, kw, value, &p->use_tls, err);
+	/* ssmtp: UseTLS=NO also cleared an earlier UseSTARTTLS=YES. */
+	if (rc == ST_OK && p->use_tls == 0 && p->ssmtp_starttls) {
+		p->ssmtp_starttls = 0;
+		p->starttls_cleared = p->line;
+	}
+	return rc;
 }
 
 static int
 key_use_starttls(struct parse *p, const struct keyword *kw,
     const char *value, struct error *err)
 {
-	return get_bool(p, kw, value, &p->use_starttls, err);
+	int rc;
+
+	rc = get_bool(p, kw, value, &p->use_starttls, err);
+	if (rc == ST_OK)
+		p->ssmtp_starttls = p->use_starttls;
+	return rc;
 }
 
 static int
@@ -532,12 +578,11 @@ key_address_family(struct parse *p, const struct keyword *kw,
  * HostName and RewriteDomain end up in EHLO, Received: and every
  * qualified address, so only what a domain or address literal can hold.
  */
-static int
-key_domain(struct parse *p, const struct keyword *kw, const char *value,
-    struct error *err)
+static const char *
+domain_after_at(struct parse *p, const struct keyword *kw, const char *value)
 {
 	char show[HOST_MAX];
-	const char *at, *s;
+	const char *at;
 
 	/* ssmtp cut "user@example.com" to the domain, and so do we. */
 	if ((kw->flags & KF_LAST_AT) && (at = strrchr(value, '@')) != NULL) {
@@ -545,14 +590,58 @@ key_domain(struct parse *p, const struct keyword *kw, const char *value,
 		pwarn(p, p->line, "%s: '@' in value, using '%s'", kw->name,
 		    shown(show, sizeof(show), value));
 	}
+	return value;
+}
+
+static int
+domain_clean(const char *value)
+{
+	const char *s;
+
 	for (s = value; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c <= ' ' || c == 0x7f || strchr("@<>()\\\",;/", c) != NULL)
-			return perr(p, err, "%s: bad character in '%s'",
-			    kw->name, shown(show, sizeof(show), value));
+			return 0;
 	}
+	return 1;
+}
+
+static int
+key_domain(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char show[HOST_MAX];
+
+	value = domain_after_at(p, kw, value);
+	if (!domain_clean(value))
+		return perr(p, err, "%s: bad character in '%s'",
+		    kw->name, shown(show, sizeof(show), value));
 	return copy_value(p, kw, field_str(p, kw), kw->size, value, err);
+}
+
+/*
+ * HostName is the EHLO argument, the Received: host and, without
+ * RewriteDomain, the qualifying domain; ssmtp sent whatever it held and
+ * mail flowed. A value that cannot be a host name ("alerts@gmail.com", a
+ * common tutorial mistake) is warned about and the machine's name used:
+ * refusing would stop a host's mail over it. Not the part after '@', as
+ * RewriteDomain does: as the qualifying domain, "gmail.com" would send
+ * root's mail to root@gmail.com, a stranger's mailbox.
+ */
+static int
+key_hostname(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char show[HOST_MAX];
+	char *dst = field_str(p, kw);
+
+	if (domain_clean(value) && strlen(value) < kw->size)
+		return copy_value(p, kw, dst, kw->size, value, err);
+	pwarn(p, p->line, "%s: '%s' is not a host name; using the machine's "
+	    "name", kw->name, shown(show, sizeof(show), value));
+	dst[0] = '\0';		/* alias_hostname: the machine's name */
+	return ST_OK;
 }
 
 static int
@@ -578,6 +667,28 @@ key_auth_method(struct parse *p, const struct keyword *kw,
 	}
 	return perr(p, err, "%s: expected PLAIN, LOGIN, CRAM-MD5 or ANY, "
 	    "got '%s'", kw->name, shown(show, sizeof(show), value));
+}
+
+/* SenderPolicy: keep (ssmtp's behaviour, the default), align, refuse. */
+static int
+key_sender_policy(struct parse *p, const struct keyword *kw,
+    const char *value, struct error *err)
+{
+	static const char *const names[] = {
+		[SP_KEEP] = "keep", [SP_ALIGN] = "align",
+		[SP_REFUSE] = "refuse"
+	};
+	char show[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(value, names[i]) == 0) {
+			p->cfg->sender_policy = (enum sender_policy)i;
+			return ST_OK;
+		}
+	}
+	return perr(p, err, "%s: expected keep, align or refuse, got '%s'",
+	    kw->name, shown(show, sizeof(show), value));
 }
 
 /* "Name: value": a field name of printable ASCII, then ':'. */
@@ -1011,6 +1122,51 @@ value_clean(const char *s, size_t len)
 	return 1;
 }
 
+/*
+ * Blanks then '#' start a comment: ssmtp cut every value at its first
+ * blank, so "AuthUser=me # my account" never reached it as data, and
+ * real files rely on it. A '#' with no blank before it stays data, so a
+ * password holding '#' still works. Returns the length without it.
+ */
+static size_t
+cut_comment(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 1; i < len; i++)
+		if (s[i] == '#' && is_blank(s[i - 1]))
+			return i - 1;
+	return len;
+}
+
+/*
+ * A line without '=': ssmtp skipped it, and real files hold prose such
+ * as "install ssmtp and mailx". A known key followed by something else
+ * ("mailhub:host", "AuthPass[secret]", "UseTLS YES") is a mistyped
+ * setting that would change where mail goes or what it sends: refused.
+ * The line is not quoted: it may be a password on a line of its own.
+ */
+static int
+stray_line(struct parse *p, const char *s, size_t len, struct error *err)
+{
+	const struct keyword *kw;
+	char key[KEY_MAX];
+	size_t klen = 0;
+
+	while (klen < len && (isalnum((unsigned char)s[klen]) ||
+	    s[klen] == '_'))
+		klen++;
+	if (klen > 0 && klen < sizeof(key)) {
+		memcpy(key, s, klen);
+		key[klen] = '\0';
+		if ((kw = keyword_find(key)) != NULL)
+			return perr(p, err, "%s: expected '=' after the key "
+			    "name (%s=value)", kw->name, kw->name);
+	}
+	pwarn(p, p->line, "line without '=' skipped");
+	return ST_OK;
+}
+
 static int
 parse_line(struct parse *p, const char *s, size_t len, struct error *err)
 {
@@ -1025,8 +1181,10 @@ parse_line(struct parse *p, const char *s, size_t len, struct error *err)
 	trim(&s, &len);
 	if (len == 0 || s[0] == '#')
 		return ST_OK;
+	len = cut_comment(s, len);
+	trim(&s, &len);
 	if ((eq = memchr(s, '=', len)) == NULL)
-		return perr(p, err, "expected key=value");
+		return stray_line(p, s, len, err);
 	klen = (size_t)(eq - s);
 	val = eq + 1;
 	vlen = len - klen - 1;
@@ -1055,6 +1213,8 @@ parse_line(struct parse *p, const char *s, size_t len, struct error *err)
 	value[vlen] = '\0';
 	rc = kw->set(p, kw, value, err);
 	explicit_bzero(value, sizeof(value));	/* it may be a password */
+	if (rc == ST_OK)
+		note_line(p, kw);
 	return rc;
 }
 
@@ -1064,11 +1224,17 @@ resolve(struct parse *p, struct error *err)
 {
 	struct config *cfg = p->cfg;
 
+	/*
+	 * Only a UseTLS=NO after UseSTARTTLS=YES reads differently from
+	 * ssmtp, which turned TLS off there; we keep STARTTLS, and say so.
+	 * "UseTLS=NO" then "UseSTARTTLS=YES" means STARTTLS to both.
+	 */
 	if (p->use_starttls == 1) {
 		cfg->tls = TLS_STARTTLS;
-		if (p->use_tls == 0)
-			pwarn(p, p->use_tls_line,
-			    "UseTLS=NO ignored because UseSTARTTLS=YES");
+		if (!p->ssmtp_starttls)
+			pwarn(p, p->starttls_cleared, "UseTLS=NO after "
+			    "UseSTARTTLS=YES ignored (ssmtp turned TLS off "
+			    "here): STARTTLS is used");
 	} else if (p->use_tls == 1)
 		cfg->tls = TLS_IMPLICIT;
 	else
@@ -1308,6 +1474,121 @@ config_load(struct config *cfg, const char *path, config_warn_fn *warn,
 	    err)) == ST_OK)
 		rc = read_pass_file(cfg, pass_file_line, err);
 	return rc;
+}
+
+/* One finding of config_check: "file:line: text", or "file: text". */
+static void
+finding(const struct config *cfg, size_t line, config_warn_fn *warn,
+    void *arg, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+finding(const struct config *cfg, size_t line, config_warn_fn *warn,
+    void *arg, const char *fmt, ...)
+{
+	char text[ERR_MAX], full[ERR_MAX + PATH_MAX + 32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (line != 0)
+		(void)snprintf(full, sizeof(full), "%s:%zu: %s", cfg->path,
+		    line, text);
+	else
+		(void)snprintf(full, sizeof(full), "%s: %s", cfg->path, text);
+	warn(arg, full);
+}
+
+/*
+ * The group a sender reads the client key with: that of a set-group-ID
+ * binary; (gid_t)-1 without one (a plain build: the sender's own ids).
+ */
+static gid_t
+install_group(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/exe", &st) == 0 && (st.st_mode & S_ISGID))
+		return st.st_gid;
+	return (gid_t)-1;
+}
+
+/*
+ * Can senders read it? check runs as root or the admin, for whom
+ * access(2) says yes to almost anything, so the mode bits too: CA files
+ * are read as the sender (o+r, o+x for a directory); a client key and
+ * certificate with the group, so g+r for the install's group will do.
+ * NULL when they can, else why not.
+ */
+static const char *
+senders_cannot_read(const char *path, int dir, int with_group, char *why,
+    size_t len)
+{
+	mode_t need = dir ? (S_IROTH | S_IXOTH) : S_IROTH;
+	mode_t gneed = dir ? (S_IRGRP | S_IXGRP) : S_IRGRP;
+	struct stat st;
+	gid_t g = with_group ? install_group() : (gid_t)-1;
+
+	if (access(path, dir ? R_OK | X_OK : R_OK) == -1)
+		return strerror(errno);
+	if (stat(path, &st) == -1)
+		return strerror(errno);
+	if ((st.st_mode & need) == need)
+		return NULL;
+	if (g != (gid_t)-1 && st.st_gid == g && (st.st_mode & gneed) == gneed)
+		return NULL;
+	(void)snprintf(why, len, "mode %04o: a sender that is not its owner "
+	    "cannot read it%s", (unsigned)(st.st_mode & 07777), with_group ?
+	    (g != (gid_t)-1 ? " (make it readable by postino's group)" : "") :
+	    " (postino reads it as the sender, without its group)");
+	return why;
+}
+
+static int
+check_file(const struct config *cfg, const char *key, const char *path,
+    size_t line, int dir, int with_group, config_warn_fn *warn, void *arg)
+{
+	char why[160];
+	const char *bad;
+
+	if (path[0] == '\0' ||
+	    (bad = senders_cannot_read(path, dir, with_group, why,
+	    sizeof(why))) == NULL)
+		return 0;
+	finding(cfg, line, warn, arg, "%s: %s: %s: the first TLS connection "
+	    "will fail and mail will wait in the queue", key, path, bad);
+	return 1;
+}
+
+int
+config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
+{
+	int n = 0;
+
+	if (cfg->auth_user[0] != '\0' && cfg->tls == TLS_NONE &&
+	    !cfg->auth_allow_plaintext) {
+		finding(cfg, cfg->line.auth_user, warn, arg, "AuthUser is set "
+		    "but the connection to the hub is not encrypted: postino "
+		    "will not send the password in clear, so mail will wait "
+		    "in the queue; set UseSTARTTLS=YES (or UseTLS=YES), or "
+		    "AuthAllowPlaintext=YES");
+		n++;
+	}
+	if (cfg->tls == TLS_NONE)
+		return n > 0 ? ST_CONFIG : ST_OK;
+	n += check_file(cfg, "TLS_CA_File", cfg->tls_ca_file,
+	    cfg->line.tls_ca_file, 0, 0, warn, arg);
+	n += check_file(cfg, "TLS_CA_Dir", cfg->tls_ca_dir,
+	    cfg->line.tls_ca_dir, 1, 0, warn, arg);
+	if (cfg->use_tls_cert) {
+		n += check_file(cfg, "TLSCert", cfg->tls_cert,
+		    cfg->line.tls_cert, 0, 1, warn, arg);
+		/* TLSKey defaults to TLSCert: one file, told once. */
+		if (strcmp(cfg->tls_key, cfg->tls_cert) != 0)
+			n += check_file(cfg, "TLSKey", cfg->tls_key,
+			    cfg->line.tls_key, 0, 1, warn, arg);
+	}
+	return n > 0 ? ST_CONFIG : ST_OK;
 }
 
 void

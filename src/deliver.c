@@ -22,17 +22,85 @@
 
 /* ------------------------------------------------------------ logging */
 
+/* A duration as Postfix writes delay= and delays=: "0", "0.12", "4.5", "37". */
+static void
+fmt_delay(char *buf, size_t len, double v)
+{
+	if (v < 0.01)
+		(void)strlcpy(buf, "0", len);
+	else if (v < 10)
+		(void)snprintf(buf, len, "%.2g", v);
+	else
+		(void)snprintf(buf, len, "%.0f", v);
+}
+
+/*
+ * dsn=: the enhanced status code of the reply ("250 2.0.0 Ok" gives
+ * 2.0.0), else the class of the outcome with .0.0, as Postfix does.
+ */
+static void
+dsn_of(char *buf, size_t len, const char *reply, const char *status)
+{
+	const char *p = reply;
+	size_t d1, d2, n;
+
+	if (strlen(p) > 4 && p[0] >= '2' && p[0] <= '5' && p[3] == ' ')
+		p += 4;
+	/* class.subject.detail: [245].1-3 digits.1-3 digits */
+	if (p[0] >= '2' && p[0] <= '5' && p[0] != '3' && p[1] == '.') {
+		d1 = strspn(p + 2, "0123456789");
+		d2 = d1 > 0 && d1 <= 3 && p[2 + d1] == '.' ?
+		    strspn(p + 3 + d1, "0123456789") : 0;
+		n = 3 + d1 + d2;
+		if (d2 > 0 && d2 <= 3 && (p[n] == ' ' || p[n] == '\0') &&
+		    n < len) {
+			(void)strlcpy(buf, p, n + 1);
+			return;
+		}
+	}
+	(void)snprintf(buf, len, "%c.0.0", strcmp(status, "sent") == 0 ?
+	    '2' : strcmp(status, "deferred") == 0 ? '4' : '5');
+}
+
+/*
+ * One line per recipient, in Postfix's field order and nothing of ours
+ * between the fields (pflogsumm and the exporters match it exactly):
+ * to, relay, delay, delays=a/b/c/d, dsn, status (reply). Our stages map
+ * onto Postfix's four: a (before the queue manager) is 0, b is the wait
+ * in the queue, c (connection set-up) is 0 as for a reused Postfix
+ * connection (one session serves many messages), d the transaction.
+ */
 static void
 log_rcpt(const struct queue_entry *e, const struct hub_session *hs,
     const struct queue_rcpt *r, const char *status)
 {
-	double delay = difftime(time(NULL), e->queued);
+	double tx = hs->res.tx_ms / 1000.0, total;
+	char delay[16], wait[16], txs[16], dsn[16];
 
-	log_line(r->state == RS_SENT ? LOG_INFO : LOG_NOTICE,
-	    "%s: to=<%s>, relay=%s, delay=%.0f, tls=%s, status=%s (%s)",
-	    e->qid, r->addr, hs->res.relay[0] != '\0' ? hs->res.relay :
-	    "none", delay, hs->res.tls[0] != '\0' ? hs->res.tls : "none",
-	    status, r->reply);
+	total = difftime(time(NULL), e->queued);
+	if (total < tx)
+		total = tx;
+	fmt_delay(delay, sizeof(delay), total);
+	fmt_delay(wait, sizeof(wait), total - tx);
+	fmt_delay(txs, sizeof(txs), tx);
+	dsn_of(dsn, sizeof(dsn), r->reply, status);
+	log_svc(r->state == RS_SENT ? LOG_INFO : LOG_NOTICE, LOGSVC_SMTP,
+	    "%s: to=<%s>, relay=%s, delay=%s, delays=0/%s/0/%s, dsn=%s, "
+	    "status=%s (%s)", e->qid, r->addr, hs->res.relay[0] != '\0' ?
+	    hs->res.relay : "none", delay, wait, txs, dsn, status, r->reply);
+}
+
+/* TLS facts on a line of their own, once per session, as Postfix has it. */
+static void
+log_tls(const struct smtp_result *res)
+{
+	const char *kind = strstr(res->tls, "unverified") != NULL ?
+	    "Untrusted" : strstr(res->tls, "pinned") != NULL ? "Trusted" :
+	    "Verified";
+
+	if (res->tls[0] != '\0')
+		log_svc(LOG_INFO, LOGSVC_SMTP, "%s TLS connection established "
+		    "to %s: %s", kind, res->relay, res->tls);
 }
 
 /* ------------------------------------------------------------ session */
@@ -393,6 +461,7 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 	struct envelope env;
 	struct smtp_result res;
 	struct dot_mark mark;
+	long long started;
 	size_t *map;
 	int rc;
 
@@ -411,13 +480,17 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 		log_line(LOG_WARNING, "%s: an earlier attempt may have "
 		    "delivered it (interrupted after the final dot): possible "
 		    "duplicate", e->qid);
+	started = deadline_now_ms();
 	rc = smtp_send(hs->smtp, &env, &res, txerr);
+	res.tx_ms = deadline_now_ms() - started;
 	/* The session's relay and TLS facts come from smtp_open. */
 	if (res.relay[0] == '\0')
 		(void)strlcpy(res.relay, hs->res.relay, sizeof(res.relay));
 	if (res.tls[0] == '\0')
 		(void)strlcpy(res.tls, hs->res.tls, sizeof(res.tls));
 	hs->res = res;
+	if (!hs->used)		/* the session's first transaction */
+		log_tls(&hs->res);
 	apply_answers(e, hs, &env, map, rc, txerr);
 	hs->used = 1;
 	free(env.rcpt);
@@ -625,8 +698,8 @@ commit_new(const struct deliver_ctx *ctx, const struct queue_entry *e,
 		return;
 	}
 	out->committed = 1;
-	log_line(LOG_INFO, "%s: %s", e->qid, failed ? "kept in the failed "
-	    "area" : "queued for a later attempt");
+	log_svc(LOG_INFO, LOGSVC_QMGR, "%s: %s", e->qid, failed ?
+	    "kept in the failed area" : "queued for a later attempt");
 }
 
 /* A committed entry after its attempt: update, move or remove. */
@@ -650,7 +723,7 @@ settle_committed(const struct deliver_ctx *ctx, struct queue_entry *e,
 		log_line(strstr(err.text, "possible duplicate") != NULL ?
 		    LOG_WARNING : LOG_ERR, "%s: %s", e->qid, err.text);
 	else if (!to_failed)
-		log_line(LOG_INFO, "%s: removed", e->qid);
+		log_svc(LOG_INFO, LOGSVC_QMGR, "%s: removed", e->qid);
 }
 
 /* The report made for a submission goes out over the same session. */
@@ -675,6 +748,28 @@ send_report_now(const struct deliver_ctx *ctx, struct hub_session *hs,
 			(void)queue_update(ctx->cfg->queue_dir, &b, &err);
 	}
 	queue_entry_free(&b);
+}
+
+/* --metrics' counters: what this attempt made of the message. */
+static void
+count_stat(const struct deliver_ctx *ctx, const struct queue_entry *e,
+    enum stat_kind kind)
+{
+	struct error err;
+
+	error_clear(&err);
+	if (queue_stats_add(ctx->cfg->queue_dir, kind, &err) != ST_OK)
+		log_line(LOG_WARNING, "%s: %s", e->qid, err.text);
+}
+
+static enum stat_kind
+stat_of(const struct outcome *out, int keep, int to_failed)
+{
+	if (to_failed)
+		return STAT_FAILED;
+	if (keep && out->pending > 0)
+		return STAT_DEFERRED;
+	return out->failed > 0 ? STAT_BOUNCED : STAT_SENT;
 }
 
 /*
@@ -710,6 +805,8 @@ settle(const struct deliver_ctx *ctx, struct hub_session *hs,
 		settle_committed(ctx, e, keep, to_failed);
 	else if (keep || to_failed)
 		commit_new(ctx, e, in->data_fd, to_failed, out);
+	if (out->kind != OUT_NOT_QUEUED)
+		count_stat(ctx, e, stat_of(out, keep, to_failed));
 	if (!in->committed && out->kind != OUT_NOT_QUEUED)
 		send_report_now(ctx, hs, bqid);
 	if (out->kind == OUT_SENT && keep)
@@ -744,8 +841,9 @@ backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
 	    "failed %llds ago, not tried (HubBackoff%s): %s", rt[0].host,
 	    rt[0].port, down, n > 1 ? ", nor any other hub" : "", why);
 	e->next_retry = time(NULL);	/* not tried: due at once */
-	log_line(LOG_NOTICE, "%s: status=deferred (%s)", e->qid,
+	log_svc(LOG_NOTICE, LOGSVC_QMGR, "%s: status=deferred (%s)", e->qid,
 	    e->last_error);
+	count_stat(ctx, e, STAT_DEFERRED);
 	return 1;
 }
 

@@ -85,12 +85,57 @@ log_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 /*
  * Where lines go: syslog, or an append-only file (LogFile=). Set once by
  * main() before any line, like openlog(3)'s own hidden state; the only
- * mutable file-scope state outside sendmail.c.
+ * mutable file-scope state outside sendmail.c. The ident is Postfix's
+ * shape, NAME/SERVICE (DESIGN.md "Logs"): NAME is always "postino" (what
+ * pflogsumm --syslog-name=postino and logwatch match), SERVICE says which
+ * part wrote the line (smtp, qmgr, pickup, bounce; otherwise the
+ * personality, e.g. sendmail). ident is the buffer openlog(3) keeps a
+ * pointer to; it is rewritten before each syslog(3) call.
  */
+#define LOG_NAME	"postino"
+#define SERVICE_MAX	24
+
 static struct {
 	int	 fd;
-	char	 ident[64];
-} log_dest = { -1, "postino" };
+	char	 service[SERVICE_MAX];	/* the default service */
+	char	 host[HOST_MAX];	/* LogFile lines: the short host name */
+	char	 ident[sizeof(LOG_NAME) + SERVICE_MAX + 1];
+} log_dest = { -1, "sendmail", "localhost", LOG_NAME "/sendmail" };
+
+/*
+ * A service name from argv[0] (whoever runs us chooses it): letters,
+ * digits, '.', '_' and '-' only, else "sendmail". A '[', ':' or blank
+ * would let it pose as another program's ident or a queue id.
+ */
+static void
+set_service(char *dst, size_t dstlen, const char *src)
+{
+	const char *p;
+
+	for (p = src; *p != '\0'; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && *p != '.' && *p != '_' &&
+		    *p != '-')
+			break;
+	if (*p != '\0' || p == src || strlcpy(dst, src, dstlen) >= dstlen)
+		(void)strlcpy(dst, "sendmail", dstlen);
+}
+
+/* The host name as syslog daemons write it: unqualified. */
+static void
+set_host(void)
+{
+	char name[HOST_MAX];
+	size_t n;
+
+	if (gethostname(name, sizeof(name)) != 0 || name[0] == '\0')
+		return;
+	name[sizeof(name) - 1] = '\0';
+	n = strcspn(name, ". \t\r\n");
+	name[n] = '\0';
+	if (n > 0)
+		(void)strlcpy(log_dest.host, name, sizeof(log_dest.host));
+}
 
 /* Control bytes (C0 and DEL) become '?', a tab a space; in place. */
 static void
@@ -129,10 +174,12 @@ log_file_open(const char *file)
 }
 
 void
-log_open(const char *ident, const char *file)
+log_open(const char *service, const char *file)
 {
-	(void)strlcpy(log_dest.ident, ident, sizeof(log_dest.ident));
-	defang_controls(log_dest.ident);
+	set_service(log_dest.service, sizeof(log_dest.service), service);
+	(void)snprintf(log_dest.ident, sizeof(log_dest.ident), "%s/%s",
+	    LOG_NAME, log_dest.service);
+	set_host();
 	if (log_dest.fd != -1) {
 		(void)close(log_dest.fd);
 		log_dest.fd = -1;
@@ -144,7 +191,7 @@ log_open(const char *ident, const char *file)
 }
 
 static void
-log_to_file(int priority, const char *text)
+log_to_file(int priority, const char *service, const char *text)
 {
 	char line[2048], stamp[32];
 	struct tm tm;
@@ -153,8 +200,8 @@ log_to_file(int priority, const char *text)
 
 	(void)localtime_r(&now, &tm);
 	(void)strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "%s %s[%ld]: %s%s\n", stamp,
-	    log_dest.ident, (long)getpid(),
+	n = snprintf(line, sizeof(line), "%s %s %s/%s[%ld]: %s%s\n", stamp,
+	    log_dest.host, LOG_NAME, service, (long)getpid(),
 	    priority <= LOG_ERR ? "error: " :
 	    priority == LOG_WARNING ? "warning: " : "", text);
 	if (n < 0)
@@ -168,18 +215,44 @@ log_to_file(int priority, const char *text)
 		return;	/* nowhere left to report it */
 }
 
+static void
+log_vline(int priority, const char *service, const char *fmt, va_list ap)
+{
+	char text[1536];
+
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	defang_controls(text);
+	if (log_dest.fd != -1) {
+		log_to_file(priority, service, text);
+		return;
+	}
+	(void)snprintf(log_dest.ident, sizeof(log_dest.ident), "%s/%s",
+	    LOG_NAME, service);
+	openlog(log_dest.ident, LOG_PID, LOG_MAIL);
+	syslog(priority, "%s", text);
+}
+
 void
 log_line(int priority, const char *fmt, ...)
 {
-	char text[1536];
 	va_list ap;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	log_vline(priority, log_dest.service, fmt, ap);
 	va_end(ap);
-	defang_controls(text);
-	if (log_dest.fd != -1)
-		log_to_file(priority, text);
-	else
-		syslog(priority, "%s", text);
+}
+
+void
+log_svc(int priority, enum log_service svc, const char *fmt, ...)
+{
+	static const char *const names[] = {
+		[LOGSVC_PICKUP] = "pickup", [LOGSVC_QMGR] = "qmgr",
+		[LOGSVC_SMTP] = "smtp", [LOGSVC_BOUNCE] = "bounce",
+		[LOGSVC_CLEANUP] = "cleanup"
+	};
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(priority, names[svc], fmt, ap);
+	va_end(ap);
 }

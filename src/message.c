@@ -384,6 +384,7 @@ struct reader {
 	char			*wbuf;
 	size_t			 wlen;
 	long long		 in_size;	/* the caller's bytes, CRLF form */
+	char			*orig_from;	/* SP_ALIGN: for Reply-To: */
 };
 
 static int
@@ -519,6 +520,24 @@ display_name(const char *src, char *dst, size_t dstlen)
 	dst[o] = '\0';
 }
 
+/* Header addresses: under SenderPolicy align/refuse @localhost too. */
+static int
+qualify_addr(const struct reader *r, char *a, size_t len, struct error *e)
+{
+	return r->opts->policy != SP_KEEP ?
+	    addr_qualify_local(a, len, r->domain, e) :
+	    addr_qualify(a, len, r->domain, e);
+}
+
+static char *
+qualify_list(const struct reader *r, const char *v, size_t len,
+    struct error *e)
+{
+	return r->opts->policy != SP_KEEP ?
+	    addr_list_qualify_local(v, len, r->domain, e) :
+	    addr_list_qualify(v, len, r->domain, e);
+}
+
 static void
 from_address(const struct reader *r, char *buf, size_t len)
 {
@@ -529,7 +548,7 @@ from_address(const struct reader *r, char *buf, size_t len)
 		a = "MAILER-DAEMON";
 	(void)strlcpy(buf, a, len);
 	/* buf has room for an address and a domain. */
-	(void)addr_qualify(buf, len, r->domain, &e);
+	(void)qualify_addr(r, buf, len, &e);
 }
 
 static int
@@ -639,7 +658,7 @@ note_from(struct reader *r, const char *value, size_t vlen)
 	addrlist_init(&l);
 	if (addr_list_parse(value, vlen, &l, &e) == ST_OK && l.n > 0) {
 		(void)strlcpy(a, l.v[0], ADDR_MAX);
-		if (addr_qualify(a, ADDR_MAX, r->domain, &e) != ST_OK)
+		if (qualify_addr(r, a, ADDR_MAX, &e) != ST_OK)
 			a[0] = '\0';
 	}
 	addrlist_free(&l);
@@ -696,6 +715,135 @@ note_field(struct reader *r, enum hname hn, const char *value, size_t vlen,
 	return ST_OK;
 }
 
+/* ------------------------------------------------------ SenderPolicy */
+
+/*
+ * The display name of the first mailbox of a From: value: the phrase
+ * before '<', or the text of a comment ("root (Cron Daemon)"), as a
+ * phrase; "" when there is none or it is not plainly one.
+ */
+static void
+from_display_name(const char *v, char *dst, size_t dstlen)
+{
+	char tmp[NAME_MAX_];
+	const char *lt = strchr(v, '<'), *op, *cp;
+	size_t n;
+
+	dst[0] = '\0';
+	if (lt != NULL) {
+		while (is_wsp(*v))
+			v++;
+		n = (size_t)(lt - v);
+		while (n > 0 && is_wsp(v[n - 1]))
+			n--;
+		/* A quoted string, or words without specials: one phrase. */
+		if (n == 0 || n >= dstlen || (!(n >= 2 && v[0] == '"' &&
+		    v[n - 1] == '"') && strcspn(v, "@,:;\"") < n))
+			return;
+		memcpy(dst, v, n);
+		dst[n] = '\0';
+	} else if ((op = strchr(v, '(')) != NULL &&
+	    (cp = strchr(op, ')')) != NULL && strchr(v, ',') == NULL &&
+	    (n = (size_t)(cp - op - 1)) > 0 && n < sizeof(tmp)) {
+		memcpy(tmp, op + 1, n);
+		tmp[n] = '\0';
+		display_name(tmp, dst, dstlen);
+	}
+}
+
+/* Is every address of the (qualified) list q one the user may use? */
+static int
+list_allowed(struct reader *r, const char *q, char *first_bad, size_t len)
+{
+	struct addrlist l;
+	struct error e;
+	size_t i;
+	int ok = 1;
+
+	addrlist_init(&l);
+	if (q == NULL || addr_list_parse(q, strlen(q), &l, &e) != ST_OK ||
+	    l.n == 0) {
+		(void)strlcpy(first_bad, "(unparsable)", len);
+		ok = 0;
+	}
+	for (i = 0; ok && i < l.n; i++)
+		if (!r->opts->may_use(r->opts->may_use_arg, l.v[i])) {
+			(void)strlcpy(first_bad, l.v[i], len);
+			ok = 0;
+		}
+	addrlist_free(&l);
+	return ok;
+}
+
+/* SP_ALIGN: "From: name <aligned>"; the original kept for Reply-To:. */
+static int
+write_aligned_from(struct reader *r, const char *q, struct error *err)
+{
+	char name[2 * NAME_MAX_ + 3];
+	int rc;
+
+	from_display_name(q != NULL ? q : "", name, sizeof(name));
+	if (q != NULL && r->orig_from == NULL &&
+	    (r->orig_from = strdup(q)) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	r->msg->aligned = 1;
+	(void)strlcpy(r->msg->from_addr, r->opts->aligned_from, ADDR_MAX);
+	if ((rc = spool_puts(r, "From: ", err)) != ST_OK)
+		return rc;
+	if (name[0] != '\0' && ((rc = spool_puts(r, name, err)) != ST_OK ||
+	    (rc = spool_puts(r, " ", err)) != ST_OK))
+		return rc;
+	if ((rc = spool_puts(r, "<", err)) != ST_OK ||
+	    (rc = put_clean(r, r->opts->aligned_from, err)) != ST_OK)
+		return rc;
+	return spool_puts(r, ">\r\n", err);
+}
+
+/* SP_ALIGN: the original From: as Reply-To:, unless there is one. */
+static int
+write_reply_to(struct reader *r, struct error *err)
+{
+	int rc;
+
+	if (!r->msg->aligned || r->orig_from == NULL || r->seen[H_REPLY_TO])
+		return ST_OK;
+	if ((rc = spool_puts(r, "Reply-To:", err)) != ST_OK ||
+	    (rc = spool_puts(r, r->orig_from, err)) != ST_OK)
+		return rc;
+	return spool_puts(r, "\r\n", err);
+}
+
+/* From: or Sender: under SenderPolicy align or refuse. */
+static int
+sender_field(struct reader *r, enum hname hn, const char *value,
+    size_t vlen, struct error *err)
+{
+	char bad[ADDR_MAX];
+	struct error e;
+	char *q;
+	int ok, rc;
+
+	q = qualify_list(r, value, vlen, &e);
+	ok = list_allowed(r, q, bad, sizeof(bad));
+	if (!ok && r->opts->policy == SP_REFUSE && r->msg->refused[0] == '\0') {
+		(void)strlcpy(r->msg->refused, bad, sizeof(r->msg->refused));
+		(void)strlcpy(r->msg->refused_field, header_kinds[hn].name,
+		    sizeof(r->msg->refused_field));
+	}
+	if (r->opts->policy == SP_ALIGN && hn == H_SENDER) {
+		r->msg->sender_dropped = 1;
+		rc = ST_OK;
+	} else if (r->opts->policy == SP_ALIGN && !ok)
+		rc = write_aligned_from(r, q, err);
+	else if (q == NULL)
+		rc = spool_put(r, r->field, r->flen, err);
+	else if ((rc = spool_put(r, r->field, r->colon + 1, err)) == ST_OK &&
+	    (rc = spool_puts(r, q, err)) == ST_OK)
+		rc = spool_put(r, "\r\n", 2, err);
+	free(q);
+	return rc;
+}
+
 /* A complete field in field[]: note it, then drop, qualify or keep it. */
 static int
 field_done(struct reader *r, struct error *err)
@@ -714,9 +862,11 @@ field_done(struct reader *r, struct error *err)
 		return rc;
 	if (header_kinds[hn].flags & HF_DROP)
 		return ST_OK;
+	if (r->opts->policy != SP_KEEP && (hn == H_FROM || hn == H_SENDER))
+		return sender_field(r, hn, value, vlen, err);
 	/* Unparsable address lists are kept as the caller wrote them. */
 	if ((header_kinds[hn].flags & HF_QUALIFY) && r->domain[0] != '\0' &&
-	    (q = addr_list_qualify(value, vlen, r->domain, &e)) != NULL) {
+	    (q = qualify_list(r, value, vlen, &e)) != NULL) {
 		rc = spool_put(r, r->field, r->colon + 1, err);
 		if (rc == ST_OK)
 			rc = spool_puts(r, q, err);
@@ -824,6 +974,7 @@ end_headers(struct reader *r, struct error *err)
 	if ((rc = finish_rcpts(r, err)) != ST_OK ||
 	    (rc = write_add_headers(r, err)) != ST_OK ||
 	    (rc = write_missing(r, err)) != ST_OK ||
+	    (rc = write_reply_to(r, err)) != ST_OK ||
 	    (rc = spool_put(r, "\r\n", 2, err)) != ST_OK)
 		return rc;
 	r->out.fold = 0;
@@ -1112,6 +1263,7 @@ message_read(int in_fd, const char *spool_dir, const struct msgopts *opts,
 		rc = finish_spool(&r, err);
 	free(r.field);
 	free(r.wbuf);
+	free(r.orig_from);
 	free(ibuf);
 	free(cbuf);
 	addrlist_free(&r.resent_rcpts);

@@ -32,6 +32,13 @@ mode_queue_admin(const struct config *cfg, const struct options *o,
 	if (o->queue_action != NULL)
 		return showq_change(cfg->queue_dir, o->queue_action,
 		    o->filter.qid, err);
+	if (o->metrics == 2 && cfg->metrics_file[0] == '\0')
+		return error_set(err, ST_USAGE, "--metrics --write: no "
+		    "MetricsFile in %s", cfg->path);
+	if (o->metrics == 2)
+		return showq_metrics_write(cfg, err);
+	if (o->metrics)
+		return showq_metrics(out, cfg, err);
 	return showq_list(out, cfg->queue_dir, o->json, err);
 }
 
@@ -55,6 +62,9 @@ mode_verify(const struct config *cfg, const struct caller *c,
 	int rc = ST_OK;
 
 	error_clear(err);
+	/* Which sender the caller would get (issue 12). */
+	if (o->sender != NULL || cfg->sender_policy != SP_KEEP)
+		sender_verify_line(cfg, c, o->sender, print_line, out);
 	for (i = 0; i < o->nrcpt_args; i++) {
 		error_clear(&one);
 		if (alias_verify_line(cfg, c->aliases, o->rcpt_args[i],
@@ -74,23 +84,36 @@ mode_verify(const struct config *cfg, const struct caller *c,
  * postino check: the configuration as postino reads it, strictly: any
  * warning (an unknown key, a skipped alias line) fails, for
  * configuration tools to run before they deploy. warnings is how many
- * were told while reading.
+ * were told while reading. Then what the first send would run into
+ * (config_check: AuthUser without TLS, a TLS file senders cannot read):
+ * each finding told through warn, and any fails too, since a file that
+ * parses but queues every message is not ready to deploy.
  */
 int
 mode_check(const struct config *cfg, const struct caller *c, int warnings,
-    FILE *out, struct error *err)
+    config_warn_fn *warn, void *warn_arg, FILE *out, struct error *err)
 {
+	int found;
+
 	if (c->rev_err.status != ST_OK) {
 		*err = c->rev_err;
 		err->status = ST_CONFIG;
 		return ST_CONFIG;
 	}
-	if (warnings > 0)
+	if (c->allow_err.status != ST_OK) {	/* AllowedSendersFile */
+		*err = c->allow_err;
+		return ST_CONFIG;
+	}
+	found = config_check(cfg, warn, warn_arg) != ST_OK;
+	if (warnings > 0 || found)
 		return error_set(err, ST_CONFIG, "%s", "");
 	(void)fprintf(out, "%s: ok; hub %s port %s, %s, domain %s\n",
 	    cfg->path, cfg->hub_host, cfg->hub_port,
 	    cfg->tls == TLS_STARTTLS ? "STARTTLS" :
 	    cfg->tls == TLS_IMPLICIT ? "implicit TLS" : "no TLS", c->domain);
+	/* The sender the caller would get (issue 12). */
+	if (cfg->sender_policy != SP_KEEP)
+		sender_verify_line(cfg, c, NULL, print_line, out);
 	return ST_OK;
 }
 

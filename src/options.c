@@ -401,7 +401,8 @@ parse_arguments(struct options *o, int argc, char **argv, struct error *err)
 }
 
 /*
- * postino queue [-C config] [--json | delete ID | hold ID | release ID]:
+ * postino queue [-C config] [--json | --metrics [--write] | delete ID |
+ * hold ID | release ID]:
  * -C file may come anywhere, attached or not; the rest is words. q is
  * the index of "queue".
  */
@@ -431,14 +432,37 @@ parse_queue_command(struct options *o, int argc, char **argv, int q,
 	}
 	if (n == 1 && strcmp(words[0], "--json") == 0)
 		o->json = 1;
+	else if (n >= 1 && n <= 2 && strcmp(words[0], "--metrics") == 0 &&
+	    (n == 1 || strcmp(words[1], "--write") == 0))
+		o->metrics = n;
 	else if (n == 2 && (strcmp(words[0], "delete") == 0 ||
 	    strcmp(words[0], "hold") == 0 || strcmp(words[0], "release") == 0)) {
 		o->queue_action = words[0];
 		o->filter.qid = words[1];
 	} else if (n != 0)
 		return error_set(err, ST_USAGE, "usage: postino queue "
-		    "[-C config] [--json | delete ID | hold ID | release ID]");
+		    "[-C config] [--json | --metrics [--write] | delete ID | "
+		    "hold ID | release ID]");
 	return ST_OK;
+}
+
+/*
+ * postino check --hub [--json]: the words become no-op flags (-bh) for
+ * the sendmail parser that reads the rest (-C).
+ */
+static void
+check_hub_words(struct options *o, int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--hub") == 0) {
+			o->hub_check = 1;
+			argv[i] = (char *)"-bh";
+		} else if (o->hub_check && strcmp(argv[i], "--json") == 0) {
+			o->json = 1;
+			argv[i] = (char *)"-bh";
+		}
 }
 
 /*
@@ -466,11 +490,13 @@ parse_subcommand(struct options *o, int argc, char **argv, int *handled,
 	if (strcmp(argv[q], "check") == 0) {
 		*handled = 1;
 		argv[q] = (char *)"-bh";	/* a no-op flag in its place */
+		check_hub_words(o, argc, argv);
 		if (parse_arguments(o, argc, argv, err) != ST_OK)
 			return err->status;
 		if (o->nrcpt_args > 0)
 			return error_set(err, ST_USAGE,
-			    "usage: postino check [-C config]");
+			    "usage: postino check [-C config] "
+			    "[--hub [--json]]");
 		o->mode = MODE_CHECK;
 		return ST_OK;
 	}
@@ -498,7 +524,8 @@ check_mode(const struct options *o, struct error *err)
 	if (o->dsn_options || o->extract)
 		return error_set(err, ST_USAGE,
 		    "-bv cannot be combined with -t, -N or -R");
-	if (o->nrcpt_args == 0)
+	/* -bv -f ADDR alone tells which sender the caller would get. */
+	if (o->nrcpt_args == 0 && o->sender == NULL)
 		return error_set(err, ST_USAGE, "-bv: no addresses to verify");
 	return ST_OK;
 }

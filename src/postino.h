@@ -10,6 +10,7 @@
  *   message.c   stdin -> spool file, header scan and rewrite, wire form
  *   addr.c      RFC 5322 address and address-list syntax
  *   alias.c     revaliases, aliases, Root=, sender and recipients, route
+ *   sender.c    AllowedSendersFile and SenderPolicy: who may use which sender
  *   submit.c    one submission: read, recipients, sender, limit, delivery
  *   ratelimit.c RateLimit: a parsed policy against a per-uid counter
  *   deliver.c   settlement: session, attempt, the outcome of a message
@@ -23,7 +24,8 @@
  *   queue.c     the queue directory: commit, lock, update, marks, counters
  *   runner.c    the queue pass (-q, the timer, after a send)
  *   modes.c     -q, mailq / postino queue, -bv, postino check, newaliases
- *   showq.c     the queue listing and postino queue ACTION
+ *   showq.c     the queue listing, postino queue ACTION, --metrics
+ *   hubcheck.c  postino check --hub: a session to the hub, no message
  *   smtpd.c     sendmail -bs: the SMTP server side on stdin/stdout
  *   log.c       error records, untrusted-text sanitising, log lines
  *
@@ -95,7 +97,8 @@ enum status {
 	ST_OSERR,	/* fork, pipe, memory */
 	ST_SOFTWARE,	/* a bug */
 	ST_LIMIT,	/* refused by a policy limit (RateLimit) */
-	ST_NOPERM	/* the caller may not do that (another user's entry) */
+	ST_NOPERM,	/* the caller may not do that (another user's entry) */
+	ST_SENDER	/* SenderPolicy=refuse: a sender the user may not use */
 };
 
 /* Why a temporary failure needs an administrator (DESIGN.md outcomes). */
@@ -135,9 +138,24 @@ char		*log_sanitize(char *dst, size_t dstlen, const char *src,
  * line are sanitised here (control bytes become '?', a tab a space), so
  * callers may pass untrusted values: no line can forge another.
  */
-void		 log_open(const char *ident, const char *file);
+void		 log_open(const char *service, const char *file);
 void		 log_line(int priority, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
+/*
+ * The ident is postino/SERVICE, as Postfix's is postfix/SERVICE, so
+ * that pflogsumm, logwatch and log exporters read our lines: log_line()
+ * uses log_open()'s service (argv[0]'s name, e.g. sendmail), log_svc()
+ * the Postfix service whose line it writes.
+ */
+enum log_service {
+	LOGSVC_PICKUP,		/* "QID: uid=N from=<s>": a message received */
+	LOGSVC_QMGR,		/* "QID: from=<s>, size=N, nrcpt=N", removed */
+	LOGSVC_SMTP,		/* delivery lines and the TLS line */
+	LOGSVC_BOUNCE,		/* "sender non-delivery notification" */
+	LOGSVC_CLEANUP		/* "QID: reject: ...": refused at submission */
+};
+void		 log_svc(int priority, enum log_service, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------- options.c */
 
@@ -205,6 +223,8 @@ struct options {
 	const char	*auth_user;	/* ssmtp's -au */
 	const char	*auth_method;	/* ssmtp's -am */
 	int		 json;		/* postino queue --json */
+	int		 metrics;	/* --metrics: 1; --metrics --write: 2 */
+	int		 hub_check;	/* postino check --hub */
 	char		**rcpt_args;	/* operands */
 	size_t		 nrcpt_args;
 };
@@ -263,6 +283,13 @@ struct rate_policy {
 	int		 exempt_set;		/* unset: root is exempt */
 };
 
+/* SenderPolicy= (sender.c): what happens to a sender the user may not use. */
+enum sender_policy {
+	SP_KEEP = 0,	/* ssmtp's behaviour: the message's From: is kept */
+	SP_ALIGN,	/* envelope, From: and Sender: made an allowed address */
+	SP_REFUSE	/* ST_SENDER (exit 77), nothing sent or queued */
+};
+
 struct config {
 	char		 path[PATH_MAX];	/* the file that was read */
 	/* ssmtp keys (spec/anchors.md 1a) */
@@ -309,14 +336,21 @@ struct config {
 	int		 auth_allow_plaintext;	/* AuthAllowPlaintext= */
 	int		 timeout;		/* Timeout= seconds per SMTP step */
 	char		 log_file[PATH_MAX];	/* LogFile= (empty: syslog) */
+	char		 metrics_file[PATH_MAX]; /* MetricsFile= ("": none) */
 	long long	 retry_interval;	/* RetryInterval= (60 s) */
 	long long	 max_retry_interval;	/* MaxRetryInterval= (1 h) */
 	long long	 queue_lifetime;	/* QueueLifetime= (5 d) */
 	long long	 hub_backoff;		/* HubBackoff= (60 s) */
 	struct rate_policy rate;		/* RateLimit* keys */
 	long long	 max_message_size;	/* MaxMessageSize= bytes; 0: none */
+	char		 allowed_senders[PATH_MAX]; /* AllowedSendersFile= */
+	enum sender_policy sender_policy;	/* SenderPolicy= */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
+	/* The line that set a key config_check names (0: not in the file). */
+	struct {
+		size_t	 auth_user, tls_cert, tls_key, tls_ca_file, tls_ca_dir;
+	}		 line;
 };
 
 /* One warning found while reading a config ("file:line: unknown key K"). */
@@ -378,6 +412,16 @@ int		 config_port_ok(const char *port);
 /* Duration: number with optional unit s, m, h, d. */
 int		 config_parse_duration(const char *value, long long *seconds,
 		    struct error *);
+/*
+ * postino check's prediction of the first send, beyond parsing: AuthUser
+ * without TLS (the password is never sent in clear unless
+ * AuthAllowPlaintext=YES), and each TLS file in use (TLS_CA_File,
+ * TLS_CA_Dir; TLSCert and TLSKey with UseTLSCert) that is missing, not
+ * readable by the real user (access(2)), or not readable by the senders.
+ * Each finding, naming the key, goes to warn. ST_CONFIG if any.
+ */
+int		 config_check(const struct config *, config_warn_fn *warn,
+		    void *warn_arg);
 /* Wipe secrets (explicit_bzero) and free AddHeader strings. */
 void		 config_free(struct config *);
 
@@ -437,6 +481,15 @@ const char	*addr_domain(const char *addr);
  */
 char		*addr_list_qualify(const char *value, size_t len,
 		    const char *domain, struct error *);
+/*
+ * The same two rules, also turning "@localhost" and
+ * "@localhost.localdomain" into "@domain" (under SenderPolicy align or
+ * refuse: such addresses are never sent; keep leaves them as ssmtp did).
+ */
+int		 addr_qualify_local(char *addr, size_t len, const char *domain,
+		    struct error *);
+char		*addr_list_qualify_local(const char *value, size_t len,
+		    const char *domain, struct error *);
 
 /* ---------------------------------------------------------- message.c */
 
@@ -457,6 +510,18 @@ struct msgopts {
 						 * use (taken over, closed on
 						 * error); NULL: create one */
 	long long	 max_size;		/* MaxMessageSize; 0: none */
+	/*
+	 * SenderPolicy: SP_KEEP writes From:/Sender: as given (qualified).
+	 * Otherwise each of their addresses is put to may_use: SP_REFUSE
+	 * notes the first refused one in message.refused; SP_ALIGN removes
+	 * Sender:, replaces a From: with a refused address by aligned_from
+	 * (display name kept) and adds Reply-To: with the original From:
+	 * unless the message has a Reply-To:.
+	 */
+	enum sender_policy policy;
+	int		(*may_use)(const void *arg, const char *addr);
+	const void	*may_use_arg;
+	const char	*aligned_from;
 };
 
 struct message {
@@ -470,6 +535,11 @@ struct message {
 	struct addrlist	 header_rcpts;	/* -t: To/Cc/Bcc or Resent-* */
 	size_t		 nul_bytes;	/* NUL bytes dropped */
 	size_t		 lines_split;	/* lines over 998 octets split */
+	char		 refused[ADDR_MAX]; /* SP_REFUSE: first address of
+					 * From:/Sender: not allowed */
+	char		 refused_field[16]; /* "From" or "Sender" */
+	int		 aligned;	/* SP_ALIGN: From: replaced */
+	int		 sender_dropped; /* SP_ALIGN: a Sender: removed */
 };
 
 /*
@@ -568,8 +638,15 @@ int		 alias_parse_revaliases(const char *buf, size_t len,
 		    const char *login, struct revalias *, struct error *);
 /* The mail domain: RewriteDomain > HostName > /etc/mailname > gethostname. */
 void		 alias_domain(const struct config *, char *buf, size_t len);
-/* The EHLO / Received: name: HostName > gethostname(). */
+/* The Received: / -bs greeting name: HostName > gethostname(). */
 void		 alias_hostname(const struct config *, char *buf, size_t len);
+/*
+ * The EHLO name (and a bounce's Reporting-MTA), always qualified, never
+ * localhost: HostName > /etc/mailname > gethostname() > the mail domain,
+ * the first that has a dot and is no localhost name; "[127.0.0.1]" (an
+ * address literal, RFC 5321 4.1.4) when none is. No DNS lookup.
+ */
+void		 alias_helo_name(const struct config *, char *buf, size_t len);
 /*
  * The envelope sender before the message is read (used for a generated
  * From: too): revaliases > -f (fsender, NULL if not given) > login@domain.
@@ -645,6 +722,55 @@ int		 alias_verify_line(const struct config *,
 		    const struct aliases *al, const char *arg,
 		    const char *domain, const char *hostname, int no_alias,
 		    alias_line_fn *emit, void *emit_arg, struct error *);
+
+/* ----------------------------------------------------------- sender.c */
+
+#define SENDER_ALLOW_MAX	32	/* entries of one login's line */
+
+/* The AllowedSendersFile line of one login (or of "*"). */
+struct sender_allow {
+	int		 loaded;	/* a file was read */
+	int		 found;		/* 0: no line, 1: "*", 2: the login's */
+	size_t		 n;
+	char		 entry[SENDER_ALLOW_MAX][ADDR_MAX];
+};
+
+/*
+ * Read AllowedSendersFile (path "" : none, a empty) for login: the last
+ * line of that login, else the last "*" line. Bare names in it get
+ * domain. ST_CONFIG "file:line: ..." for a line that does not parse or a
+ * file that cannot be read.
+ */
+int		 sender_load_allowed(const char *path, const char *login,
+		    const char *domain, struct sender_allow *, struct error *);
+int		 sender_parse_allowed(const char *name, const char *buf,
+		    size_t len, const char *login, const char *domain,
+		    struct sender_allow *, struct error *);
+/*
+ * May the user use addr (qualified)? Yes for the null sender, for own
+ * (the user's own address, sender_own) and for what a's entries allow.
+ */
+int		 sender_may_use(const struct sender_allow *, const char *own,
+		    const char *addr);
+/*
+ * The user's own address, the one an aligned From: gets: revaliases,
+ * else the first address of the user's line, else login@ the first
+ * "*@domain" of it, else login@domain. Qualified.
+ */
+int		 sender_own(const struct sender_allow *, const struct revalias *,
+		    const char *login, const char *domain, char *out,
+		    size_t outlen, struct error *);
+const char	*sender_policy_name(enum sender_policy);
+/*
+ * -bv with -f (or under align/refuse): one line telling the envelope and
+ * From: the caller would get for farg (NULL: no -f) and why: allowed,
+ * aligned, refused, or the user's own address.
+ */
+struct caller;
+typedef void	 sender_line_fn(void *arg, const char *line);
+void		 sender_verify_line(const struct config *,
+		    const struct caller *, const char *farg,
+		    sender_line_fn *emit, void *emit_arg);
 
 /* --------------------------------------------------------- deadline.c */
 
@@ -828,6 +954,7 @@ struct smtp_result {
 	char		 hub_qid[64];	/* "queued as X" from the final reply */
 	char		 relay[HOST_MAX + 80]; /* "host[addr]:port" */
 	char		 tls[128];	/* TLS description or "" */
+	long long	 tx_ms;		/* deliver.c: the transaction's time */
 };
 
 /* The -v / Debug= transcript: one line sent, received, or a note. */
@@ -941,6 +1068,13 @@ struct queue_entry {
 /* An entry locked this long, by a holder stopped or gone, is stuck. */
 #define QUEUE_LOCK_STUCK	3600
 
+/*
+ * A recipient's reply is stored cut to this (terminator included), so
+ * that an entry of RCPT_MAX recipients always fits the control-file
+ * limit that its writer and its reader share.
+ */
+#define QUEUE_REPLY_KEEP	256
+
 void		 queue_entry_init(struct queue_entry *);
 void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
 int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,
@@ -1052,6 +1186,25 @@ int		 queue_hub_mark_up(const char *dir, const struct route *,
 		    struct error *);
 long long	 queue_hub_down_since(const char *dir, const struct route *,
 		    char *why, size_t whylen);
+
+/* Outcome counters kept across runs (QueueDir/stats), for --metrics. */
+enum stat_kind {
+	STAT_SENT,	/* every recipient settled, none refused */
+	STAT_DEFERRED,	/* an attempt (or HubBackoff) left it pending */
+	STAT_BOUNCED,	/* recipients refused: a report to the sender */
+	STAT_FAILED,	/* kept in the failed area */
+	STAT_KINDS
+};
+struct queue_stats {
+	unsigned long long count[STAT_KINDS];
+	long long	 last_delivery;	/* time of the last STAT_SENT; 0 */
+};
+/* Count one message's outcome; last_delivery is set with STAT_SENT. */
+int		 queue_stats_add(const char *dir, enum stat_kind,
+		    struct error *);
+/* The counters (all 0 when the file does not exist yet). */
+int		 queue_stats_read(const char *dir, struct queue_stats *,
+		    struct error *);
 
 /* ---------------------------------------------------------- deliver.c */
 
@@ -1181,10 +1334,14 @@ struct caller {
 	char		 gecos[NAME_MAX_];
 	char		 domain[HOST_MAX];
 	char		 hostname[HOST_MAX];
+	char		 helo[HOST_MAX];	/* alias_helo_name */
 	struct aliases	*aliases;	/* AliasesFile, NULL: none */
 	/* revaliases, read with the group before it is dropped */
 	struct revalias	 rev;
 	struct error	 rev_err;	/* status ST_OK: rev is usable */
+	/* AllowedSendersFile, read with the group like revaliases */
+	struct sender_allow allow;
+	struct error	 allow_err;	/* status ST_OK: allow is usable */
 	transcript_fn	*transcript;	/* -v, Debug=: the SMTP dialogue */
 	void		*transcript_arg;
 };
@@ -1243,9 +1400,11 @@ int		 mode_queue_admin(const struct config *, const struct options *,
 /* -bv: one line per argument on out; ST_PERM if one is invalid. */
 int		 mode_verify(const struct config *, const struct caller *,
 		    const struct options *, FILE *out, struct error *);
-/* postino check: ST_CONFIG on any warning (err text may be empty). */
+/* postino check: ST_CONFIG on any warning or config_check finding (told
+ * through warn; err text may be empty). */
 int		 mode_check(const struct config *, const struct caller *,
-		    int warnings, FILE *out, struct error *);
+		    int warnings, config_warn_fn *warn, void *warn_arg,
+		    FILE *out, struct error *);
 /* newaliases: check AliasesFile and log what it holds. */
 void		 mode_check_aliases(const struct config *);
 
@@ -1360,10 +1519,30 @@ struct smtpd_params {
 /* Run the dialogue until QUIT, EOF or the idle timeout. ST_OK normally. */
 int		 smtpd_run(const struct smtpd_params *, struct error *);
 
+/* --------------------------------------------------------- hubcheck.c */
+
+/* The monitoring plugin's verdict; main() makes it exit 0, 1 or 2. */
+enum hub_verdict { HUB_OK = 0, HUB_WARNING, HUB_CRITICAL };
+/*
+ * postino check --hub: open a session to the hub as a delivery does
+ * (TLS, verification, AUTH), report it on out (text, or one JSON object)
+ * and QUIT; never MAIL, RCPT or DATA. ST_OK with *verdict set.
+ */
+int		 hubcheck_run(const struct config *, const char *helo, int json,
+		    FILE *out, enum hub_verdict *verdict, struct error *);
+
 /* ------------------------------------------------------------ showq.c */
 
 /* mailq / -bp (Postfix layout), or one JSON object per line. */
 int		 showq_list(FILE *out, const char *dir, int json, struct error *);
+/*
+ * postino queue --metrics: the queue's state and the counters kept in
+ * it, in Prometheus' text exposition format.
+ */
+int		 showq_metrics(FILE *out, const struct config *,
+		    struct error *);
+/* The same, replacing MetricsFile atomically (a queue run, --write). */
+int		 showq_metrics_write(const struct config *, struct error *);
 /* postino queue delete|hold|release ID: root or the submitter only. */
 int		 showq_change(const char *dir, const char *action,
 		    const char *qid, struct error *);

@@ -24,6 +24,10 @@
  *   runner.lock  held shared by every queue run (queue_runner_active).
  *   hub-down.HOST.PORT  HubBackoff: the route failed at its mtime.
  *   rate/UID     RateLimit counter of one uid ("start count warned").
+ *   stats        outcome counters kept across runs, for postino queue
+ *                --metrics: "sent N", "deferred N", "bounced N",
+ *                "failed N", "last-delivery TIME" lines; flock(2)ed while
+ *                read and rewritten.
  *
  * A control file is text, one "key value" line each, readable with a
  * pager; times are seconds since the epoch followed by the date:
@@ -118,7 +122,6 @@
  * about 7.9 MB.
  */
 #define QUEUE_CTL_MAX		(8 * 1024 * 1024)
-#define QUEUE_REPLY_KEEP	256	/* of a recipient's reply, stored */
 /*
  * A data file without a control file is removed only this long after its
  * commit: the lock already protects a commit in progress; the age is a
@@ -1679,4 +1682,128 @@ queue_hub_down_since(const char *dir, const struct route *rt, char *why,
 		why[n] = '\0';
 	(void)close(fd);
 	return (long long)(time(NULL) - st.st_mtime);
+}
+
+/* -------------------------------------------------- outcome counters */
+
+static const char *const stat_names[STAT_KINDS] = {
+	[STAT_SENT] = "sent", [STAT_DEFERRED] = "deferred",
+	[STAT_BOUNCED] = "bounced", [STAT_FAILED] = "failed"
+};
+
+/* The stats file's text into st; unknown or malformed lines are skipped. */
+static void
+stats_parse(char *buf, struct queue_stats *st)
+{
+	char *line, *next, *sp;
+	long long v;
+	int k;
+
+	memset(st, 0, sizeof(*st));
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if ((sp = strchr(line, ' ')) == NULL)
+			continue;
+		*sp++ = '\0';
+		if (parse_number(sp, LLONG_MAX, &v) == -1)
+			continue;
+		if (strcmp(line, "last-delivery") == 0)
+			st->last_delivery = v;
+		for (k = 0; k < STAT_KINDS; k++)
+			if (strcmp(line, stat_names[k]) == 0)
+				st->count[k] = (unsigned long long)v;
+	}
+}
+
+static int
+stats_read_fd(int fd, struct queue_stats *st)
+{
+	char buf[512];
+	ssize_t n;
+
+	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) == -1)
+		return -1;
+	buf[n] = '\0';
+	stats_parse(buf, st);
+	return 0;
+}
+
+static int
+stats_write_fd(int fd, const struct queue_stats *st)
+{
+	char buf[512];
+	int k, n, len = 0;
+
+	for (k = 0; k < STAT_KINDS; k++) {
+		n = snprintf(buf + len, sizeof(buf) - (size_t)len, "%s %llu\n",
+		    stat_names[k], st->count[k]);
+		if (n < 0 || (size_t)n >= sizeof(buf) - (size_t)len)
+			return -1;
+		len += n;
+	}
+	n = snprintf(buf + len, sizeof(buf) - (size_t)len,
+	    "last-delivery %lld\n", st->last_delivery);
+	if (n < 0 || (size_t)n >= sizeof(buf) - (size_t)len)
+		return -1;
+	len += n;
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len)
+		return -1;
+	return 0;
+}
+
+static int
+stats_add(const char *dir, enum stat_kind kind, struct error *err)
+{
+	struct queue_stats st;
+	char path[PATH_MAX];
+	int fd, rc = 0;
+
+	if (snprintf(path, sizeof(path), "%s/stats", dir) >= (int)sizeof(path))
+		return error_set(err, ST_CANTCREAT, "path too long");
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0660);
+	if (fd == -1 || flock(fd, LOCK_EX) == -1 ||
+	    stats_read_fd(fd, &st) == -1)
+		rc = -1;
+	if (rc == 0) {
+		st.count[kind]++;
+		if (kind == STAT_SENT)
+			st.last_delivery = (long long)time(NULL);
+		rc = stats_write_fd(fd, &st);
+	}
+	if (rc == -1)
+		(void)error_set(err, ST_CANTCREAT, "cannot update %s: %s",
+		    path, strerror(errno));
+	if (fd != -1)
+		(void)close(fd);
+	return rc == 0 ? ST_OK : err->status;
+}
+
+int
+queue_stats_add(const char *dir, enum stat_kind kind, struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = stats_add(dir, kind, err);
+	priv_group_leave();
+	return rc;
+}
+
+int
+queue_stats_read(const char *dir, struct queue_stats *st, struct error *err)
+{
+	int fd = open_in_queue(dir, "stats", O_RDONLY), rc = ST_OK;
+
+	memset(st, 0, sizeof(*st));
+	if (fd == -1)	/* none yet: every counter is 0 */
+		return errno == ENOENT ? ST_OK : error_set(err, ST_CANTCREAT,
+		    "cannot read %s/stats: %s", dir, strerror(errno));
+	/* A shared lock: never half of a rewrite. */
+	if (flock(fd, LOCK_SH) == -1 || stats_read_fd(fd, st) == -1)
+		rc = error_set(err, ST_CANTCREAT, "cannot read %s/stats: %s",
+		    dir, strerror(errno));
+	(void)close(fd);
+	return rc;
 }

@@ -160,6 +160,23 @@ runner_has_due(const char *dir)
 	return due;
 }
 
+/*
+ * MetricsFile after a pass over the whole queue (not one user's entries,
+ * not -qI): the textfile collector reads it between runs.
+ */
+static void
+write_metrics(const struct deliver_ctx *ctx, const struct runner_filter *f)
+{
+	struct error err;
+
+	if (ctx->cfg->metrics_file[0] == '\0' || f->own_only ||
+	    f->qid != NULL || f->domain != NULL)
+		return;
+	error_clear(&err);
+	if (showq_metrics_write(ctx->cfg, &err) != ST_OK)
+		log_line(LOG_WARNING, "MetricsFile: %s", err.text);
+}
+
 int
 runner_run(const struct deliver_ctx *ctx, const struct runner_filter *f,
     struct error *err)
@@ -190,6 +207,7 @@ runner_run(const struct deliver_ctx *ctx, const struct runner_filter *f,
 	free(ids);
 	if (lock != -1)
 		(void)close(lock);
+	write_metrics(ctx, f);
 	return ST_OK;
 }
 

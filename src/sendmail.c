@@ -126,53 +126,34 @@ load_config(struct config *cfg, const struct options *o, struct run *r)
 
 /* ------------------------------------------------------ outcome table */
 
-/* Exit code for a failed module call outside the SMTP transaction. */
+/* Exit code of a status (a mode's, or a submission stopped early). */
+static const int exit_of_status[] = {
+	[ST_OK] = EX_OK,		[ST_TEMP] = EX_TEMPFAIL,
+	[ST_PERM] = EX_UNAVAILABLE,	[ST_USAGE] = EX_USAGE,
+	[ST_DATA] = EX_DATAERR,		[ST_CONFIG] = EX_CONFIG,
+	[ST_IOERR] = EX_IOERR,		[ST_CANTCREAT] = EX_CANTCREAT,
+	[ST_OSERR] = EX_OSERR,		[ST_SOFTWARE] = EX_SOFTWARE,
+	[ST_LIMIT] = EX_CANTCREAT,	/* RateLimit: 73, never 75 */
+	[ST_NOPERM] = EX_USAGE,		/* another user's queue entry */
+	[ST_SENDER] = EX_NOPERM		/* SenderPolicy=refuse */
+};
+
 static int
 exit_for_status(enum status st)
 {
-	switch (st) {
-	case ST_OK:
-		return EX_OK;
-	case ST_TEMP:
-		return EX_TEMPFAIL;
-	case ST_PERM:
-		return EX_UNAVAILABLE;
-	case ST_USAGE:
-		return EX_USAGE;
-	case ST_DATA:
-		return EX_DATAERR;
-	case ST_CONFIG:
-		return EX_CONFIG;
-	case ST_IOERR:
-		return EX_IOERR;
-	case ST_CANTCREAT:
-	case ST_LIMIT:		/* RateLimit: 73, never 75 */
-		return EX_CANTCREAT;
-	case ST_NOPERM:		/* another user's queue entry */
-		return EX_USAGE;
-	case ST_OSERR:
-		return EX_OSERR;
-	case ST_SOFTWARE:
-		break;
-	}
-	return EX_SOFTWARE;
+	if ((size_t)st >= sizeof(exit_of_status) / sizeof(exit_of_status[0]))
+		return EX_SOFTWARE;
+	return exit_of_status[st];
 }
 
 /* Exit code for a permanent refusal, by where the hub said no. */
 static int
 exit_for_refusal(enum smtp_stage stage)
 {
-	switch (stage) {
-	case STAGE_MAIL:
-		return EX_UNAVAILABLE;
-	case STAGE_RCPT:
+	if (stage == STAGE_RCPT)
 		return EX_NOUSER;
-	case STAGE_DATA:
-	case STAGE_DOT:
-		return EX_DATAERR;
-	default:
-		return EX_UNAVAILABLE;
-	}
+	return stage == STAGE_DATA || stage == STAGE_DOT ? EX_DATAERR :
+	    EX_UNAVAILABLE;	/* MAIL, or before it */
 }
 
 /* Every recipient refused for good: one line each, as sendmail does. */
@@ -260,6 +241,9 @@ bs_reply_for(const struct outcome *out, char error_mode, char *reply,
 		return;
 	case EX_UNAVAILABLE:
 		(void)snprintf(reply, len, "550 5.7.1 %s", clean);
+		return;
+	case EX_NOPERM:		/* SenderPolicy=refuse */
+		(void)snprintf(reply, len, "553 5.7.1 %s", clean);
 		return;
 	case EX_DATAERR:
 	case EX_USAGE:
@@ -371,6 +355,29 @@ verify(const struct config *cfg, const struct run *r, const struct options *o)
 	return st == ST_OK ? EX_OK : st == ST_OSERR ? EX_OSERR : EX_NOUSER;
 }
 
+/*
+ * postino check --hub: the monitoring plugin convention, 0 OK,
+ * 1 WARNING, 2 CRITICAL; a configuration or machine failure keeps its
+ * own exit code (told on stderr).
+ */
+static int
+hub_check(const struct config *cfg, const struct run *r,
+    const struct options *o)
+{
+	static const int exits[] = {
+		[HUB_OK] = 0, [HUB_WARNING] = 1, [HUB_CRITICAL] = 2
+	};
+	enum hub_verdict v = HUB_CRITICAL;
+	struct error err;
+	int st;
+
+	error_clear(&err);
+	st = hubcheck_run(cfg, r->c.hostname, o->json, stdout, &v, &err);
+	if (st != ST_OK)
+		return told(st, &err);
+	return exits[v];
+}
+
 static int
 run_mode(const struct config *cfg, struct run *r, const struct options *o)
 {
@@ -386,8 +393,11 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 	case MODE_QUEUE_ADMIN:
 		return told(mode_queue_admin(cfg, o, stdout, &err), &err);
 	case MODE_CHECK:
-		return told(mode_check(cfg, &r->c, r->config_warnings, stdout,
-		    &err), &err);
+		if (o->hub_check)
+			return hub_check(cfg, r, o);
+		return told(mode_check(cfg, &r->c, r->config_warnings,
+		    count_config_warning, &r->config_warnings, stdout, &err),
+		    &err);
 	case MODE_RUN_QUEUE:
 		return told(mode_run_queue(cfg, &r->c, &o->filter, &err),
 		    &err);

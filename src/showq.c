@@ -2,11 +2,15 @@
  * showq.c: how the queue is shown and handled by people. `mailq` and
  * `sendmail -bp` in Postfix's layout (which check_mailq -M postfix
  * reads), `postino queue --json` with the same facts for monitoring, and
- * `postino queue delete|hold|release ID`. It writes to the stream main()
- * gives it and returns a status; main() decides the exit code.
+ * `postino queue delete|hold|release ID`, and `postino queue --metrics`
+ * (Prometheus' text format, also written to MetricsFile). It writes to
+ * the stream main() gives it and returns a status; main() decides the
+ * exit code.
  */
 #include <sys/types.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,5 +290,186 @@ showq_change(const char *dir, const char *action, const char *qid,
 		}
 	}
 	queue_entry_free(&e);
+	return rc;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+/* What --metrics says of the entries of the queue and failed areas. */
+struct queue_sum {
+	unsigned long	 deferred, held, failed;
+	unsigned long long bytes;
+	time_t		 oldest;	/* 0: none */
+};
+
+static int
+sum_area(const char *dir, const char *area, struct queue_sum *sum,
+    struct error *err)
+{
+	char (*ids)[QID_MAX];
+	size_t n, i;
+	int failed = strcmp(area, "failed") == 0;
+
+	if (queue_list_ids(dir, area, &ids, &n, err) != ST_OK)
+		return err->status;
+	for (i = 0; i < n; i++) {
+		struct queue_entry e;
+		struct error perr;
+		int busy, rc;
+
+		queue_entry_init(&e);
+		error_clear(&perr);
+		rc = queue_peek_entry(dir, area, ids[i], &e, &busy, &perr);
+		/* Vanished: not counted; unreadable: counted (as in mailq). */
+		if (rc == ST_OK || perr.status != ST_PERM) {
+			if (failed)
+				sum->failed++;
+			else if (rc == ST_OK && e.hold)
+				sum->held++;
+			else
+				sum->deferred++;
+		}
+		if (rc == ST_OK) {
+			sum->bytes += (unsigned long long)e.size;
+			if (sum->oldest == 0 || e.queued < sum->oldest)
+				sum->oldest = e.queued;
+		}
+		queue_entry_free(&e);
+	}
+	free(ids);
+	return ST_OK;
+}
+
+/* A label value, escaped as the exposition format wants. */
+static void
+label_value(FILE *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			(void)fprintf(out, "\\%c", *s);
+		else if (*s == '\n')
+			(void)fputs("\\n", out);
+		else
+			(void)fputc(*s, out);
+	}
+}
+
+static void
+family(FILE *out, const char *name, const char *type, const char *help)
+{
+	(void)fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
+}
+
+/* MailHub, 1 or 0 while HubBackoff holds it back after a failure. */
+static void
+print_hub_up(FILE *out, const struct config *cfg)
+{
+	struct route rt;
+	long long down;
+
+	memset(&rt, 0, sizeof(rt));
+	(void)strlcpy(rt.host, cfg->hub_host, sizeof(rt.host));
+	(void)strlcpy(rt.port, cfg->hub_port, sizeof(rt.port));
+	down = queue_hub_down_since(cfg->queue_dir, &rt, NULL, 0);
+	family(out, "postino_hub_up", "gauge",
+	    "1 when the hub may be tried, 0 while HubBackoff holds it back.");
+	(void)fputs("postino_hub_up{hub=\"", out);
+	label_value(out, rt.host);
+	(void)fputc(':', out);
+	label_value(out, rt.port);
+	(void)fprintf(out, "\"} %d\n", down >= 0 && down < cfg->hub_backoff ?
+	    0 : 1);
+}
+
+static void
+print_counters(FILE *out, const struct queue_stats *st)
+{
+	static const char *const names[STAT_KINDS] = {
+		[STAT_SENT] = "sent", [STAT_DEFERRED] = "deferred",
+		[STAT_BOUNCED] = "bounced", [STAT_FAILED] = "failed"
+	};
+	int k;
+
+	family(out, "postino_last_delivery_timestamp_seconds", "gauge",
+	    "When a message was last sent (0: never).");
+	(void)fprintf(out, "postino_last_delivery_timestamp_seconds %lld\n",
+	    st->last_delivery);
+	family(out, "postino_messages_total", "counter",
+	    "Outcomes of delivery attempts, kept across runs.");
+	for (k = 0; k < STAT_KINDS; k++)
+		(void)fprintf(out, "postino_messages_total{outcome=\"%s\"} "
+		    "%llu\n", names[k], st->count[k]);
+}
+
+int
+showq_metrics(FILE *out, const struct config *cfg, struct error *err)
+{
+	struct queue_sum sum;
+	struct queue_stats st;
+	time_t now = time(NULL);
+
+	memset(&sum, 0, sizeof(sum));
+	if (sum_area(cfg->queue_dir, "queue", &sum, err) != ST_OK ||
+	    sum_area(cfg->queue_dir, "failed", &sum, err) != ST_OK ||
+	    queue_stats_read(cfg->queue_dir, &st, err) != ST_OK)
+		return err->status;
+	family(out, "postino_queue_messages", "gauge",
+	    "Messages in the queue, by state.");
+	(void)fprintf(out, "postino_queue_messages{state=\"deferred\"} %lu\n"
+	    "postino_queue_messages{state=\"held\"} %lu\n"
+	    "postino_queue_messages{state=\"failed\"} %lu\n", sum.deferred,
+	    sum.held, sum.failed);
+	family(out, "postino_queue_bytes", "gauge",
+	    "Size of the queued messages.");
+	(void)fprintf(out, "postino_queue_bytes %llu\n", sum.bytes);
+	family(out, "postino_queue_oldest_age_seconds", "gauge",
+	    "Age of the oldest queued message (0: empty).");
+	(void)fprintf(out, "postino_queue_oldest_age_seconds %lld\n",
+	    sum.oldest != 0 && now > sum.oldest ?
+	    (long long)(now - sum.oldest) : 0LL);
+	print_hub_up(out, cfg);
+	print_counters(out, &st);
+	return ST_OK;
+}
+
+/*
+ * MetricsFile, for node_exporter's textfile collector: written under a
+ * temporary name beside it and renamed over it, so that the collector
+ * never reads half a file. Written as whoever runs the queue, without
+ * the group: the file is the administrator's, not the queue's.
+ */
+int
+showq_metrics_write(const struct config *cfg, struct error *err)
+{
+	char tmp[PATH_MAX];
+	FILE *fp;
+	int fd, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", cfg->metrics_file,
+	    (long)getpid()) >= (int)sizeof(tmp))
+		return error_set(err, ST_CANTCREAT, "MetricsFile: path too "
+		    "long");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		rc = error_set(err, ST_CANTCREAT, "cannot write %s: %s", tmp,
+		    strerror(errno));
+		if (fd != -1)
+			(void)close(fd);
+		return rc;
+	}
+	rc = showq_metrics(fp, cfg, err);
+	if (fflush(fp) != 0 || fsync(fd) != 0) {
+		if (rc == ST_OK)
+			rc = error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+			    tmp, strerror(errno));
+	}
+	(void)fclose(fp);
+	if (rc == ST_OK && rename(tmp, cfg->metrics_file) == -1)
+		rc = error_set(err, ST_CANTCREAT, "cannot rename %s to %s: %s",
+		    tmp, cfg->metrics_file, strerror(errno));
+	if (rc != ST_OK)
+		(void)unlink(tmp);
 	return rc;
 }

@@ -59,15 +59,85 @@ stopped(struct outcome *out, const struct error *err)
 	return err->status;
 }
 
-/*
- * The envelope sender as far as it is known before the message is read
- * (revaliases > -f > login@domain); it also goes into an added From:.
- */
+/* SenderPolicy for one submission: the user's line and own address. */
+struct sender_ctx {
+	const struct config *cfg;
+	const struct caller *c;
+	char		 own[ADDR_MAX];	/* sender_own() */
+	int		 f_allowed;	/* -f given and allowed: the envelope */
+};
+
 static int
-sender_before_reading(const struct config *cfg, const struct caller *c,
-    const struct options *o, const struct revalias *rev, char *out,
+may_use(const void *arg, const char *addr)
+{
+	const struct sender_ctx *sc = arg;
+
+	return sender_may_use(&sc->c->allow, sc->own, addr);
+}
+
+/* SenderPolicy=refuse: one log line (a broken-into web application shows
+ * up in the logs) and the error the caller is told. */
+static int
+refuse_sender(const struct sender_ctx *sc, const char *what,
+    const char *addr, struct error *err)
+{
+	char shown[ADDR_MAX];
+
+	log_sanitize(shown, sizeof(shown), addr, strlen(addr));
+	log_line(LOG_WARNING, "%s: uid=%lu login=%s: refused sender <%s> "
+	    "(%s; SenderPolicy=refuse)", sc->c->qid,
+	    (unsigned long)sc->c->uid, sc->c->login, shown, what);
+	return error_set(err, ST_SENDER, "%s <%s>: not a sender %s may use "
+	    "(SenderPolicy=refuse, AllowedSendersFile)", what, shown,
+	    sc->c->login);
+}
+
+/* -f under align or refuse: kept when allowed, else own (or refused). */
+static int
+policy_sender(struct sender_ctx *sc, const char *fsender, char *out,
     size_t outlen, struct error *err)
 {
+	const struct caller *c = sc->c;
+	char shown[ADDR_MAX];
+
+	out[0] = '\0';
+	if (c->allow_err.status != ST_OK) {
+		*err = c->allow_err;
+		return err->status;
+	}
+	if (sender_own(&c->allow, &c->rev, c->login, c->domain, sc->own,
+	    sizeof(sc->own), err) != ST_OK)
+		return err->status;
+	if (fsender == NULL)
+		return strlcpy(out, sc->own, outlen) < outlen ? ST_OK :
+		    error_set(err, ST_DATA, "sender address too long");
+	if (alias_default_sender(sc->cfg, NULL, fsender, c->login, c->domain,
+	    out, outlen, err) != ST_OK ||
+	    addr_qualify_local(out, outlen, c->domain, err) != ST_OK)
+		return err->status;
+	if (sender_may_use(&c->allow, sc->own, out)) {
+		sc->f_allowed = 1;
+		return ST_OK;
+	}
+	if (sc->cfg->sender_policy == SP_REFUSE)
+		return refuse_sender(sc, "-f", out, err);
+	log_line(LOG_NOTICE, "%s: uid=%lu login=%s: -f <%s> not allowed, "
+	    "sender aligned to <%s>", c->qid, (unsigned long)c->uid, c->login,
+	    log_sanitize(shown, sizeof(shown), out, strlen(out)), sc->own);
+	return strlcpy(out, sc->own, outlen) < outlen ? ST_OK :
+	    error_set(err, ST_DATA, "sender address too long");
+}
+
+/*
+ * The envelope sender as far as it is known before the message is read
+ * (revaliases > -f > login@domain, or SenderPolicy's choice); it also
+ * goes into an added From:.
+ */
+static int
+sender_before_reading(struct sender_ctx *sc, const struct options *o,
+    char *out, size_t outlen, struct error *err)
+{
+	const struct caller *c = sc->c;
 	char fsender[ADDR_MAX];
 
 	if (o->sender != NULL && (addr_parse_one(o->sender, fsender,
@@ -80,8 +150,11 @@ sender_before_reading(const struct config *cfg, const struct caller *c,
 		err->status = ST_DATA;
 		return ST_DATA;
 	}
-	if (alias_default_sender(cfg, rev, o->sender != NULL ? fsender :
-	    NULL, c->login, c->domain, out, outlen, err) != ST_OK) {
+	if (sc->cfg->sender_policy != SP_KEEP)
+		return policy_sender(sc, o->sender != NULL ? fsender : NULL,
+		    out, outlen, err);
+	if (alias_default_sender(sc->cfg, &c->rev, o->sender != NULL ?
+	    fsender : NULL, c->login, c->domain, out, outlen, err) != ST_OK) {
 		if (err->status != ST_CONFIG)
 			err->status = ST_DATA;
 		return err->status;
@@ -94,10 +167,12 @@ sender_before_reading(const struct config *cfg, const struct caller *c,
  * the header as it goes.
  */
 static int
-read_message(const struct config *cfg, const struct caller *c,
-    const struct options *o, int in_fd, const char *default_sender,
-    struct message *msg, struct error *err)
+read_message(const struct sender_ctx *sc, const struct options *o,
+    int in_fd, const char *default_sender, struct message *msg,
+    struct error *err)
 {
+	const struct config *cfg = sc->cfg;
+	const struct caller *c = sc->c;
 	struct msgopts mo;
 	int spool_fd = -1;
 
@@ -115,6 +190,12 @@ read_message(const struct config *cfg, const struct caller *c,
 	mo.add_headers = (const char *const *)cfg->add_header;
 	mo.add_header_count = cfg->add_header_count;
 	mo.max_size = cfg->max_message_size;
+	mo.policy = cfg->sender_policy;
+	mo.may_use = may_use;
+	mo.may_use_arg = sc;
+	mo.aligned_from = sc->own;
+	if (mo.policy != SP_KEEP && default_sender[0] == '\0')
+		mo.default_from = sc->own;	/* -f <>: From: is still ours */
 	if (queue_spool_create(cfg->queue_dir, &spool_fd, err) != ST_OK)
 		return err->status;
 	mo.spool_fd = &spool_fd;
@@ -180,14 +261,41 @@ build_entry(struct queue_entry *e, const struct caller *c, const char *sender,
 	return ST_OK;
 }
 
+/*
+ * SenderPolicy after the message is read: a refused From:/Sender: stops
+ * it; else the envelope is an allowed -f, else the From: address (kept
+ * or aligned), else the user's own.
+ */
+static int
+policy_final(const struct sender_ctx *sc, const struct message *msg,
+    const char *default_sender, char *sender, size_t len, struct error *err)
+{
+	const char *pick = default_sender;
+
+	if (sc->cfg->sender_policy == SP_REFUSE && msg->refused[0] != '\0')
+		return refuse_sender(sc, msg->refused_field, msg->refused, err);
+	if (msg->aligned)
+		log_line(LOG_NOTICE, "%s: uid=%lu login=%s: From: aligned to "
+		    "<%s>", sc->c->qid, (unsigned long)sc->c->uid,
+		    sc->c->login, msg->from_addr);
+	if (!sc->f_allowed && msg->had_from && msg->from_addr[0] != '\0')
+		pick = msg->from_addr;
+	if (strlcpy(sender, pick, len) >= len)
+		return error_set(err, ST_DATA, "sender address too long");
+	return ST_OK;
+}
+
 /* The final sender (a From: may set it), checked for the wire. */
 static int
-final_sender(const struct config *cfg, const struct caller *c,
-    const struct message *msg, const char *default_sender, char *sender,
-    size_t len, struct error *err)
+final_sender(const struct sender_ctx *sc, const struct message *msg,
+    const char *default_sender, char *sender, size_t len, struct error *err)
 {
-	if (alias_final_sender(cfg, msg, default_sender, c->domain, sender,
-	    len, err) != ST_OK)
+	if (sc->cfg->sender_policy != SP_KEEP) {
+		if (policy_final(sc, msg, default_sender, sender, len, err) !=
+		    ST_OK)
+			return err->status;
+	} else if (alias_final_sender(sc->cfg, msg, default_sender,
+	    sc->c->domain, sender, len, err) != ST_OK)
 		return err->status;
 	if (sender[0] != '\0' && !addr_is_safe(sender))
 		return error_set(err, ST_DATA, "sender <%s>: unsafe address",
@@ -225,6 +333,20 @@ count_against_limit(const struct config *cfg, const struct caller *c,
 	return rc;
 }
 
+/*
+ * A message refused here (RateLimit) is logged as Postfix's cleanup logs
+ * a message it rejects at the end of the message, so that log tools
+ * count it as rejected: "QID: reject: END-OF-MESSAGE from local: ...".
+ */
+static void
+log_refused(const struct caller *c, const struct queue_entry *e,
+    const struct error *err)
+{
+	log_svc(LOG_NOTICE, LOGSVC_CLEANUP, "%s: reject: END-OF-MESSAGE from "
+	    "local: 4.7.1 %s; from=<%s> to=<%s>", c->qid, err->text,
+	    e->sender, e->nrcpt > 0 ? e->rcpt[0].addr : "");
+}
+
 void
 submit_deliver_ctx(const struct config *cfg, const struct caller *c,
     struct deliver_ctx *ctx)
@@ -232,7 +354,8 @@ submit_deliver_ctx(const struct config *cfg, const struct caller *c,
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->cfg = cfg;
 	ctx->domain = c->domain;
-	ctx->hostname = c->hostname;
+	/* EHLO and Reporting-MTA: a qualified name, never localhost. */
+	ctx->hostname = c->helo[0] != '\0' ? c->helo : c->hostname;
 	ctx->transcript = c->transcript;
 	ctx->transcript_arg = c->transcript_arg;
 }
@@ -272,11 +395,13 @@ relay(const struct config *cfg, const struct caller *c,
 
 /* The message is read: recipients, sender, route, limit, delivery. */
 static int
-submit_read(const struct config *cfg, const struct caller *c,
-    const struct options *o, const struct addrlist *given,
-    const struct revalias *rev, const char *default_sender,
+submit_read(const struct sender_ctx *sc, const struct options *o,
+    const struct addrlist *given, const char *default_sender,
     struct message *msg, struct queue_entry *e, struct outcome *out)
 {
+	const struct config *cfg = sc->cfg;
+	const struct caller *c = sc->c;
+	const struct revalias *rev = &c->rev;
 	struct addrlist rcpts;
 	struct route rt;
 	struct error err;
@@ -286,19 +411,26 @@ submit_read(const struct config *cfg, const struct caller *c,
 	error_clear(&err);
 	addrlist_init(&rcpts);
 	if ((rc = settle_recipients(cfg, c, o, given, msg, &rcpts, &err)) ==
-	    ST_OK && (rc = final_sender(cfg, c, msg, default_sender, sender,
+	    ST_OK && (rc = final_sender(sc, msg, default_sender, sender,
 	    sizeof(sender), &err)) == ST_OK) {
 		route_for(cfg, rev, &rt);
 		if ((rc = build_entry(e, c, sender, &rcpts, msg, &rt, o,
-		    &err)) == ST_OK)
-			rc = count_against_limit(cfg, c, &err);
+		    &err)) == ST_OK) {
+			/* Received, as Postfix's pickup says it. */
+			log_svc(LOG_INFO, LOGSVC_PICKUP, "%s: uid=%lu "
+			    "from=<%s>", c->qid, (unsigned long)c->uid,
+			    sender);
+			if ((rc = count_against_limit(cfg, c, &err)) ==
+			    ST_LIMIT)
+				log_refused(c, e, &err);
+		}
 	}
 	addrlist_free(&rcpts);
 	if (rc != ST_OK)
 		return stopped(out, &err);
-	log_line(LOG_INFO, "%s: uid=%lu from=<%s>, size=%lld, nrcpt=%zu",
-	    c->qid, (unsigned long)c->uid, sender, (long long)msg->size,
-	    e->nrcpt);
+	/* Taken in: Postfix's qmgr line. */
+	log_svc(LOG_INFO, LOGSVC_QMGR, "%s: from=<%s>, size=%lld, nrcpt=%zu "
+	    "(queue active)", c->qid, sender, (long long)msg->size, e->nrcpt);
 	return relay(cfg, c, o, e, msg, out);
 }
 
@@ -309,10 +441,14 @@ submit_message(const struct config *cfg, const struct caller *c,
 {
 	struct message msg;
 	struct error err;
+	struct sender_ctx sc;
 	char default_sender[ADDR_MAX];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	memset(&sc, 0, sizeof(sc));
+	sc.cfg = cfg;
+	sc.c = c;
 	memset(&msg, 0, sizeof(msg));
 	msg.fd = -1;
 	error_clear(&err);
@@ -320,12 +456,12 @@ submit_message(const struct config *cfg, const struct caller *c,
 	(void)strlcpy(out->qid, c->qid, sizeof(out->qid));
 	if (c->rev_err.status != ST_OK)
 		err = c->rev_err;
-	if (err.status != ST_OK || sender_before_reading(cfg, c, o, &c->rev,
+	if (err.status != ST_OK || sender_before_reading(&sc, o,
 	    default_sender, sizeof(default_sender), &err) != ST_OK) {
 		message_drain(in_fd);
 		return stopped(out, &err);
 	}
-	if ((rc = read_message(cfg, c, o, in_fd, default_sender, &msg,
+	if ((rc = read_message(&sc, o, in_fd, default_sender, &msg,
 	    &err)) != ST_OK) {
 		/* e.g. a -t header that does not parse: read the rest. */
 		if (rc != ST_IOERR && rc != ST_OSERR)
@@ -333,8 +469,7 @@ submit_message(const struct config *cfg, const struct caller *c,
 		message_free(&msg);
 		return stopped(out, &err);
 	}
-	rc = submit_read(cfg, c, o, given, &c->rev, default_sender, &msg, e,
-	    out);
+	rc = submit_read(&sc, o, given, default_sender, &msg, e, out);
 	message_free(&msg);
 	return rc;
 }

@@ -38,6 +38,8 @@ passwd
 clang
 libclang-rt-14-dev
 monitoring-plugins-standard
+pflogsumm
+python3-prometheus-client
 php-cli
 bsd-mailx
 git-email

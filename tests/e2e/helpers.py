@@ -149,6 +149,10 @@ class LogReader:
 
 
 LOG_RX = re.compile(r"\b([0-9A-F]{10}): (.*)$")
+# Postfix's syslog shape: "Mon dd hh:mm:ss host postino/service[pid]: ".
+IDENT_RX = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ "
+                      r"postino/([\w.-]+)\[(\d+)\]: ")
+TLS_RX = re.compile(r"TLS connection established to \S+: (.*)$")
 
 
 @dataclass
@@ -160,9 +164,20 @@ class LogEntry:
 
 
 def parse_log(text):
-    """Postfix-style lines: 'QID: k=v, k=v, status=sent (reply)'."""
+    """Postfix-style lines: 'QID: k=v, k=v, status=sent (reply)'. The
+    TLS facts are on a line of their own (as Postfix logs them), once per
+    session: a delivery line gets them as fields["tls"] from the last TLS
+    line of its process, and fields["service"] is the ident's part after
+    postino/."""
     out = []
+    tls = {}
     for line in text.splitlines():
+        im = IDENT_RX.match(line)
+        pid = im.group(2) if im else None
+        tm = TLS_RX.search(line)
+        if tm:
+            tls[pid] = tm.group(1)
+            continue
         m = LOG_RX.search(line)
         if not m:
             continue
@@ -172,11 +187,17 @@ def parse_log(text):
         if sm:
             status_text = sm.group(2)
             rest = rest[:sm.start()] + "status=" + sm.group(1)
+        else:   # qmgr's "from=<s>, size=N, nrcpt=N (queue active)"
+            rest = re.sub(r" \(queue active\)$", "", rest)
         fields = {}
         for part in re.split(r",?\s+(?=[a-z_]+=)", rest):
             k, eq, v = part.partition("=")
             if eq:
                 fields[k.strip()] = v.strip().rstrip(",")
+        if im:
+            fields.setdefault("service", im.group(1))
+        if "to" in fields and "relay" in fields and pid in tls:
+            fields.setdefault("tls", tls[pid])
         out.append(LogEntry(m.group(1), fields, line, status_text))
     return out
 

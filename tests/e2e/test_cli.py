@@ -184,19 +184,20 @@ def test_missing_config(postino, sink):
 
 
 def test_config_syntax_ssmtp_quirks(postino, sink):
-    """Case-insensitive keys, spaces around '=', '#' inside a value, a last
-    line without a newline."""
+    """Case-insensitive keys, spaces around '=', '#' inside a value (with
+    no blank before it: blanks then '#' start a comment), a last line
+    without a newline."""
     path = postino.raw_config(
         "# leading comment\n"
         "mailhub = %s\n"
         "HOSTNAME=postino-host.example.test\n"
         "rewritedomain=quirks.example\n"
         "QueueDir=%s\nLogFile=%s\nRevaliasesFile=%s\n"
-        "AddHeader=X-Note: has # inside" % (
+        "AddHeader=X-Note: has#inside # a comment" % (
             sink.mailhub(), postino.queue_dir, postino.logfile,
             postino.revaliases))
     postino.run([RCPT], message(token()), config=path).ok()
     sink.wait_idle()
     m = sink.messages[0]
     assert m.mail_from == "%s@quirks.example" % login()
-    assert b"\r\nX-Note: has # inside\r\n" in m.content
+    assert b"\r\nX-Note: has#inside\r\n" in m.content

@@ -204,12 +204,21 @@ def test_queue_run_by_the_user_delivers_their_queue(inst, fault):
     assert inst.queued() == []
 
 
-def test_queue_run_by_another_user_delivers(inst, fault):
+def test_queue_run_by_another_user_leaves_it_to_root(inst, fault):
+    """A user's -q takes only that user's entries (a user can stop the
+    run they started: postino(8) SECURITY); its owner's run, or root's,
+    delivers it.
+    (Until issue 9 item 19, another user's -q delivered it.)"""
     srv = fault()
     inst.write_config(MailHub=srv.mailhub())
     tok = token()
     assert inst.run(USER, ["-odq", RCPT], msg(tok), umask=0o022).rc == 0
     res = inst.run("postino-t2", ["-q"], umask=0o022)
+    assert res.rc == 0, res.describe()
+    srv.wait_idle()
+    assert len(srv.messages) == 0, inst.log()
+    assert len(inst.queued()) == 1
+    res = inst.run(USER, ["-q"], umask=0o022)
     assert res.rc == 0, res.describe()
     srv.wait_idle()
     assert len(srv.messages) == 1, inst.log()

@@ -137,9 +137,9 @@ test_hash_and_equals_in_values(void **state)
 
 	(void)state;
 	parse_ok(&cfg, "AuthUser=me@example.com\n"
-	    "AuthPass=pa=ss word#1 # not a comment\n");
+	    "AuthPass=pa=ss word#1\n");
 	assert_string_equal(cfg.auth_user, "me@example.com");
-	assert_string_equal(cfg.auth_pass, "pa=ss word#1 # not a comment");
+	assert_string_equal(cfg.auth_pass, "pa=ss word#1");
 	config_free(&cfg);
 
 	parse_ok(&cfg, "AuthPass=#secret\n");
@@ -161,6 +161,44 @@ test_comments(void **state)
 	assert_string_equal(cfg.hub_host, "real.example");
 	assert_string_equal(cfg.auth_pass, "");
 	config_free(&cfg);
+}
+
+/* Issue 15 part 2: blanks then '#' end the value, as ssmtp read it. */
+static void
+test_comment_after_value(void **state)
+{
+	struct config cfg;
+	struct warnings w;
+	struct error err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "hostname=mycomputer\t# Very important"
+	    "\nAuthUser=me@example.org # my account\n"
+	    "AuthPass=s3cr#t   #   the password\n"
+	    "mailhub = smtp.example.org:587 # submission\n"
+	    "UseSTARTTLS=YES\t#\n", &w, &err), ST_OK);
+	assert_int_equal(w.n, 0);
+	assert_string_equal(cfg.hostname, "mycomputer");
+	assert_string_equal(cfg.auth_user, "me@example.org");
+	assert_string_equal(cfg.auth_pass, "s3cr#t");
+	assert_string_equal(cfg.hub_host, "smtp.example.org");
+	assert_string_equal(cfg.hub_port, "587");
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	config_free(&cfg);
+
+	/* A '#' with no blank before it is data. */
+	parse_ok(&cfg, "AuthPass=a#b#c\nRoot=ops#1@example.org\n");
+	assert_string_equal(cfg.auth_pass, "a#b#c");
+	assert_string_equal(cfg.root, "ops#1@example.org");
+	config_free(&cfg);
+
+	/* A comment where the value would be: the value is empty. */
+	parse_ok(&cfg, "AuthPass= # none yet\n");
+	assert_string_equal(cfg.auth_pass, "");
+	config_free(&cfg);
+
+	/* Still refused: the comment does not hide a bad boolean. */
+	parse_bad("UseTLS=maybe # try\n", "test.conf:1: UseTLS: expected YES");
 }
 
 static void
@@ -222,9 +260,35 @@ test_unknown_key(void **state)
 static void
 test_no_equals(void **state)
 {
+	struct config cfg;
+	struct warnings w;
+	struct error err;
+
 	(void)state;
-	parse_bad("MailHub=h\nUseTLS YES\n", "test.conf:2: expected key=value");
+	/* A known key without '=' is a mistyped setting: refused. */
+	parse_bad("MailHub=h\nUseTLS YES\n",
+	    "test.conf:2: UseTLS: expected '='");
+	parse_bad("mailhub:smtp.example.org\n",
+	    "test.conf:1: MailHub: expected '='");
+	parse_bad("AuthPass[secret]\n", "test.conf:1: AuthPass: expected '='");
+	parse_bad("authuser\n", "AuthUser: expected '='");
+	parse_bad("  RewriteDomain example.org # x\n",
+	    "RewriteDomain: expected '='");
 	parse_bad("=value\n", "test.conf:1: expected key=value");
+
+	/* Other lines (prose, ssmtp skipped them): warned about, skipped. */
+	assert_int_equal(parse(&cfg, "# ssmtp for cron\n"
+	    "install ssmtp and mailx\nmailhub=smtp.example.org\n"
+	    "hunter2\nMailHubs are great\n", &w, &err), ST_OK);
+	assert_int_equal(w.n, 3);
+	assert_non_null(strstr(w.all,
+	    "test.conf:2: line without '=' skipped"));
+	assert_non_null(strstr(w.all, "test.conf:4: line without"));
+	assert_non_null(strstr(w.all, "test.conf:5: line without"));
+	/* Never quoted: it may be a password on a line of its own. */
+	assert_null(strstr(w.all, "hunter2"));
+	assert_string_equal(cfg.hub_host, "smtp.example.org");
+	config_free(&cfg);
 }
 
 static void
@@ -508,8 +572,32 @@ test_tls_modes(void **state)
 	    &err), ST_OK);
 	assert_int_equal(cfg.tls, TLS_STARTTLS);
 	assert_int_equal(w.n, 1);
-	assert_string_equal(w.last,
-	    "test.conf:2: UseTLS=NO ignored because UseSTARTTLS=YES");
+	assert_string_equal(w.last, "test.conf:2: UseTLS=NO after "
+	    "UseSTARTTLS=YES ignored (ssmtp turned TLS off here): STARTTLS "
+	    "is used");
+	config_free(&cfg);
+
+	/* The other order (a widely used Ansible role): STARTTLS to ssmtp
+	 * too, so nothing to warn about. */
+	assert_int_equal(parse(&cfg, "UseTLS=NO\nmailhub=h:587\n"
+	    "UseSTARTTLS=YES\n", &w, &err), ST_OK);
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	assert_int_equal(w.n, 0);
+	config_free(&cfg);
+
+	/* Cleared, then set again: ssmtp used STARTTLS too. */
+	assert_int_equal(parse(&cfg, "UseSTARTTLS=YES\nUseTLS=NO\n"
+	    "UseSTARTTLS=YES\n", &w, &err), ST_OK);
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	assert_int_equal(w.n, 0);
+	config_free(&cfg);
+
+	/* Cleared, then UseTLS=YES: ssmtp used implicit TLS; warned. */
+	assert_int_equal(parse(&cfg, "UseSTARTTLS=YES\nUseTLS=NO\n"
+	    "UseTLS=YES\n", &w, &err), ST_OK);
+	assert_int_equal(cfg.tls, TLS_STARTTLS);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:2: UseTLS=NO after"));
 	config_free(&cfg);
 
 	/* The last setting of each key counts. */
@@ -891,7 +979,52 @@ test_rewrite_domain(void **state)
 
 	parse_bad("RewriteDomain=exa mple.com\n",
 	    "test.conf:1: RewriteDomain: bad character");
-	parse_bad("HostName=<vm>\n", "HostName: bad character");
+}
+
+/*
+ * Issue 15 part 1: HostName names this host in EHLO and Received: (ssmtp
+ * sent whatever it held) and qualifies bare names. A value that cannot
+ * be a host name gives the machine's name: a warning, never a refusal;
+ * not the domain of an address, or root would go to root@gmail.com.
+ */
+static void
+test_hostname_wild(void **state)
+{
+	struct config cfg;
+	struct warnings w;
+	struct error err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "hostname=youralerts@gmail.com\n", &w,
+	    &err), ST_OK);
+	assert_string_equal(cfg.hostname, "");	/* the machine's name */
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:1: HostName: "
+	    "'youralerts@gmail.com' is not a host name; using the machine's "
+	    "name"));
+	config_free(&cfg);
+
+	assert_int_equal(parse(&cfg, "HostName=<vm>\n", &w, &err), ST_OK);
+	assert_string_equal(cfg.hostname, "");	/* the machine's name */
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:1: HostName: '<vm>' is not "
+	    "a host name; using the machine's name"));
+	config_free(&cfg);
+
+	assert_int_equal(parse(&cfg, "HostName=my laptop\n", &w, &err),
+	    ST_OK);
+	assert_string_equal(cfg.hostname, "");
+	assert_int_equal(w.n, 1);
+	config_free(&cfg);
+
+	/* An earlier good HostName does not survive a bad later one. */
+	assert_int_equal(parse(&cfg, "HostName=a.example\nHostName=x@\n",
+	    &w, &err), ST_OK);
+	assert_string_equal(cfg.hostname, "");
+	config_free(&cfg);
+
+	/* A control byte is still refused, as in every value. */
+	parse_bad("HostName=a\rb\n", "test.conf:1: HostName: control");
 }
 
 static void
@@ -1206,6 +1339,98 @@ test_nul_and_long_lines(void **state)
 	config_free(&cfg);
 }
 
+/* Parse text, then config_check it; the findings in w. */
+static int
+check_text(struct config *cfg, const char *text, struct warnings *w)
+{
+	struct error err;
+
+	if (parse(cfg, text, NULL, &err) != ST_OK)
+		fail_msg("unexpected error: %s", err.text);
+	memset(w, 0, sizeof(*w));
+	return config_check(cfg, collect, w);
+}
+
+/* Issue 15 part 5: what the first send would run into. */
+static void
+test_check_auth_without_tls(void **state)
+{
+	struct config cfg;
+	struct warnings w;
+
+	(void)state;
+	assert_int_equal(check_text(&cfg, "MailHub=h\nRoot=ops\n"
+	    "AuthUser=me@example.org\nAuthPass=x\n", &w), ST_CONFIG);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:3: AuthUser is set but the "
+	    "connection to the hub is not encrypted"));
+	assert_non_null(strstr(w.last, "UseSTARTTLS=YES"));
+	assert_null(strstr(w.all, "me@example.org"));	/* a secret */
+	config_free(&cfg);
+
+	assert_int_equal(check_text(&cfg, "AuthUser=me\nUseSTARTTLS=YES\n",
+	    &w), ST_OK);
+	assert_int_equal(w.n, 0);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "AuthUser=me\nUseTLS=YES\n", &w),
+	    ST_OK);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "AuthUser=me\n"
+	    "AuthAllowPlaintext=YES\n", &w), ST_OK);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "MailHub=h\n", &w), ST_OK);
+	config_free(&cfg);
+}
+
+static void
+test_check_tls_files(void **state)
+{
+	char ca[64], text[512];
+	struct config cfg;
+	struct warnings w;
+
+	(void)state;
+	temp_file(ca, sizeof(ca), "-----BEGIN CERTIFICATE-----\n");
+	assert_int_equal(chmod(ca, 0644), 0);
+	(void)snprintf(text, sizeof(text), "UseSTARTTLS=YES\n"
+	    "TLS_CA_File=%s\nTLS_CA_Dir=/tmp\n", ca);
+	assert_int_equal(check_text(&cfg, text, &w), ST_OK);
+	assert_int_equal(w.n, 0);
+	config_free(&cfg);
+
+	/* Readable by its owner only: senders cannot read it. */
+	assert_int_equal(chmod(ca, 0600), 0);
+	assert_int_equal(check_text(&cfg, text, &w), ST_CONFIG);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.last, "test.conf:2: TLS_CA_File: "));
+	assert_non_null(strstr(w.last, "mode 0600"));
+	config_free(&cfg);
+	(void)unlink(ca);
+
+	/* Another distribution's path: missing. Each key named. */
+	assert_int_equal(check_text(&cfg, "UseTLS=YES\n"
+	    "TLS_CA_File=/etc/pki/tls/certs/ca-bundle.crt\n"
+	    "TLS_CA_Dir=/nonexistent/certs\nUseTLSCert=YES\n"
+	    "TLSCert=/nonexistent/client.pem\n"
+	    "TLSKey=/nonexistent/client.key\n", &w), ST_CONFIG);
+	assert_int_equal(w.n, 4);
+	assert_non_null(strstr(w.all, "test.conf:2: TLS_CA_File: "
+	    "/etc/pki/tls/certs/ca-bundle.crt: No such file"));
+	assert_non_null(strstr(w.all, "test.conf:3: TLS_CA_Dir: "));
+	assert_non_null(strstr(w.all, "test.conf:5: TLSCert: "));
+	assert_non_null(strstr(w.all, "test.conf:6: TLSKey: "));
+	config_free(&cfg);
+
+	/* Not used without TLS, nor the client files without UseTLSCert:
+	 * sending is not affected, so nothing to find. */
+	assert_int_equal(check_text(&cfg, "TLS_CA_File=/nonexistent/ca\n",
+	    &w), ST_OK);
+	config_free(&cfg);
+	assert_int_equal(check_text(&cfg, "UseSTARTTLS=YES\n"
+	    "TLSCert=/nonexistent/client.pem\n", &w), ST_OK);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1214,6 +1439,10 @@ main(void)
 		cmocka_unit_test(test_spaces_and_case),
 		cmocka_unit_test(test_hash_and_equals_in_values),
 		cmocka_unit_test(test_comments),
+		cmocka_unit_test(test_comment_after_value),
+		cmocka_unit_test(test_hostname_wild),
+		cmocka_unit_test(test_check_auth_without_tls),
+		cmocka_unit_test(test_check_tls_files),
 		cmocka_unit_test(test_last_line_without_newline),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_unknown_key),

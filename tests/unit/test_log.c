@@ -80,9 +80,36 @@ t_ident_newline(void **state)
 	log_line(LOG_INFO, "hello");
 	text = slurp(f->path);
 	assert_int_equal(count_char(text, '\n'), 1);
-	assert_non_null(strstr(text, " sendmail?Dec  1 00:00:00 postino[1]: "
-	    "FORGED["));
+	/* Not a plain name: the service is "sendmail", nothing of argv[0]. */
+	assert_null(strstr(text, "FORGED"));
+	assert_non_null(strstr(text, " postino/sendmail["));
 	assert_non_null(strstr(text, "]: hello\n"));
+	free(text);
+}
+
+/* Postfix's shape: "Mon dd hh:mm:ss host postino/SERVICE[pid]: text". */
+static void
+t_ident_service_and_host(void **state)
+{
+	struct logfile *f = *state;
+	char *text, host[256], want[320];
+	int n = 0;
+
+	log_open("mailq", f->path);
+	log_line(LOG_INFO, "one");
+	log_svc(LOG_INFO, LOGSVC_SMTP, "two");
+	log_svc(LOG_INFO, LOGSVC_PICKUP, "three");
+	text = slurp(f->path);
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	host[strcspn(host, ".")] = '\0';
+	(void)snprintf(want, sizeof(want), " %s postino/mailq[", host);
+	assert_non_null(strstr(text, want));
+	(void)snprintf(want, sizeof(want), " %s postino/smtp[", host);
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, " postino/pickup["));
+	/* The stamp, then one blank and the host name: syslog's layout. */
+	assert_int_equal(sscanf(text, "%*3s %*d %*d:%*d:%*d %n", &n), 0);
+	assert_true(n > 0 && strncmp(text + n, host, strlen(host)) == 0);
 	free(text);
 }
 
@@ -136,6 +163,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(t_ident_service_and_host,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(t_ident_newline, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(t_line_controls, setup,

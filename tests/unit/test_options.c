@@ -555,6 +555,21 @@ t_subcommand_queue(void **state)
 	assert_int_equal(p->o.mode, MODE_QUEUE_ADMIN);
 	assert_int_equal(p->o.json, 1);
 	done(p);
+	p = ok(ARGV("postino", "check", "--hub", "-C", "/c", "--json"));
+	assert_int_equal(p->o.mode, MODE_CHECK);
+	assert_int_equal(p->o.hub_check, 1);
+	assert_int_equal(p->o.json, 1);
+	assert_string_equal(p->o.config_path, "/c");
+	done(p);
+	p = ok(ARGV("postino", "check"));
+	assert_int_equal(p->o.hub_check, 0);
+	done(p);
+	p = ok(ARGV("postino", "queue", "--metrics"));
+	assert_int_equal(p->o.metrics, 1);
+	done(p);
+	p = ok(ARGV("postino", "queue", "-C", "/c", "--metrics", "--write"));
+	assert_int_equal(p->o.metrics, 2);
+	done(p);
 	p = ok(ARGV("postino", "queue", "delete", "ABCDEF0123"));
 	assert_string_equal(p->o.queue_action, "delete");
 	assert_string_equal(p->o.filter.qid, "ABCDEF0123");
@@ -714,20 +729,24 @@ t_usage_errors_of_subcommands(void **state)
 {
 	(void)state;
 	usage(ARGV("postino", "check", "a@x"),
-	    "usage: postino check [-C config]");
+	    "usage: postino check [-C config] [--hub [--json]]");
+	usage(ARGV("postino", "check", "--json"), "unsupported option --");
 	usage(ARGV("postino", "check", "-Z"), "unsupported option -Z");
 	usage(ARGV("postino", "queue", "-C"),
 	    "option -C requires an argument");
 	usage(ARGV("postino", "-C"), "option -C requires an argument");
 	usage(ARGV("postino", "queue", "frobnicate"),
-	    "usage: postino queue [-C config] [--json | delete ID "
-	    "| hold ID | release ID]");
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
 	usage(ARGV("postino", "queue", "delete"),
-	    "usage: postino queue [-C config] [--json | delete ID "
-	    "| hold ID | release ID]");
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
+	usage(ARGV("postino", "queue", "--metrics", "--json"),
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
 	usage(ARGV("postino", "queue", "delete", "A", "B"),
-	    "usage: postino queue [-C config] [--json | delete ID "
-	    "| hold ID | release ID]");
+	    "usage: postino queue [-C config] [--json | --metrics "
+	    "[--write] | delete ID | hold ID | release ID]");
 	usage(ARGV("postino", "--help"), "usage: postino [-i] [-t] "
 	    "[-f sender] [-F name] [-C config] [-v] [--] [recipient ...]; "
 	    "see postino(8)");
