@@ -98,8 +98,8 @@ probe_hub(const struct config *cfg, const char *helo, struct probe *p)
 	if (smtp_precheck(&sp, &p->res, &p->err) != ST_OK)
 		return;
 	p->started = deadline_now_ms();
-	if (conn_connect(&conn, p->rt.host, p->rt.port, cfg->timeout,
-	    &p->err) != ST_OK)
+	if (conn_connect_from(&conn, p->rt.host, p->rt.port, cfg->timeout,
+	    cfg->source_address, cfg->address_family, &p->err) != ST_OK)
 		return;
 	/* smtp_open takes the connection over, even when it fails. */
 	if (smtp_open(&s, conn, &sp, &p->res, &p->err) != ST_OK)
@@ -242,15 +242,16 @@ hubcheck_run(const struct config *cfg, const char *helo, int json,
     FILE *out, enum hub_verdict *verdict, struct error *err)
 {
 	struct probe *p;
-	size_t n = 1, i, up;
+	size_t n = config_hub_count(cfg), i, up;
 
 	if ((p = calloc(n, sizeof(*p))) == NULL)
 		return error_set(err, ST_OSERR, "out of memory");
-	/* One hub today: MailHub (the list of issue 10 part 1 goes here). */
-	(void)strlcpy(p[0].rt.host, cfg->hub_host, sizeof(p[0].rt.host));
-	(void)strlcpy(p[0].rt.port, cfg->hub_port, sizeof(p[0].rt.port));
-	for (i = 0; i < n; i++)
+	/* Every MailHub entry, in the order deliveries try them. */
+	for (i = 0; i < n; i++) {
+		config_hub(cfg, i, p[i].rt.host, sizeof(p[i].rt.host),
+		    p[i].rt.port, sizeof(p[i].rt.port));
 		probe_hub(cfg, helo, &p[i]);
+	}
 	*verdict = judge(cfg, p, n, &up);
 	if (json) {
 		(void)fprintf(out, "{\"status\": \"%s\", \"hubs_up\": %zu, "

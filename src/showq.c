@@ -361,25 +361,28 @@ family(FILE *out, const char *name, const char *type, const char *help)
 	    type);
 }
 
-/* MailHub, 1 or 0 while HubBackoff holds it back after a failure. */
+/* Each MailHub entry, 1 or 0 while HubBackoff holds it back. */
 static void
 print_hub_up(FILE *out, const struct config *cfg)
 {
 	struct route rt;
 	long long down;
+	size_t i;
 
-	memset(&rt, 0, sizeof(rt));
-	(void)strlcpy(rt.host, cfg->hub_host, sizeof(rt.host));
-	(void)strlcpy(rt.port, cfg->hub_port, sizeof(rt.port));
-	down = queue_hub_down_since(cfg->queue_dir, &rt, NULL, 0);
 	family(out, "postino_hub_up", "gauge",
 	    "1 when the hub may be tried, 0 while HubBackoff holds it back.");
-	(void)fputs("postino_hub_up{hub=\"", out);
-	label_value(out, rt.host);
-	(void)fputc(':', out);
-	label_value(out, rt.port);
-	(void)fprintf(out, "\"} %d\n", down >= 0 && down < cfg->hub_backoff ?
-	    0 : 1);
+	for (i = 0; i < config_hub_count(cfg); i++) {
+		memset(&rt, 0, sizeof(rt));
+		config_hub(cfg, i, rt.host, sizeof(rt.host), rt.port,
+		    sizeof(rt.port));
+		down = queue_hub_down_since(cfg->queue_dir, &rt, NULL, 0);
+		(void)fputs("postino_hub_up{hub=\"", out);
+		label_value(out, rt.host);
+		(void)fputc(':', out);
+		label_value(out, rt.port);
+		(void)fprintf(out, "\"} %d\n", down >= 0 &&
+		    down < cfg->hub_backoff ? 0 : 1);
+	}
 }
 
 static void

@@ -310,3 +310,34 @@ def test_retry_jitter_spreads_200_queues(postino_binary, tmp_path):
     print("jitter: 200 hosts, peak %d retries/s over %d s" % (
         peak, max(per_second) - min(per_second) + 1))
     assert peak <= 60, per_second
+
+
+# -- the list in `postino check --hub` and `queue --metrics` ------------------
+
+def test_hub_check_probes_every_hub_one_down_is_warning(postino, fault):
+    srv = fault()
+    down = "127.0.0.1:%d" % unused_port()
+    postino.config(MailHub=hubs(down, srv.mailhub()))
+    res = postino.run(["check", "--hub"], b"", argv0="postino")
+    assert res.rc == 1, res.describe()
+    first = res.out.splitlines()[0]
+    assert first.startswith("POSTINO HUB WARNING - 1/2 hubs take"), first
+    assert down + ": cannot connect" in first, first
+    srv.wait_idle()
+    assert [s.verbs() for s in srv.sessions] == [["EHLO", "QUIT"]]
+
+
+def test_metrics_hub_up_for_each_hub(postino, fault):
+    from prometheus_client.parser import text_string_to_metric_families
+    p1, p2 = unused_port(), unused_port()
+    postino.config(MailHub=hubs("127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2),
+                   HubBackoff="1h")
+    srv = fault(port=p2)
+    postino.run([RCPT], message(token())).ok()      # hub1 down, hub2 takes
+    res = qh.admin(postino, "--metrics")
+    assert res.rc == 0, res.describe()
+    up = {s.labels["hub"]: s.value
+          for f in text_string_to_metric_families(res.out)
+          for s in f.samples if s.name == "postino_hub_up"}
+    assert up == {"127.0.0.1:%d" % p1: 0, "127.0.0.1:%d" % p2: 1}, res.out
+    srv.wait_idle()
