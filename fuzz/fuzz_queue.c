@@ -66,6 +66,8 @@ check_same(const struct queue_entry *e, const struct queue_entry *e2)
 	CHECK(e->hold == e2->hold && e->possible_dup == e2->possible_dup);
 	CHECK(strcmp(e->route.host, e2->route.host) == 0);
 	CHECK(strcmp(e->route.port, e2->route.port) == 0);
+	CHECK(strcmp(e->dup_hub.host, e2->dup_hub.host) == 0);
+	CHECK(strcmp(e->dup_hub.port, e2->dup_hub.port) == 0);
 	CHECK(strcmp(e->sender, e2->sender) == 0);
 	cleaned(want, sizeof(want), e->last_error);
 	CHECK(strcmp(want, e2->last_error) == 0);

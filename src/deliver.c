@@ -134,13 +134,18 @@ hub_level_failure(enum smtp_stage stage)
  * that fixing a wrong MailHub also delivers what is queued.
  */
 static size_t
-routes_of(const struct deliver_ctx *ctx, const struct route *entry_route,
+routes_of(const struct deliver_ctx *ctx, const struct queue_entry *e,
     struct route rt[HUBS_MAX])
 {
 	size_t i, n;
 
-	if (entry_route->host[0] != '\0') {
-		rt[0] = *entry_route;
+	/* A possible duplicate goes only to the hub that may have it. */
+	if (e->dup_hub.host[0] != '\0') {
+		rt[0] = e->dup_hub;
+		return 1;
+	}
+	if (e->route.host[0] != '\0') {
+		rt[0] = e->route;
 		return 1;
 	}
 	n = config_hub_count(ctx->cfg);
@@ -432,11 +437,13 @@ finish_attempt(const struct deliver_ctx *ctx, struct queue_entry *e,
  * Before the final dot of a committed entry (any queue run: -q, -odb,
  * the runner spawned after a send): record "possible duplicate" on disk,
  * so that a runner killed while waiting for the hub's reply leaves an
- * entry whose next delivery is logged as a possible duplicate.
+ * entry whose next delivery is logged as a possible duplicate, and goes
+ * to that hub only (dup-hub).
  */
 struct dot_mark {
 	const struct deliver_ctx	*ctx;
 	struct queue_entry		*e;
+	const struct route		*rt;
 };
 
 static void
@@ -445,11 +452,14 @@ mark_before_dot(void *arg)
 	struct dot_mark *m = arg;
 	struct error err;
 	int was = m->e->possible_dup;
+	struct route was_hub = m->e->dup_hub;
 
 	m->e->possible_dup = 1;
+	m->e->dup_hub = *m->rt;
 	if (queue_update(m->ctx->cfg->queue_dir, m->e, &err) != ST_OK)
 		log_line(LOG_WARNING, "%s: %s", m->e->qid, err.text);
 	m->e->possible_dup = was;
+	m->e->dup_hub = was_hub;
 }
 
 /* One transaction over an open session; answers go into e. */
@@ -473,6 +483,7 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 	if (in->committed) {
 		mark.ctx = ctx;
 		mark.e = e;
+		mark.rt = &hs->route;
 		env.before_dot = mark_before_dot;
 		env.before_dot_arg = &mark;
 	}
@@ -543,6 +554,7 @@ try_hub(const struct deliver_ctx *ctx, struct hub_session *hs,
 	}
 	if (rc != ST_OK && hs->res.dot_sent && hs->res.code == 0) {
 		e->possible_dup = 1;
+		e->dup_hub = *rt;
 		*stop = 1;
 		log_line(LOG_WARNING, "%s: the reply to the final dot was "
 		    "lost; the hub may have the message: possible duplicate "
@@ -616,7 +628,7 @@ deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
 	error_clear(&why);
 	if (count_state(e, RS_PENDING) == 0)
 		return ST_OK;
-	n = routes_of(ctx, &e->route, rt);
+	n = routes_of(ctx, e, rt);
 	for (pass = 0; pass < 2 && rc == ST_TEMP && !stop; pass++)
 		for (i = 0; i < n && rc == ST_TEMP && !stop; i++)
 			if (hub_wanted(ctx, hs, &rt[i], pass, in->committed,
@@ -629,6 +641,10 @@ deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
 		error_clear(&why);
 	else if (why.status == ST_OK)
 		(void)error_set(&why, ST_TEMP, "no hub to try");
+	if (rc != ST_OK && !tx && e->dup_hub.host[0] != '\0')
+		log_line(LOG_NOTICE, "%s: waits for hub %s:%s, the only one "
+		    "that may have it (possible duplicate); no other hub is "
+		    "tried", e->qid, e->dup_hub.host, e->dup_hub.port);
 	if (rc != ST_OK && !tx)
 		defer_all(e, hs, &why, 0);
 	return finish_attempt(ctx, e, &why, err);
@@ -832,7 +848,7 @@ backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
 	long long down = -1;
 	size_t n, i;
 
-	n = routes_of(ctx, &e->route, rt);
+	n = routes_of(ctx, e, rt);
 	for (i = n; i-- > 0; )
 		if ((down = backoff_since(ctx, &rt[i], why, sizeof(why))) < 0)
 			return 0;

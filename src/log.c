@@ -215,6 +215,9 @@ log_to_file(int priority, const char *service, const char *text)
 		return;	/* nowhere left to report it */
 }
 
+static void	log_vline(int, const char *, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
 static void
 log_vline(int priority, const char *service, const char *fmt, va_list ap)
 {

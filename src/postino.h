@@ -1051,6 +1051,8 @@ struct queue_entry {
 	struct dsn	 dsn;		/* -N, -R, -V */
 	struct route	 route;		/* empty host: MailHub at delivery */
 	int		 hub_default;	/* parsed "hub default" */
+	struct route	 dup_hub;	/* possible_dup: the hub that may have
+					 * it, the only one tried; "" unknown */
 	char		 last_error[REPLY_TEXT_MAX];
 	struct queue_rcpt *rcpt;
 	size_t		 nrcpt;

@@ -44,6 +44,10 @@
  *   possible-duplicate 0
  *   hub default                    (MailHub; or "hub HOST PORT" from
  *                                   the submitter's revaliases entry)
+ *   dup-hub mx1.example.org 587    (optional, with possible-duplicate
+ *                                   1 only: the hub that may have the
+ *                                   message; it alone is tried from
+ *                                   then on, never another)
  *   sender <www-data@example.org>  (<> for the null sender)
  *   dsn-notify FAILURE,DELAY       (optional: -N, -R, -V for the hub)
  *   dsn-ret HDRS
@@ -367,6 +371,9 @@ queue_format(const struct queue_entry *e, size_t *outlen)
 		    e->route.port);
 	else
 		bad |= append(&buf, &len, &cap, "hub default\n");
+	if (e->dup_hub.host[0] != '\0')
+		bad |= append(&buf, &len, &cap, "dup-hub %s %s\n",
+		    e->dup_hub.host, e->dup_hub.port);
 	bad |= append(&buf, &len, &cap, "sender <%s>\n", e->sender);
 	if (e->dsn.notify[0] != '\0')
 		bad |= append(&buf, &len, &cap, "dsn-notify %s\n",
@@ -453,6 +460,26 @@ parse_rcpt(struct queue_entry *e, const char *v, struct error *err)
 	return ST_OK;
 }
 
+/* "HOST PORT": printable, no blanks, neither empty, each of them fits. */
+static int
+parse_route(struct route *rt, const char *v)
+{
+	size_t n = strcspn(v, " "), i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] < ' ' || (unsigned char)v[i] >= 0x7f)
+			return -1;
+	if (n == 0 || n >= sizeof(rt->host) || v[n] != ' ' ||
+	    strchr(v + n + 1, ' ') != NULL)
+		return -1;
+	memcpy(rt->host, v, n);
+	rt->host[n] = '\0';
+	if (strlcpy(rt->port, v + n + 1, sizeof(rt->port)) >=
+	    sizeof(rt->port) || rt->port[0] == '\0')
+		return -1;
+	return 0;
+}
+
 static int
 parse_hub(struct queue_entry *e, const char *v)
 {
@@ -524,6 +551,10 @@ parse_line(struct queue_entry *e, const char *key, const char *v,
 	if (strcmp(key, "hub") == 0)
 		return parse_hub(e, v) == 0 ? ST_OK :
 		    error_set(err, ST_DATA, "bad hub line");
+	if (strcmp(key, "dup-hub") == 0)
+		return e->dup_hub.host[0] == '\0' &&
+		    parse_route(&e->dup_hub, v) == 0 ? ST_OK :
+		    error_set(err, ST_DATA, "bad dup-hub line");
 	if (strcmp(key, "sender") == 0)
 		return parse_angle(v, e->sender, sizeof(e->sender), &rest) == 0
 		    && *rest == '\0' ? ST_OK :
@@ -589,6 +620,9 @@ queue_parse(const char *buf, size_t len, struct queue_entry *e,
 	    (e->route.host[0] == '\0' && !e->hub_default))
 		return error_set(err, ST_DATA,
 		    "control file incomplete (id, hub or recipients missing)");
+	if (e->dup_hub.host[0] != '\0' && !e->possible_dup)
+		return error_set(err, ST_DATA,
+		    "dup-hub without possible-duplicate 1");
 	return ST_OK;
 }
 

@@ -129,6 +129,34 @@ def test_lost_reply_after_dot_is_not_resent_elsewhere(postino, fault):
         res.describe()
 
 
+def test_lost_reply_later_runs_try_only_that_hub(postino, fault):
+    # The entry records the hub that may have it (dup-hub); later runs
+    # go to that hub only: while it is down the entry waits, and hub2,
+    # up all along, never sees the message.
+    h1 = fault(stall_at="dot")
+    h2 = fault()
+    postino.config(MailHub=hubs(h1.mailhub(), h2.mailhub()), Timeout="2",
+                   RetryInterval=0, HubBackoff=0)
+    tok = token()
+    res = postino.run([RCPT], message(tok))
+    assert res.rc == 0, res.describe()
+    qid = qh.assert_one_entry(postino)
+    ctl = qh.control(postino, qid)
+    assert ctl["possible-duplicate"] == "1", ctl["_text"]
+    assert ctl["dup-hub"] == "127.0.0.1 %d" % h1.port, ctl["_text"]
+    h1.stop()
+    run = qh.runq(postino)
+    assert h2.sessions == [], "resent to another hub: possible duplicate"
+    assert "waits for hub %s" % h1.mailhub() in run.log_text, run.log_text
+    assert qh.ids(postino) == [qid]
+    back = fault(port=h1.port)
+    qh.runq(postino)
+    back.wait_idle()
+    assert tokens_at(back) == {tok: 1}
+    assert h2.sessions == []
+    qh.assert_empty(postino)
+
+
 def test_all_down_queued_then_run_delivers_via_whichever_returns(
         postino, fault):
     p1, p2 = unused_port(), unused_port()

@@ -1299,6 +1299,69 @@ test_no_failover_after_lost_dot(void **state)
 	queue_entry_free(&e);
 }
 
+/*
+ * The reply to the dot of a queued entry is lost at hub1: the entry
+ * records hub1 (dup-hub), and later runs try hub1 only, never hub2,
+ * even while hub1 is down (the entry waits, logged).
+ */
+static void
+test_dup_hub_kept_across_runs(void **state)
+{
+	static const struct stub_step lost[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "250 ok"),
+		EXPECT("DATA"), SEND("354 go\r\n"), DATA(BODY ".\r\n"), CALL,
+		END
+	};
+	static const struct stub_step again[] = {
+		HELLO, MAIL_A, RCPT("b@y.test", "250 ok"), BODY_OK("D3"), BYE
+	};
+	struct fx *f = *state;
+	struct queue_entry e, q;
+	struct outcome out;
+	char qid[QID_MAX];
+
+	two_hubs(f);
+	fx_hubs(f, lost, hub2_ok, NULL);
+	committed_entry(f, "a@x.test", one, qid);
+	f->hub.qid = qid;
+	lock(qid, &e);
+	deliver_entry(&f->ctx, &f->hs, &e, 0, &out);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(out.kind, OUT_QUEUED);
+	queue_entry_free(&e);
+	assert_int_equal(peek("queue", qid, &q), ST_OK);
+	assert_int_equal(q.possible_dup, 1);
+	assert_string_equal(q.dup_hub.host, "hub.test");
+	assert_string_equal(q.dup_hub.port, "25");
+	queue_entry_free(&q);
+
+	/* hub1 is down, hub2 is up: hub2 is not tried, the entry waits. */
+	fx_hubs(f, NULL, hub2_ok, NULL);
+	lock(qid, &e);
+	deliver_entry(&f->ctx, &f->hs, &e, 0, &out);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(out.kind, OUT_QUEUED);
+	queue_entry_free(&e);
+	assert_int_equal(peek("queue", qid, &q), ST_OK);
+	assert_string_equal(q.dup_hub.host, "hub.test");
+	assert_int_equal(q.rcpt[0].state, RS_PENDING);
+	queue_entry_free(&q);
+	assert_int_equal(log_count("waits for hub hub.test:25"), 1);
+	assert_int_equal(log_count("HUB2"), 0);
+
+	/* hub1 is back: it takes it. */
+	fx_hubs(f, again, NULL, NULL);
+	lock(qid, &e);
+	deliver_entry(&f->ctx, &f->hs, &e, 0, &out);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 1);
+	assert_int_equal(out.kind, OUT_SENT);
+	assert_int_equal(area_count("queue"), 0);
+	queue_entry_free(&e);
+}
+
 /* Every hub down: queued (exit 0), last_error names the last hub. */
 static void
 test_failover_all_down_then_run(void **state)
@@ -1512,6 +1575,7 @@ main(void)
 		T(test_dup_submission),
 		T(test_dup_marked_before_dot),
 		T(test_dup_next_delivery),
+		T(test_dup_hub_kept_across_runs),
 		T(test_expired),
 		T(test_expired_null_sender),
 		T(test_one_report_across_attempts),

@@ -64,7 +64,12 @@ test_format_parse_roundtrip(void **state)
 
 	(void)state;
 	sample_entry(&e, "0123456789");
+	e.possible_dup = 1;
+	(void)strlcpy(e.dup_hub.host, "hub1.example.org",
+	    sizeof(e.dup_hub.host));
+	(void)strlcpy(e.dup_hub.port, "587", sizeof(e.dup_hub.port));
 	text = queue_format(&e, &len);
+	assert_non_null(strstr(text, "\ndup-hub hub1.example.org 587\n"));
 	assert_non_null(text);
 	/* The error text is kept on one line: no CR/LF injection. */
 	assert_non_null(strstr(text, "error connect: refused??injected\n"));
@@ -81,6 +86,9 @@ test_format_parse_roundtrip(void **state)
 	assert_string_equal(back.sender, "www-data@example.org");
 	assert_string_equal(back.route.host, "::1");
 	assert_string_equal(back.route.port, "2525");
+	assert_int_equal(back.possible_dup, 1);
+	assert_string_equal(back.dup_hub.host, "hub1.example.org");
+	assert_string_equal(back.dup_hub.port, "587");
 	assert_int_equal(back.nrcpt, 2);
 	assert_int_equal(back.rcpt[0].state, RS_PENDING);
 	assert_int_equal(back.rcpt[1].state, RS_SENT);
@@ -104,6 +112,17 @@ test_parse_rejects_garbage(void **state)
 		"postino-queue 1\nid 0123456789\nhub h 25\nsurprise 1\n"
 		    "rcpt pending <a@b>\n",
 		"postino-queue 1\nid 0123456789\nhub h 25\n",	/* no rcpt */
+		/* dup-hub: HOST PORT, once, with possible-duplicate 1 only */
+		"id 0123456789\nhub default\npossible-duplicate 0\n"
+		    "dup-hub h 25\nrcpt pending <a@b>\n",
+		"id 0123456789\nhub default\npossible-duplicate 1\n"
+		    "dup-hub h\nrcpt pending <a@b>\n",
+		"id 0123456789\nhub default\npossible-duplicate 1\n"
+		    "dup-hub h 25 x\nrcpt pending <a@b>\n",
+		"id 0123456789\nhub default\npossible-duplicate 1\n"
+		    "dup-hub h 25\ndup-hub g 25\nrcpt pending <a@b>\n",
+		"id 0123456789\nhub default\npossible-duplicate 1\n"
+		    "dup-hub h\t 25\nrcpt pending <a@b>\n",
 		"novalue\n",
 	};
 	size_t i;
