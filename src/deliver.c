@@ -381,9 +381,22 @@ apply_answers(struct queue_entry *e, struct hub_session *hs,
 			r->state = RS_FAILED;
 			r->notify = 1;
 			log_rcpt(e, hs, r, "bounced");
-		} else
-			log_rcpt(e, hs, r, "deferred");
+		} else	/* status=deferred only once no hub is left */
+			log_svc(LOG_INFO, LOGSVC_SMTP, "%s: host %s said: %s "
+			    "(for <%s>)", e->qid, hs->res.relay[0] != '\0' ?
+			    hs->res.relay : "none", r->reply, r->addr);
 	}
+}
+
+/* The final word on the recipients still pending after every hub. */
+static void
+log_deferred(const struct queue_entry *e, const struct hub_session *hs)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpt; i++)
+		if (e->rcpt[i].state == RS_PENDING)
+			log_rcpt(e, hs, &e->rcpt[i], "deferred");
 }
 
 /* Every pending recipient: deferred for one reason, or failed (perm). */
@@ -647,6 +660,8 @@ deliver_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
 		    "tried", e->qid, e->dup_hub.host, e->dup_hub.port);
 	if (rc != ST_OK && !tx)
 		defer_all(e, hs, &why, 0);
+	else if (rc != ST_OK)
+		log_deferred(e, hs);
 	return finish_attempt(ctx, e, &why, err);
 }
 

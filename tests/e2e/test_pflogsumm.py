@@ -88,3 +88,27 @@ def test_logfile_lines_look_like_syslog_lines(postino, fault):
         assert rx.match(line), line
     services = [rx.match(l).group(1) for l in lines]
     assert services[:3] == ["pickup", "qmgr", "smtp"], lines
+
+
+@pytest.mark.parametrize("first", ["refused", "450-rcpt"])
+def test_pflogsumm_failover_is_one_delivery_no_deferral(postino, fault,
+                                                         first):
+    """One hub cannot take it, the next one does: Postfix logs the first
+    as an informational line without status=, then one final status, so
+    pflogsumm counts one delivered and nothing deferred."""
+    from helpers import unused_port
+    h2 = fault()
+    if first == "refused":
+        h1 = "127.0.0.1:%d" % unused_port()
+    else:
+        h1 = fault(replies={"rcpt": "450 4.2.0 hub1 greylisted"}).mailhub()
+    postino.config(MailHub="%s, %s" % (h1, h2.mailhub()), HubBackoff=0)
+    qh.send(postino, [SENT1], token(), args=["-f", SENDER]).ok()
+    h2.wait_idle()
+    assert len(h2.messages) == 1
+    log = postino.log.text()
+    assert "status=deferred" not in log, log
+    report = pflogsumm(postino.logfile)
+    assert count(report, "received") == 1, log + report
+    assert count(report, "delivered") == 1, log + report
+    assert count(report, "deferred") == 0, log + report
