@@ -386,6 +386,12 @@ conn_tls_info(const struct conn *c)
 	return c->tls_desc;
 }
 
+void
+conn_tls_cert(const struct conn *c, struct tls_cert *cert)
+{
+	tls_peer_cert(c, cert);
+}
+
 const char *
 conn_host(const struct conn *c)
 {

@@ -48,6 +48,7 @@ struct conn {
 	char		 source[64];	/* SourceAddress= ("": any) */
 	int		 family;	/* AddressFamily=: AF_UNSPEC, AF_INET,
 					 * AF_INET6 */
+	struct tls_cert	 tls_cert;	/* tls.c: what the handshake saw */
 	char		 tls_desc[128];	/* "TLSv1.3 TLS_AES_256_GCM_SHA384
 					 * verified" (or pinned, or
 					 * unverified (TLSVerify=NO)); ""
@@ -88,6 +89,8 @@ int		 conn_wait(struct conn *, int want_write, struct error *);
  */
 int		 tls_start(struct conn *, const struct tls_params *,
 		    struct error *);
+/* The hub's certificate as the last handshake on c saw it. */
+void		 tls_peer_cert(const struct conn *, struct tls_cert *);
 /* SHA-256 hex of the peer's public key, for messages. */
 void		 tls_peer_fingerprint(const struct conn *, char *buf,
 		    size_t len);

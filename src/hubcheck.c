@@ -9,7 +9,9 @@
  * smtp.c. The first line follows the monitoring plugin convention
  * (Nagios, Icinga, Zabbix): POSTINO HUB OK|WARNING|CRITICAL - summary |
  * performance data; the verdict goes back to main(), which picks the
- * exit code (0, 1, 2).
+ * exit code (0, 1, 2). The certificate's subject, issuer and days to
+ * expiry come from conn.c (conn_tls_cert, through smtp_result); one that
+ * expires within --warn-days (default 14) is a WARNING.
  */
 #include <sys/types.h>
 
@@ -33,6 +35,7 @@ struct probe {
 	char		 caps[CAPS_MAX];	/* the last EHLO's keywords */
 	int		 in_ehlo;	/* EHLO sent, its reply not over */
 	int		 auth_sent;	/* an AUTH command went out */
+	int		 expiring;	/* its certificate, within --warn-days */
 	struct smtp_result res;
 	struct error	 err;
 };
@@ -145,6 +148,11 @@ print_text(FILE *out, const struct config *cfg, const struct probe *p)
 	if (cfg->tls != TLS_NONE && !cfg->tls_verify)
 		(void)fprintf(out, "  TLS: certificate not verified "
 		    "(TLSVerify=NO)\n");
+	if (p->res.cert.seen)
+		(void)fprintf(out, "  certificate: subject %s; issuer %s; "
+		    "expires in %lld days%s\n", p->res.cert.subject,
+		    p->res.cert.issuer, p->res.cert.days_left,
+		    p->expiring ? " (WARNING: within --warn-days)" : "");
 	(void)fprintf(out, "  AUTH: %s", auth_state(cfg, p));
 	if (cfg->auth_user[0] != '\0')
 		(void)fprintf(out, " as %s (password not shown)",
@@ -190,8 +198,16 @@ print_json_hub(FILE *out, const struct config *cfg, const struct probe *p)
 	json_str(out, p->caps);
 	(void)fprintf(out, ", \"tls\": ");
 	json_str(out, p->res.tls);
-	(void)fprintf(out, ", \"tls_verify\": %s, \"auth\": ",
+	(void)fprintf(out, ", \"tls_verify\": %s, \"cert_subject\": ",
 	    cfg->tls_verify ? "true" : "false");
+	json_str(out, p->res.cert.subject);
+	(void)fprintf(out, ", \"cert_issuer\": ");
+	json_str(out, p->res.cert.issuer);
+	if (p->res.cert.seen)
+		(void)fprintf(out, ", \"cert_days_left\": %lld",
+		    p->res.cert.days_left);
+	(void)fprintf(out, ", \"cert_expiring\": %s, \"auth\": ",
+	    p->expiring ? "true" : "false");
 	json_str(out, auth_state(cfg, p));
 	(void)fprintf(out, ", \"error\": ");
 	json_str(out, p->open ? "" : p->err.text);
@@ -199,24 +215,29 @@ print_json_hub(FILE *out, const struct config *cfg, const struct probe *p)
 }
 
 static enum hub_verdict
-judge(const struct config *cfg, const struct probe *p, size_t n,
+judge(const struct config *cfg, struct probe *p, size_t n, int warn_days,
     size_t *up)
 {
-	size_t i;
+	size_t i, expiring = 0;
 
 	*up = 0;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		*up += p[i].open != 0;
+		p[i].expiring = p[i].res.cert.seen &&
+		    p[i].res.cert.days_left <= warn_days;
+		expiring += p[i].expiring != 0;
+	}
 	if (*up == 0)
 		return HUB_CRITICAL;
-	if (*up < n || (cfg->tls != TLS_NONE && !cfg->tls_verify))
+	if (*up < n || (cfg->tls != TLS_NONE && !cfg->tls_verify) ||
+	    expiring > 0)
 		return HUB_WARNING;
 	return HUB_OK;
 }
 
 static void
 print_summary(FILE *out, const struct config *cfg, const struct probe *p,
-    size_t n, enum hub_verdict v, size_t up)
+    size_t n, enum hub_verdict v, size_t up, int warn_days)
 {
 	size_t i;
 
@@ -228,18 +249,29 @@ print_summary(FILE *out, const struct config *cfg, const struct probe *p,
 			    p[i].rt.port, p[i].err.text);
 	if (cfg->tls != TLS_NONE && !cfg->tls_verify)
 		(void)fprintf(out, "; TLSVerify=NO in use");
+	for (i = 0; i < n; i++)
+		if (p[i].expiring)
+			(void)fprintf(out, "; %s:%s: certificate expires in "
+			    "%lld days", p[i].rt.host, p[i].rt.port,
+			    p[i].res.cert.days_left);
 	(void)fprintf(out, " | hubs_up=%zu;;1;0;%zu", up, n);
 	for (i = 0; i < n; i++)
 		if (p[i].greeting_ms >= 0)
 			(void)fprintf(out, " 'greeting_%s:%s'=%.3fs",
 			    p[i].rt.host, p[i].rt.port,
 			    p[i].greeting_ms / 1000.0);
+	for (i = 0; i < n; i++)
+		if (p[i].res.cert.seen)
+			(void)fprintf(out, " 'cert_days_%s:%s'=%lld;%d",
+			    p[i].rt.host, p[i].rt.port,
+			    p[i].res.cert.days_left, warn_days);
 	(void)fputc('\n', out);
 }
 
 int
-hubcheck_run(const struct config *cfg, const char *helo, int json,
-    FILE *out, enum hub_verdict *verdict, struct error *err)
+hubcheck_run(const struct config *cfg, const char *helo,
+    const struct options *o, FILE *out, enum hub_verdict *verdict,
+    struct error *err)
 {
 	struct probe *p;
 	size_t n = config_hub_count(cfg), i, up;
@@ -252,8 +284,8 @@ hubcheck_run(const struct config *cfg, const char *helo, int json,
 		    p[i].rt.port, sizeof(p[i].rt.port));
 		probe_hub(cfg, helo, &p[i]);
 	}
-	*verdict = judge(cfg, p, n, &up);
-	if (json) {
+	*verdict = judge(cfg, p, n, o->warn_days, &up);
+	if (o->json) {
 		(void)fprintf(out, "{\"status\": \"%s\", \"hubs_up\": %zu, "
 		    "\"hubs\": [", verdict_names[*verdict], up);
 		for (i = 0; i < n; i++) {
@@ -263,7 +295,7 @@ hubcheck_run(const struct config *cfg, const char *helo, int json,
 		}
 		(void)fprintf(out, "]}\n");
 	} else {
-		print_summary(out, cfg, p, n, *verdict, up);
+		print_summary(out, cfg, p, n, *verdict, up, o->warn_days);
 		for (i = 0; i < n; i++)
 			print_text(out, cfg, &p[i]);
 	}

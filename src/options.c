@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -447,14 +448,17 @@ parse_queue_command(struct options *o, int argc, char **argv, int q,
 }
 
 /*
- * postino check --hub [--json]: the words become no-op flags (-bh) for
- * the sendmail parser that reads the rest (-C).
+ * postino check --hub [--json] [--warn-days N]: the words become no-op
+ * flags (-bh) for the sendmail parser that reads the rest (-C).
  */
-static void
-check_hub_words(struct options *o, int argc, char **argv)
+static int
+check_hub_words(struct options *o, int argc, char **argv, struct error *err)
 {
+	char *end;
+	long n;
 	int i;
 
+	o->warn_days = 14;
 	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--hub") == 0) {
 			o->hub_check = 1;
@@ -462,7 +466,20 @@ check_hub_words(struct options *o, int argc, char **argv)
 		} else if (o->hub_check && strcmp(argv[i], "--json") == 0) {
 			o->json = 1;
 			argv[i] = (char *)"-bh";
+		} else if (o->hub_check && strcmp(argv[i], "--warn-days") ==
+		    0) {
+			errno = 0;
+			n = i + 1 < argc && argv[i + 1][0] >= '0' &&
+			    argv[i + 1][0] <= '9' ? strtol(argv[i + 1], &end,
+			    10) : -1;
+			if (n < 0 || n > 36500 || errno != 0 || *end != '\0')
+				return error_set(err, ST_USAGE, "--warn-days "
+				    "takes a number of days (0 to 36500)");
+			o->warn_days = (int)n;
+			argv[i] = argv[i + 1] = (char *)"-bh";
+			i++;
 		}
+	return ST_OK;
 }
 
 /*
@@ -490,13 +507,13 @@ parse_subcommand(struct options *o, int argc, char **argv, int *handled,
 	if (strcmp(argv[q], "check") == 0) {
 		*handled = 1;
 		argv[q] = (char *)"-bh";	/* a no-op flag in its place */
-		check_hub_words(o, argc, argv);
-		if (parse_arguments(o, argc, argv, err) != ST_OK)
+		if (check_hub_words(o, argc, argv, err) != ST_OK ||
+		    parse_arguments(o, argc, argv, err) != ST_OK)
 			return err->status;
 		if (o->nrcpt_args > 0)
 			return error_set(err, ST_USAGE,
 			    "usage: postino check [-C config] "
-			    "[--hub [--json]]");
+			    "[--hub [--json] [--warn-days N]]");
 		o->mode = MODE_CHECK;
 		return ST_OK;
 	}

@@ -225,6 +225,7 @@ struct options {
 	int		 json;		/* postino queue --json */
 	int		 metrics;	/* --metrics: 1; --metrics --write: 2 */
 	int		 hub_check;	/* postino check --hub */
+	int		 warn_days;	/* --warn-days N (default 14) */
 	char		**rcpt_args;	/* operands */
 	size_t		 nrcpt_args;
 };
@@ -834,6 +835,10 @@ int		 conn_start_tls(struct conn *, const struct tls_params *,
 		    struct error *);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384 verified" once TLS is on, else "". */
 const char	*conn_tls_info(const struct conn *);
+/* The hub's certificate as the last TLS handshake saw it (even one
+ * that was refused); cert->seen 0 when there was none. */
+struct tls_cert;
+void		 conn_tls_cert(const struct conn *, struct tls_cert *);
 /* The host name the connection was opened to ("" for an attached fd). */
 const char	*conn_host(const struct conn *);
 /* "host[addr]:port", the relay= of a log line. */
@@ -859,6 +864,15 @@ void		 conn_close(struct conn *);
 void		 conn_free(struct conn *);
 
 /* -------------------------------------------------------------- tls.c */
+
+/* What the hub's certificate said (check --hub); seen 0: no TLS. */
+struct tls_cert {
+	int		 seen;
+	char		 subject[256];	/* one line, RFC 2253 */
+	char		 issuer[256];
+	long long	 days_left;	/* until notAfter, rounded down;
+					 * < 0: expired */
+};
 
 struct tls_params {
 	const char	*servername;	/* SNI and host name check */
@@ -954,6 +968,7 @@ struct smtp_result {
 	char		 hub_qid[64];	/* "queued as X" from the final reply */
 	char		 relay[HOST_MAX + 80]; /* "host[addr]:port" */
 	char		 tls[128];	/* TLS description or "" */
+	struct tls_cert	 cert;		/* the hub's certificate, when seen */
 	long long	 tx_ms;		/* deliver.c: the transaction's time */
 };
 
@@ -1530,8 +1545,9 @@ enum hub_verdict { HUB_OK = 0, HUB_WARNING, HUB_CRITICAL };
  * (TLS, verification, AUTH), report it on out (text, or one JSON object)
  * and QUIT; never MAIL, RCPT or DATA. ST_OK with *verdict set.
  */
-int		 hubcheck_run(const struct config *, const char *helo, int json,
-		    FILE *out, enum hub_verdict *verdict, struct error *);
+int		 hubcheck_run(const struct config *, const char *helo,
+		    const struct options *, FILE *out, enum hub_verdict *verdict,
+		    struct error *);
 
 /* ------------------------------------------------------------ showq.c */
 

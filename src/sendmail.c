@@ -372,7 +372,7 @@ hub_check(const struct config *cfg, const struct run *r,
 	int st;
 
 	error_clear(&err);
-	st = hubcheck_run(cfg, r->c.hostname, o->json, stdout, &v, &err);
+	st = hubcheck_run(cfg, r->c.hostname, o, stdout, &v, &err);
 	if (st != ST_OK)
 		return told(st, &err);
 	return exits[v];

@@ -461,7 +461,9 @@ start_tls(struct smtp *s, struct smtp_result *res, struct error *err)
 
 	res->stage = STAGE_TLS;
 	tls_params_of(s, &tp);
-	if ((rc = conn_start_tls(s->conn, &tp, err)) != ST_OK) {
+	rc = conn_start_tls(s->conn, &tp, err);
+	conn_tls_cert(s->conn, &res->cert);
+	if (rc != ST_OK) {
 		s->broken = 1;
 		return rc;
 	}

@@ -694,6 +694,50 @@ handshake(struct conn *c, struct tls_state *st, struct error *err)
 	}
 }
 
+/* One X509 name on one line (RFC 2253), sanitised for the screen. */
+static void
+name_line(const X509_NAME *name, char *buf, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long n;
+
+	buf[0] = '\0';
+	if (b == NULL)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (n = BIO_get_mem_data(b, &p)) > 0)
+		log_sanitize(buf, len, p, (size_t)n);
+	BIO_free(b);
+}
+
+/* Subject, issuer and days to expiry of the peer's certificate, in c. */
+static void
+record_cert(struct conn *c, const struct tls_state *st)
+{
+	X509 *peer = SSL_get0_peer_certificate(st->ssl);
+	int days = 0, secs = 0;
+
+	memset(&c->tls_cert, 0, sizeof(c->tls_cert));
+	if (peer == NULL)
+		return;
+	name_line(X509_get_subject_name(peer), c->tls_cert.subject,
+	    sizeof(c->tls_cert.subject));
+	name_line(X509_get_issuer_name(peer), c->tls_cert.issuer,
+	    sizeof(c->tls_cert.issuer));
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(peer)) != 1)
+		return;
+	/* Rounded down (days and secs share a sign): an hour past is -1. */
+	c->tls_cert.days_left = days - (secs < 0 ? 1 : 0);
+	c->tls_cert.seen = 1;
+}
+
+void
+tls_peer_cert(const struct conn *c, struct tls_cert *cert)
+{
+	*cert = c->tls_cert;
+}
+
 /* The name the certificate is checked against, for messages. */
 static const char *
 hub_name(const struct conn *c, const struct tls_params *p)
@@ -716,8 +760,10 @@ tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 		return error_set(err, ST_SOFTWARE, "tls_start: TLS is on");
 	if ((rc = ctx_new(c, p, err)) != ST_OK)
 		return rc;
+	memset(&c->tls_cert, 0, sizeof(c->tls_cert));
 	if ((rc = ssl_new(c, p, &st, err)) == ST_OK) {
 		rc = handshake(c, st, err);
+		record_cert(c, st);
 		/* A certificate refused during the handshake: say why. */
 		if (rc != ST_OK && st->verify.refused)
 			rc = refuse(hub_name(c, p), &st->verify, p,

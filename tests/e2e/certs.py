@@ -1,6 +1,7 @@
 """Throwaway X.509 material for the end-to-end tests (openssl CLI).
 
-Everything lives in one directory and is valid for two days:
+Everything lives in one directory and is valid for a year (shortlived
+for three days: check --hub warns about it):
 
     ca.pem / ca.key            the test CA that postino is told to trust
     server.pem / server.key    CN=localhost, SAN DNS:localhost, IP:127.0.0.1,
@@ -11,6 +12,7 @@ Everything lives in one directory and is valid for two days:
     unknownca.pem / .key       CN=localhost, the good SANs, signed by other-ca
     client.pem / client.key    a client certificate signed by the test CA
     client-combined.pem        client cert and key in one file (ssmtp style)
+    shortlived.pem / .key      like server.pem, but expires in three days
 
 EC P-256 keys keep generation fast (a few milliseconds each).
 """
@@ -22,7 +24,7 @@ import subprocess
 from dataclasses import dataclass
 
 OPENSSL = "openssl"
-DAYS = "2"
+DAYS = "365"
 CURVE = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
 GOOD_SAN = "DNS:localhost,IP:127.0.0.1,IP:::1"
 
@@ -46,6 +48,7 @@ class CertSet:
     unknownca: CertPair
     client: CertPair
     client_combined: str
+    shortlived: CertPair = None
 
 
 def _run(args, cwd):
@@ -67,7 +70,7 @@ def _make_ca(d, name, cn):
                     os.path.join(d, name + ".key"))
 
 
-def _make_leaf(d, name, cn, ca, san, eku):
+def _make_leaf(d, name, cn, ca, san, eku, days=DAYS):
     ext = os.path.join(d, name + ".ext")
     with open(ext, "w") as f:
         f.write("basicConstraints=critical,CA:FALSE\n"
@@ -81,7 +84,7 @@ def _make_leaf(d, name, cn, ca, san, eku):
           "-subj", "/O=postino tests/CN=%s" % cn,
           "-keyout", name + ".key", "-out", name + ".csr"], d)
     _run(["x509", "-req", "-in", name + ".csr", "-CA", ca.cert,
-          "-CAkey", ca.key, "-CAcreateserial", "-days", DAYS,
+          "-CAkey", ca.key, "-CAcreateserial", "-days", days,
           "-sha256", "-extfile", ext, "-out", name + ".pem"], d)
     pair = CertPair(os.path.join(d, name + ".pem"),
                     os.path.join(d, name + ".key"))
@@ -110,6 +113,8 @@ def make_certs(d):
                        "DNS:wrong.example.invalid", "serverAuth")
     unknown = _make_leaf(d, "unknownca", "localhost", other, GOOD_SAN,
                          "serverAuth")
+    shortlived = _make_leaf(d, "shortlived", "localhost", ca, GOOD_SAN,
+                            "serverAuth", days="3")
     client = _make_leaf(d, "client", "postino-client", ca, "",
                         "clientAuth")
     combined = os.path.join(d, "client-combined.pem")
@@ -122,4 +127,5 @@ def make_certs(d):
     for name in os.listdir(d):
         if name.endswith(".key") or name == "client-combined.pem":
             os.chmod(os.path.join(d, name), 0o600)
-    return CertSet(d, ca, other, server, wrong, unknown, client, combined)
+    return CertSet(d, ca, other, server, wrong, unknown, client, combined,
+                   shortlived)

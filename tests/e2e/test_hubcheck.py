@@ -44,6 +44,12 @@ def test_ok_against_postfix_with_starttls_and_auth(postino, hub, certs):
         res.out
     assert "AUTH: accepted as %s (password not shown)" % SASL_USER \
         in res.out, res.out
+    # The certificate: subject, issuer, days until it expires.
+    assert re.search(r"^  certificate: subject CN=localhost,O=postino tests; "
+                     r"issuer CN=postino test CA,O=postino tests; "
+                     r"expires in 36[45] days$", res.out, re.M), res.out
+    assert re.search(r"'cert_days_127\.0\.0\.1:\d+'=36[45];14",
+                     first_line(res)), res.out
     assert SASL_PASS not in res.out + res.err
     line = no_mail_in_hub_log(hub, off)
     assert "auth=1" in line and "starttls=1" in line, line
@@ -123,3 +129,30 @@ def test_plain_check_is_unchanged(postino, fault):
     assert res.rc == 0, res.describe()
     assert "POSTINO HUB" not in res.out
     assert not srv.sessions
+
+
+def test_warning_when_the_certificate_expires_soon(postino, fault, certs):
+    """A hub certificate expiring within --warn-days (default 14) is a
+    WARNING: mail still flows, an admin has to renew it."""
+    srv = fault(tls_cert=certs.shortlived.cert, tls_key=certs.shortlived.key)
+    keys = dict(MailHub=srv.mailhub(), UseSTARTTLS="YES",
+                TLS_CA_File=certs.ca.cert)
+    res = check(postino, **keys)
+    assert res.rc == 1, res.describe()
+    assert first_line(res).startswith(
+        "POSTINO HUB WARNING - 1/1 hub takes mail; %s: certificate expires "
+        "in 2 days | " % srv.mailhub()), res.out
+    assert re.search(r"^  certificate: subject CN=localhost,O=postino tests; "
+                     r"issuer CN=postino test CA,O=postino tests; expires in "
+                     r"2 days \(WARNING: within --warn-days\)$", res.out,
+                     re.M), res.out
+    js = check(postino, "--json", **keys)
+    assert js.rc == 1, js.describe()
+    hub = json.loads(js.out)["hubs"][0]
+    assert hub["cert_days_left"] == 2 and hub["cert_expiring"] is True, js.out
+    assert hub["cert_subject"] == "CN=localhost,O=postino tests", js.out
+    # --warn-days 1: two days left is no longer a warning.
+    ok = check(postino, "--warn-days", "1", **keys)
+    assert ok.rc == 0, ok.describe()
+    assert first_line(ok).startswith("POSTINO HUB OK - 1/1 hub takes mail"), \
+        ok.out

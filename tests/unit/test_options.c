@@ -560,6 +560,12 @@ t_subcommand_queue(void **state)
 	assert_int_equal(p->o.hub_check, 1);
 	assert_int_equal(p->o.json, 1);
 	assert_string_equal(p->o.config_path, "/c");
+	assert_int_equal(p->o.warn_days, 14);
+	done(p);
+	p = ok(ARGV("postino", "check", "--hub", "--warn-days", "3", "-C",
+	    "/c"));
+	assert_int_equal(p->o.warn_days, 3);
+	assert_string_equal(p->o.config_path, "/c");
 	done(p);
 	p = ok(ARGV("postino", "check"));
 	assert_int_equal(p->o.hub_check, 0);
@@ -729,7 +735,13 @@ t_usage_errors_of_subcommands(void **state)
 {
 	(void)state;
 	usage(ARGV("postino", "check", "a@x"),
-	    "usage: postino check [-C config] [--hub [--json]]");
+	    "usage: postino check [-C config] [--hub [--json] [--warn-days N]]");
+	usage(ARGV("postino", "check", "--hub", "--warn-days", "x"),
+	    "--warn-days takes a number of days (0 to 36500)");
+	usage(ARGV("postino", "check", "--hub", "--warn-days"),
+	    "--warn-days takes a number of days (0 to 36500)");
+	usage(ARGV("postino", "check", "--hub", "--warn-days", "-1"),
+	    "--warn-days takes a number of days (0 to 36500)");
 	usage(ARGV("postino", "check", "--json"), "unsupported option --");
 	usage(ARGV("postino", "check", "-Z"), "unsupported option -Z");
 	usage(ARGV("postino", "queue", "-C"),
