@@ -46,6 +46,7 @@ struct tls_verify {
 	int		 leaf_pinned;	/* the hub's certificate is pinned */
 	long		 chain_error;	/* first X509_V_ERR_* OpenSSL found */
 	char		 fingerprint[65]; /* SHA-256 of the hub's key, hex */
+	struct tls_cert	 cert;		/* its subject, issuer, expiry */
 };
 
 /* What c->tls points to while the TLS back end is on. */
@@ -277,6 +278,44 @@ static const struct conn_ops tls_ops = {
 
 /* ---------------------------------------------------- verification */
 
+/* One X509 name on one line (RFC 2253), sanitised for the screen. */
+static void
+name_line(const X509_NAME *name, char *buf, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long n;
+
+	buf[0] = '\0';
+	if (b == NULL)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (n = BIO_get_mem_data(b, &p)) > 0)
+		log_sanitize(buf, len, p, (size_t)n);
+	BIO_free(b);
+}
+
+/* Subject, issuer and days to expiry of the hub's certificate. */
+static void
+cert_facts(X509 *cert, struct tls_cert *out)
+{
+	int days = 0, secs = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (cert == NULL)
+		return;
+	name_line(X509_get_subject_name(cert), out->subject,
+	    sizeof(out->subject));
+	name_line(X509_get_issuer_name(cert), out->issuer,
+	    sizeof(out->issuer));
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) != 1)
+		return;
+	/* Rounded down (days and secs share a sign): an hour past is -1. */
+	out->days_left = days - (secs < 0 ? 1 : 0);
+	out->seen = 1;
+}
+
+
 static int
 spki_sha256(X509 *cert, unsigned char md[TLS_PIN_LEN])
 {
@@ -371,6 +410,7 @@ verify_cb(int ok, X509_STORE_CTX *store)
 		v->leaf_pinned = v->params->pin_count > 0 &&
 		    pins_match(leaf, v->params);
 		v->leaf_seen = leaf != NULL;
+		cert_facts(leaf, &v->cert);
 	}
 	if (!v->leaf_seen)
 		ok = 0;
@@ -694,44 +734,6 @@ handshake(struct conn *c, struct tls_state *st, struct error *err)
 	}
 }
 
-/* One X509 name on one line (RFC 2253), sanitised for the screen. */
-static void
-name_line(const X509_NAME *name, char *buf, size_t len)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p;
-	long n;
-
-	buf[0] = '\0';
-	if (b == NULL)
-		return;
-	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
-	    (n = BIO_get_mem_data(b, &p)) > 0)
-		log_sanitize(buf, len, p, (size_t)n);
-	BIO_free(b);
-}
-
-/* Subject, issuer and days to expiry of the peer's certificate, in c. */
-static void
-record_cert(struct conn *c, const struct tls_state *st)
-{
-	X509 *peer = SSL_get0_peer_certificate(st->ssl);
-	int days = 0, secs = 0;
-
-	memset(&c->tls_cert, 0, sizeof(c->tls_cert));
-	if (peer == NULL)
-		return;
-	name_line(X509_get_subject_name(peer), c->tls_cert.subject,
-	    sizeof(c->tls_cert.subject));
-	name_line(X509_get_issuer_name(peer), c->tls_cert.issuer,
-	    sizeof(c->tls_cert.issuer));
-	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(peer)) != 1)
-		return;
-	/* Rounded down (days and secs share a sign): an hour past is -1. */
-	c->tls_cert.days_left = days - (secs < 0 ? 1 : 0);
-	c->tls_cert.seen = 1;
-}
-
 void
 tls_peer_cert(const struct conn *c, struct tls_cert *cert)
 {
@@ -763,7 +765,8 @@ tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 	memset(&c->tls_cert, 0, sizeof(c->tls_cert));
 	if ((rc = ssl_new(c, p, &st, err)) == ST_OK) {
 		rc = handshake(c, st, err);
-		record_cert(c, st);
+		/* Seen by verify_cb, even in a handshake it ended. */
+		c->tls_cert = st->verify.cert;
 		/* A certificate refused during the handshake: say why. */
 		if (rc != ST_OK && st->verify.refused)
 			rc = refuse(hub_name(c, p), &st->verify, p,

@@ -246,12 +246,20 @@ test_verified(void **state)
 	struct srv s;
 	char ca[128], fp[65], want[65];
 	unsigned char md[32];
+	struct tls_cert cert;
 
 	(void)state;
 	NEED_CERTS();
 	params(&p, "localhost", ca, sizeof(ca));
 	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_OK);
 	assert_non_null(strstr(c.tls_desc, "TLSv1.3 TLS_"));
+	/* check --hub's facts: made with -days 2 (this second, or one
+	 * before: 2 whole days left, or 1). */
+	conn_tls_cert(&c, &cert);
+	assert_int_equal(cert.seen, 1);
+	assert_string_equal(cert.subject, "CN=localhost");
+	assert_string_equal(cert.issuer, "CN=postino-test-ca");
+	assert_true(cert.days_left == 1 || cert.days_left == 2);
 	assert_non_null(strstr(c.tls_desc, " verified"));
 	tls_peer_fingerprint(&c, fp, sizeof(fp));
 	server_digest(0, md, want);
@@ -302,6 +310,7 @@ test_name_mismatch(void **state)
 	struct srv s;
 	char ca[128], hex[65], want[512];
 	unsigned char md[32];
+	struct tls_cert cert;
 
 	(void)state;
 	NEED_CERTS();
@@ -314,6 +323,10 @@ test_name_mismatch(void **state)
 	    "certificate is right, set TLS_CA_File to its CA or pin it with "
 	    "TLSFingerprint=sha256:%s", hex);
 	assert_string_equal(err.text, want);
+	/* What the refused certificate said is still there to report. */
+	tls_peer_cert(&c, &cert);
+	assert_int_equal(cert.seen, 1);
+	assert_string_equal(cert.subject, "CN=localhost");
 	/* Still the plain back end, nothing left behind. */
 	assert_null(c.tls);
 	assert_null(c.tls_ctx);
