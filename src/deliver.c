@@ -228,6 +228,23 @@ session_connect(const struct deliver_ctx *ctx, struct hub_session *hs,
 	return smtp_open(&hs->smtp, conn, &sp, &hs->res, &hs->err);
 }
 
+int
+deliver_probe(const struct deliver_ctx *ctx, const struct route *rt,
+    struct smtp_result *res, struct error *err)
+{
+	struct hub_session hs;
+	int rc;
+
+	memset(&hs, 0, sizeof(hs));
+	error_clear(&hs.err);
+	rc = session_connect(ctx, &hs, rt);
+	*res = hs.res;
+	*err = hs.err;
+	if (rc == ST_OK)
+		deliver_session_close(&hs);	/* QUIT, nothing else */
+	return rc;
+}
+
 static void
 session_failed(const struct deliver_ctx *ctx, struct hub_session *hs,
     const struct route *rt)

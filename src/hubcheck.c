@@ -1,9 +1,10 @@
 /*
  * hubcheck.c: postino check --hub. Opens a session to the hub exactly as
- * a delivery does (conn_connect, then smtp_open: greeting, EHLO,
+ * a delivery does (deliver_probe: connect, greeting, EHLO,
  * STARTTLS or implicit TLS under the configured verification, AUTH with
  * the configured credentials), reports what it saw and closes it with
- * QUIT. It never sends MAIL, RCPT or DATA: smtp_send is not called here.
+ * QUIT. It never sends MAIL, RCPT or DATA: deliver_probe opens and
+ * closes a session, nothing else.
  * What the session said is read from the transcript smtp.c writes for -v
  * (AUTH lines arrive redacted), so that the protocol code stays in
  * smtp.c. The first line follows the monitoring plugin convention
@@ -84,31 +85,21 @@ observe(void *arg, enum transcript_dir dir, const char *line, size_t len)
 	}
 }
 
+/* The session is deliver.c's, opened as a delivery opens it. */
 static void
 probe_hub(const struct config *cfg, const char *helo, struct probe *p)
 {
-	struct smtp_params sp;
-	struct smtp *s = NULL;
-	struct conn *conn = NULL;
+	struct deliver_ctx ctx;
 
-	memset(&sp, 0, sizeof(sp));
-	sp.cfg = cfg;
-	sp.helo = helo;
-	sp.transcript = observe;
-	sp.transcript_arg = p;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ctx.hostname = helo;
+	ctx.transcript = observe;
+	ctx.transcript_arg = p;
 	p->greeting_ms = -1;
 	error_clear(&p->err);
-	if (smtp_precheck(&sp, &p->res, &p->err) != ST_OK)
-		return;
 	p->started = deadline_now_ms();
-	if (conn_connect_from(&conn, p->rt.host, p->rt.port, cfg->timeout,
-	    cfg->source_address, cfg->address_family, &p->err) != ST_OK)
-		return;
-	/* smtp_open takes the connection over, even when it fails. */
-	if (smtp_open(&s, conn, &sp, &p->res, &p->err) != ST_OK)
-		return;
-	p->open = 1;
-	smtp_close(s);		/* QUIT: nothing else is ever sent */
+	p->open = deliver_probe(&ctx, &p->rt, &p->res, &p->err) == ST_OK;
 }
 
 /* ------------------------------------------------------------- report */

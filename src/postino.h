@@ -1306,6 +1306,13 @@ int		 deliver_submission(const struct deliver_ctx *,
 void		 deliver_entry(const struct deliver_ctx *, struct hub_session *,
 		    struct queue_entry *, int expired, struct outcome *);
 void		 deliver_session_close(struct hub_session *);
+/*
+ * postino check --hub: open a session to rt exactly as a delivery would
+ * (connect, greeting, EHLO, STARTTLS, AUTH), then QUIT; never MAIL,
+ * RCPT or DATA. res and err say how far it got.
+ */
+int		 deliver_probe(const struct deliver_ctx *, const struct route *,
+		    struct smtp_result *, struct error *);
 
 /* ----------------------------------------------------------- bounce.c */
 

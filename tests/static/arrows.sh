@@ -3,10 +3,8 @@
 # from the built objects with nm(1), so that what is checked is what the
 # linker sees, not what the sources happen to mention:
 #   - OpenSSL's TLS and tls_* are reached only from conn.c and tls.c;
-#   - smtp_* is called only from deliver.c (the settlement), smtp.c and
-#     hubcheck.c (postino check --hub opens and closes a session exactly
-#     as a delivery does, to report on it; it never calls smtp_send, and
-#     the rule below holds it to smtp_precheck, smtp_open, smtp_close);
+#   - smtp_* is called only from deliver.c (the settlement) and smtp.c
+#     (postino check --hub probes through deliver_probe);
 #   - no cycle between source files (a calls b and b, maybe through
 #     others, calls a).
 #
@@ -37,9 +35,8 @@ broken() {
 awk '$2 ~ /^tls_/ || $2 ~ /^SSL_/' "$tmp/uses" |
     awk '$1 != "conn" && $1 != "tls" { print $1, $2 }' >"$tmp/x"
 [ -s "$tmp/x" ] && broken "TLS called outside conn.c/tls.c: $(cat "$tmp/x")"
-awk '$2 ~ /^smtp_/ && $1 != "deliver" && $1 != "smtp" &&
-    !($1 == "hubcheck" && $2 ~ /^smtp_(precheck|open|close)$/) {
-	print $1, $2 }' "$tmp/uses" >"$tmp/x"
+awk '$2 ~ /^smtp_/ && $1 != "deliver" && $1 != "smtp" { print $1, $2 }' \
+    "$tmp/uses" >"$tmp/x"
 [ -s "$tmp/x" ] && broken "smtp_* called outside deliver.c: $(cat "$tmp/x")"
 # tsort(1) reports a cycle in the graph on stderr.
 if ! tsort "$tmp/edges" >/dev/null 2>"$tmp/cycle" || [ -s "$tmp/cycle" ]
