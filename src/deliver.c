@@ -139,11 +139,6 @@ routes_of(const struct deliver_ctx *ctx, const struct queue_entry *e,
 {
 	size_t i, n;
 
-	/* A possible duplicate goes only to the hub that may have it. */
-	if (e->dup_hub.host[0] != '\0') {
-		rt[0] = e->dup_hub;
-		return 1;
-	}
 	if (e->route.host[0] != '\0') {
 		rt[0] = e->route;
 		return 1;
@@ -156,6 +151,17 @@ routes_of(const struct deliver_ctx *ctx, const struct queue_entry *e,
 		config_hub(ctx->cfg, i, rt[i].host, sizeof(rt[i].host),
 		    rt[i].port, sizeof(rt[i].port));
 	}
+	/*
+	 * A possible duplicate goes only to the hub that may have it, while
+	 * that hub is still one of MailHub's: an administrator who takes it
+	 * out of the list sends the entry to the others (logged as a
+	 * possible duplicate, as every retry of it is).
+	 */
+	for (i = 0; e->dup_hub.host[0] != '\0' && i < n; i++)
+		if (same_route(&rt[i], &e->dup_hub)) {
+			rt[0] = rt[i];
+			return 1;
+		}
 	return n;
 }
 
