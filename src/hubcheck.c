@@ -153,24 +153,6 @@ print_text(FILE *out, const struct config *cfg, const struct probe *p)
 		(void)fprintf(out, "  error: %s\n", p->err.text);
 }
 
-/* A JSON string (RFC 8259 escapes; other bytes as '?' like the log). */
-static void
-json_str(FILE *out, const char *s)
-{
-	(void)fputc('"', out);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			(void)fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			(void)fprintf(out, "\\u%04x", c < 0x20 ? c : '?');
-		else
-			(void)fputc(c, out);
-	}
-	(void)fputc('"', out);
-}
-
 static void
 print_json_hub(FILE *out, const struct config *cfg, const struct probe *p)
 {
@@ -178,30 +160,30 @@ print_json_hub(FILE *out, const struct config *cfg, const struct probe *p)
 
 	(void)snprintf(hub, sizeof(hub), "%s:%s", p->rt.host, p->rt.port);
 	(void)fprintf(out, "{\"hub\": ");
-	json_str(out, hub);
+	log_json_string(out, hub);
 	(void)fprintf(out, ", \"relay\": ");
-	json_str(out, p->res.relay);
+	log_json_string(out, p->res.relay);
 	(void)fprintf(out, ", \"reachable\": %s, \"takes_mail\": %s, "
 	    "\"greeting_ms\": %lld, \"greeting\": ", p->reachable ? "true" :
 	    "false", p->open ? "true" : "false", p->greeting_ms);
-	json_str(out, p->greeting);
+	log_json_string(out, p->greeting);
 	(void)fprintf(out, ", \"ehlo\": ");
-	json_str(out, p->caps);
+	log_json_string(out, p->caps);
 	(void)fprintf(out, ", \"tls\": ");
-	json_str(out, p->res.tls);
+	log_json_string(out, p->res.tls);
 	(void)fprintf(out, ", \"tls_verify\": %s, \"cert_subject\": ",
 	    cfg->tls_verify ? "true" : "false");
-	json_str(out, p->res.cert.subject);
+	log_json_string(out, p->res.cert.subject);
 	(void)fprintf(out, ", \"cert_issuer\": ");
-	json_str(out, p->res.cert.issuer);
+	log_json_string(out, p->res.cert.issuer);
 	if (p->res.cert.seen)
 		(void)fprintf(out, ", \"cert_days_left\": %lld",
 		    p->res.cert.days_left);
 	(void)fprintf(out, ", \"cert_expiring\": %s, \"auth\": ",
 	    p->expiring ? "true" : "false");
-	json_str(out, auth_state(cfg, p));
+	log_json_string(out, auth_state(cfg, p));
 	(void)fprintf(out, ", \"error\": ");
-	json_str(out, p->open ? "" : p->err.text);
+	log_json_string(out, p->open ? "" : p->err.text);
 	(void)fputc('}', out);
 }
 

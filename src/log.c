@@ -259,3 +259,21 @@ log_svc(int priority, enum log_service svc, const char *fmt, ...)
 	log_vline(priority, names[svc], fmt, ap);
 	va_end(ap);
 }
+
+/* Controls as \\u00XX, 8-bit bytes as \\u003f: the JSON stays ASCII. */
+void
+log_json_string(FILE *out, const char *s)
+{
+	(void)fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			(void)fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			(void)fprintf(out, "\\u%04x", c < 0x20 ? c : '?');
+		else
+			(void)fputc(c, out);
+	}
+	(void)fputc('"', out);
+}

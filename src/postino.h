@@ -132,6 +132,12 @@ void		 error_clear(struct error *);
 char		*log_sanitize(char *dst, size_t dstlen, const char *src,
 		    size_t srclen);
 /*
+ * s as a JSON string on out (--json listings, check --hub --json):
+ * RFC 8259's escapes; bytes outside printable ASCII as \u escapes
+ * (controls) or '?' (8-bit), as the log shows them.
+ */
+void		 log_json_string(FILE *out, const char *s);
+/*
  * Log lines go to syslog (facility mail) or, when file is not empty
  * (LogFile=), are appended to that file with a timestamp and the ident,
  * for hosts and containers without a syslog daemon. The ident and every

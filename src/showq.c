@@ -83,24 +83,6 @@ print_entry(FILE *out, const struct queue_entry *e, const char *area,
 	(void)fputc('\n', out);
 }
 
-/* Print a JSON string with the escapes RFC 8259 requires. */
-static void
-json_string(FILE *out, const char *s)
-{
-	(void)fputc('"', out);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			(void)fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			(void)fprintf(out, "\\u%04x", c < 0x20 ? c : '?');
-		else
-			(void)fputc(c, out);
-	}
-	(void)fputc('"', out);
-}
-
 /* One line per entry, the fields of Postfix's `postqueue -j` and more. */
 static void
 print_json(FILE *out, const struct queue_entry *e, const char *area,
@@ -114,7 +96,7 @@ print_json(FILE *out, const struct queue_entry *e, const char *area,
 	    "\"arrival_time\": %lld, \"message_size\": %lld, \"sender\": ",
 	    failed ? "failed" : e->hold ? "hold" : busy ? "active" :
 	    "deferred", e->qid, (long long)e->queued, (long long)e->size);
-	json_string(out, e->sender);
+	log_json_string(out, e->sender);
 	if (busy && e->lock_pid != 0)
 		(void)fprintf(out, ", \"locked_by_pid\": %ld, "
 		    "\"locked_since\": %lld, \"lock_holder\": \"%s\"",
@@ -131,9 +113,9 @@ print_json(FILE *out, const struct queue_entry *e, const char *area,
 		if (r->state != (failed ? RS_FAILED : RS_PENDING))
 			continue;
 		(void)fprintf(out, "%s{\"address\": ", sep);
-		json_string(out, r->addr);
+		log_json_string(out, r->addr);
 		(void)fprintf(out, ", \"delay_reason\": ");
-		json_string(out, reason_of(e, r));
+		log_json_string(out, reason_of(e, r));
 		(void)fputc('}', out);
 		sep = ", ";
 	}
@@ -165,7 +147,7 @@ print_unreadable(FILE *out, const char *qid, const char *area, int json,
 		(void)fprintf(out, "{\"queue_name\": \"%s\", \"queue_id\": "
 		    "\"%s\", \"unreadable\": ", strcmp(area, "failed") == 0 ?
 		    "failed" : "deferred", qid);
-		json_string(out, clean);
+		log_json_string(out, clean);
 		(void)fprintf(out, "}\n");
 		return;
 	}
