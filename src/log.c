@@ -260,7 +260,7 @@ log_svc(int priority, enum log_service svc, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Controls as \\u00XX, 8-bit bytes as \\u003f: the JSON stays ASCII. */
+/* Controls as \u00XX, 8-bit bytes as \u003f: the JSON stays ASCII. */
 void
 log_json_string(FILE *out, const char *s)
 {
