@@ -38,6 +38,7 @@ struct conn {
 	void		*tls;		/* tls.c's state (SSL, BIO) when on */
 	void		*tls_ctx;	/* SSL_CTX * */
 	void		*backend;	/* another back end's state (stubs) */
+	int		 tcp;		/* a TCP socket: quick ACKs re-armed */
 	int		 timeout_ms;	/* per step */
 	long long	 deadline_ms;	/* absolute, deadline_now_ms() */
 	char		 rbuf[4096];

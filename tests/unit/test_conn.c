@@ -841,6 +841,59 @@ test_connect_alloc(void **state)
 	assert_non_null(strstr(err.text, "cannot connect to mailhub"));
 }
 
+/* -------------------------------------------------------- latency */
+
+/* Whether the socket acknowledges the next segment at once. */
+static int
+quickack_on(int fd)
+{
+	socklen_t len;
+	int v = -1;
+
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &v, &len),
+	    0);
+	return v;
+}
+
+/*
+ * Quick ACKs are re-armed after every read from the hub: Linux leaves
+ * quick-ACK mode as soon as we answer what we read (its "pingpong"
+ * heuristic), and a hub with Nagle on then holds its next reply until
+ * our delayed ACK, 40 ms later (issue 11: the EHLO reply after TLS 1.3
+ * session tickets). getsockopt(TCP_QUICKACK) reports the mode; without
+ * the re-arming it reads 0 from the second round on.
+ */
+static void
+test_quickack_rearmed(void **state)
+{
+	char port[PORT_MAX], buf[64];
+	struct error err;
+	struct conn c;
+	int lfd, afd, i;
+
+	(void)state;
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	conn_init(&c, 2);
+	assert_int_equal(conn_open(&c, "127.0.0.1", port, &err), ST_OK);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd != -1);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(write(afd, "250 ok\r\n", 8), 8);
+		assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL,
+		    &err), ST_OK);
+		assert_string_equal(buf, "250 ok");
+		assert_int_equal(quickack_on(c.fd), 1);
+		/* An answer right away: the kernel's cue for delayed ACKs. */
+		assert_int_equal(conn_write(&c, "NOOP\r\n", 6, &err), ST_OK);
+		assert_int_equal(read(afd, buf, sizeof(buf)), 6);
+	}
+	conn_close(&c);
+	(void)close(afd);
+	(void)close(lfd);
+}
+
 int
 main(void)
 {
@@ -866,6 +919,7 @@ main(void)
 		cmocka_unit_test(test_start_tls_dispatch),
 		cmocka_unit_test(test_start_tls_refused),
 		cmocka_unit_test(test_connect_alloc),
+		cmocka_unit_test(test_quickack_rearmed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
