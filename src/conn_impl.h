@@ -44,7 +44,7 @@ struct conn {
 	char		 rbuf[4096];
 	size_t		 rlen, roff;
 	char		 host[HOST_MAX];	/* as configured */
-	char		 addr[64];		/* numeric address connected to */
+	char		 addr[CONN_ADDR_MAX];	/* numeric address connected to */
 	char		 port[PORT_MAX];
 	char		 source[64];	/* SourceAddress= ("": any) */
 	int		 family;	/* AddressFamily=: AF_UNSPEC, AF_INET,
