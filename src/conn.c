@@ -130,7 +130,7 @@ set_nonblock(int fd)
  * A TCP socket to the hub is tuned against the two waits that cost a
  * small transaction 40 ms each on Linux. TCP_NODELAY: a command goes out
  * as soon as it is written (Nagle would hold it for the ACK of the last
- * one). TCP_QUICKACK: see quickack().
+ * one). TCP_QUICKACK: see conn_quickack().
  */
 static void
 tune_tcp(struct conn *c)
@@ -150,8 +150,8 @@ tune_tcp(struct conn *c)
  * Postfix's EHLO reply waited 42 ms for the ACK of the TLS 1.3 session
  * tickets that had crossed our EHLO (issue 11).
  */
-static void
-quickack(const struct conn *c)
+void
+conn_quickack(const struct conn *c)
 {
 	int one = 1;
 
@@ -587,7 +587,7 @@ fill(struct conn *c, struct error *err)
 		n = c->ops->read(c, c->rbuf + c->rlen,
 		    sizeof(c->rbuf) - c->rlen, &ww);
 		/* After every read from the socket, TLS records or none. */
-		quickack(c);
+		conn_quickack(c);
 		if (n > 0) {
 			c->rlen += (size_t)n;
 			return ST_OK;

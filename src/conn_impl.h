@@ -77,6 +77,13 @@ void		 conn_attach(struct conn *, int fd, const struct conn_ops *);
  */
 int		 conn_wait(struct conn *, int want_write, struct error *);
 
+/*
+ * Re-arm TCP_QUICKACK on a TCP connection (nothing on another fd):
+ * conn.c does it after every read of its back end; a back end that reads
+ * the socket itself during a handshake may call it after each recv.
+ */
+void		 conn_quickack(const struct conn *);
+
 /* ------------------------------------------- tls.c, for conn.c only */
 
 /*
