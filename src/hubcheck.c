@@ -50,6 +50,8 @@ struct probe {
 	char		 caps[CAPS_MAX];	/* the last EHLO's keywords */
 	int		 in_ehlo;	/* EHLO sent, its reply not over */
 	int		 auth_sent;	/* an AUTH command went out */
+	int		 quit_sent;	/* QUIT went out: its reply follows */
+	char		 quit[REPLY_TEXT_MAX];	/* the reply to QUIT */
 	int		 expiring;	/* its certificate, within --warn-days */
 	struct smtp_result res;
 	struct error	 err;
@@ -82,10 +84,16 @@ observe(void *arg, enum transcript_dir dir, const char *line, size_t len)
 			p->caps[0] = '\0';	/* after STARTTLS: anew */
 		if (len >= 4 && strncasecmp(line, "AUTH", 4) == 0)
 			p->auth_sent = 1;
+		if (len == 4 && strncasecmp(line, "QUIT", 4) == 0)
+			p->quit_sent = 1;
 		return;
 	}
 	if (dir != TR_RECEIVED || len < 3)
 		return;
+	if (p->quit_sent) {
+		log_sanitize(p->quit, sizeof(p->quit), line, len);
+		return;
+	}
 	if (p->greeting_ms < 0) {
 		p->greeting_ms = deadline_now_ms() - p->started;
 		p->reachable = 1;
@@ -250,7 +258,10 @@ print_text(FILE *out, const struct config *cfg, const struct probe *p)
 		(void)fprintf(out, " as %s (password not shown)",
 		    cfg->auth_user);
 	(void)fputc('\n', out);
-	if (!p->open)
+	if (p->open)
+		(void)fprintf(out, "  QUIT: %s\n", p->quit[0] != '\0' ?
+		    p->quit : "no reply");
+	else
 		(void)fprintf(out, "  error: %s\n", p->err.text);
 }
 
@@ -286,6 +297,8 @@ print_json_hub(FILE *out, const struct config *cfg, const struct probe *p)
 	(void)fprintf(out, ", \"cert_expiring\": %s, \"auth\": ",
 	    p->expiring ? "true" : "false");
 	log_json_string(out, auth_state(cfg, p));
+	(void)fprintf(out, ", \"quit\": ");
+	log_json_string(out, p->quit);
 	(void)fprintf(out, ", \"error\": ");
 	log_json_string(out, p->open ? "" : p->err.text);
 	(void)fputc('}', out);

@@ -209,6 +209,7 @@ def test_one_address_of_a_hub_closed_is_warning(postino, fault, served):
     assert re.search(r"'greeting_%s'=[\d.]+s" % re.escape(up), first), first
     assert "greeting_%s" % down not in first, first
     assert re.search(r"^hub %s: takes mail\n  greeting: \d+ ms: 220 "
+                     r"(.*\n)*?  QUIT: 221 2\.0\.0 Bye\n"
                      % re.escape(up), res.out, re.M), res.out
     assert re.search(r"^hub %s: unreachable\n(  .*\n)*?  error: cannot "
                      r"connect" % re.escape(down), res.out, re.M), res.out
@@ -226,6 +227,7 @@ def test_one_address_of_a_hub_closed_is_warning(postino, fault, served):
     assert all(h["hub"] == hub for h in doc["hubs"]), doc
     assert found[served]["takes_mail"] and found[served]["reachable"]
     assert found[served]["relay"] == up, doc
+    assert found[served]["quit"] == "221 2.0.0 Bye", doc
     assert not found[closed]["takes_mail"] and \
         not found[closed]["reachable"], doc
     assert found[closed]["error"].startswith("cannot connect"), doc
