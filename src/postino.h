@@ -831,6 +831,24 @@ int		 conn_connect_from(struct conn **out, const char *host,
 		    const char *port, int timeout_s, const char *source,
 		    int family, struct error *);
 /*
+ * postino check --hub connects to every address of a hub in turn, each
+ * as a delivery would: conn_resolve lists them (numeric, in the order a
+ * delivery tries them, AddressFamily applied, those of another family
+ * than a SourceAddress left out, at most max), conn_connect_addr
+ * connects to one of them (conn_connect_from's rules) while the
+ * connection keeps host's name for SNI, the certificate's name check
+ * and relay=. Failures as conn_connect_from's.
+ */
+#define CONN_ADDR_MAX	64	/* a numeric address, scope included */
+#define CONN_ADDRS_MAX	16	/* addresses of one hub looked at */
+int		 conn_resolve(const char *host, const char *port, int family,
+		    const char *source, int timeout_s,
+		    char (*addrs)[CONN_ADDR_MAX], size_t max, size_t *n,
+		    struct error *);
+int		 conn_connect_addr(struct conn **out, const char *host,
+		    const char *addr, const char *port, int timeout_s,
+		    const char *source, int family, struct error *);
+/*
  * STARTTLS or implicit TLS: the back end's handshake (tls.c for a
  * socket), under p's verification rules (a NULL p->servername means the
  * host the connection was opened to); read-ahead plaintext is dropped.
