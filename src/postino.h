@@ -20,6 +20,7 @@
  *   deadline.c  the monotonic clock; waiting on a descriptor, bounded
  *   tls.c       OpenSSL: handshake, verification, pins (conn.c's back end;
  *               its entry points are in src/conn_impl.h)
+ *   ossl.c      OpenSSL loaded at the first TLS hop (dlopen; src/ossl.h)
  *   bounce.c    RFC 3464 reports of non-delivery
  *   queue.c     the queue directory: commit, lock, update, marks, counters
  *   runner.c    the queue pass (-q, the timer, after a send)

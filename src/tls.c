@@ -6,8 +6,9 @@
  * verdict on the hub's certificate (SHA-256 pins, which bind whatever the
  * chain says, else chain and name; failing closed), and the TLS back end
  * of struct conn. Reached through conn.c only
- * (conn_start_tls; entry points in conn_impl.h). No other file includes
- * OpenSSL's SSL headers.
+ * (conn_start_tls; entry points in conn_impl.h). OpenSSL is called
+ * through the table of ossl.h, loaded by the first tls_start of the
+ * process; no other file but auth.c (HMAC-MD5) calls it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -23,14 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #include "conn_impl.h"
+#include "ossl.h"	/* last: OpenSSL's functions become ossl's pointers */
 
 /*
  * What the verify callback saw during the handshake, for the verdict
@@ -760,6 +755,11 @@ tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 		return error_set(err, ST_SOFTWARE, "tls_start: not connected");
 	if (c->tls != NULL)
 		return error_set(err, ST_SOFTWARE, "tls_start: TLS is on");
+	/* The first TLS hop of the process pays for OpenSSL, not the rest. */
+	if ((rc = ossl_load(OSSL_SSL, err)) != ST_OK) {
+		error_prefix(err, "TLS with %s", c->host);
+		return rc;
+	}
 	if ((rc = ctx_new(c, p, err)) != ST_OK)
 		return rc;
 	memset(&c->tls_cert, 0, sizeof(c->tls_cert));
