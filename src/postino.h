@@ -891,6 +891,8 @@ struct tls_params {
 	size_t		 pin_count;
 	const char	*cert_file;	/* client certificate; NULL: none */
 	const char	*key_file;
+	/* QueueDir, where the session is kept for resumption; NULL: none */
+	const char	*session_dir;
 };
 
 /*
@@ -1229,6 +1231,22 @@ int		 queue_stats_add(const char *dir, enum stat_kind,
 /* The counters (all 0 when the file does not exist yet). */
 int		 queue_stats_read(const char *dir, struct queue_stats *,
 		    struct error *);
+/*
+ * The TLS session cache (tls.c): QueueDir/tls-session.HOST.PORT, the
+ * session (DER) of the last verified connection to a hub, with the
+ * binding it was made under (tls.c's one-line text) and when it expires.
+ * load gives back a malloc'd copy, or *der NULL when there is none or it
+ * has expired, was made under another binding or is malformed (a cache:
+ * never an error); save replaces it atomically (0640); forget removes it.
+ */
+void		 queue_tls_session_load(const char *dir, const char *host,
+		    const char *port, const char *binding,
+		    unsigned char **der, size_t *len);
+int		 queue_tls_session_save(const char *dir, const char *host,
+		    const char *port, const char *binding, long long expires,
+		    const unsigned char *der, size_t len, struct error *);
+void		 queue_tls_session_forget(const char *dir, const char *host,
+		    const char *port);
 
 /* ---------------------------------------------------------- deliver.c */
 
