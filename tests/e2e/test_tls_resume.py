@@ -18,6 +18,7 @@ import pytest
 
 from helpers import expect_tempfail, message, token
 from postfixhub import SASL_PASS, SASL_USER
+from privhelpers import accounts_fixture, install_fixture
 
 RCPT = "rcpt@example.org"
 
@@ -138,3 +139,35 @@ def test_bad_session_file_is_ignored(postino, hub, certs, damage):
     assert send(postino, hub).endswith(" verified")
     # A good session replaced it.
     assert send(postino, hub).endswith(" verified (resumed)")
+
+
+# -- the cache in a set-group-ID installation --------------------------------
+
+TR_GROUP = "postino-trgrp"
+TR_USERS = {"postino-tr1": "Resume Tester One",
+            "postino-tr2": "Resume Tester Two"}
+accounts = pytest.fixture(scope="module")(
+    lambda: (yield from accounts_fixture(TR_USERS, TR_GROUP)))
+inst = pytest.fixture(install_fixture)
+
+
+def test_setgid_session_file_is_the_groups(inst, fault, certs):
+    """A user's run keeps the session in the queue with the queue's group,
+    0640 (the user cannot reach it: the directory is 2770); another
+    user's run reads it through the group and resumes."""
+    srv = fault(tls_cert=certs.server.cert, tls_key=certs.server.key)
+    inst.write_config(MailHub=srv.mailhub(), UseSTARTTLS="YES",
+                      TLS_CA_File=certs.ca.cert)
+    one, two = sorted(TR_USERS)
+    body = b"To: %s\nSubject: resume\n\nbody\n" % RCPT.encode()
+    res = inst.run(one, [RCPT], body)
+    assert res.rc == 0 and res.stderr == b"", res.describe()
+    path = os.path.join(inst.queue_dir, "tls-session.127.0.0.1.%d" %
+                        srv.port)
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
+        (inst.acc.users[one].pw_uid, inst.gid, 0o640)
+    res = inst.run(two, [RCPT], body)
+    assert res.rc == 0 and res.stderr == b"", res.describe()
+    assert "verified (resumed)" in inst.log(), inst.log()
+    assert len(srv.messages) == 2
