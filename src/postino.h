@@ -906,10 +906,10 @@ struct tls_params {
 #define AUTH_B64_MAX	((2 * SECRET_MAX + 2 + 2) / 3 * 4 + 1)
 
 /*
- * Base64 (RFC 4648) with OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock.
- * encode: NUL-terminated, returns its length; decode skips surrounding
- * white space and returns the byte count. -1 when out is too small or
- * the input is not base64.
+ * Base64 (RFC 4648), auth.c's own, so that PLAIN and LOGIN never load
+ * OpenSSL. encode: NUL-terminated, returns its length; decode skips
+ * surrounding white space and returns the byte count. -1 when out is
+ * too small or the input is not base64.
  */
 int		 auth_base64_encode(const void *in, size_t len, char *out,
 		    size_t outlen);
@@ -924,8 +924,9 @@ int		 auth_hmac_md5_hex(const void *key, size_t keylen,
  * 4616): empty authzid, user, password. LOGIN: one of its two answers
  * (the user or the password). CRAM-MD5 (RFC 2195): from the base64
  * challenge of the hub's 334 line, "user hex-HMAC-MD5(pass, challenge)";
- * ST_TEMP when the challenge is not base64. ST_SOFTWARE when out is too
- * small or OpenSSL fails.
+ * ST_TEMP when the challenge is not base64, or when libcrypto cannot be
+ * loaded (hint HINT_TLS_POLICY: "OpenSSL unavailable"). ST_SOFTWARE when
+ * out is too small or OpenSSL fails.
  */
 int		 auth_plain_response(const char *user, const char *pass,
 		    char *out, size_t outlen, struct error *);
