@@ -87,35 +87,54 @@ def test_tls_hop_loads_openssl(postino, fault, certs, tmp_path):
     assert libs == {"libssl", "libcrypto"}, libs
 
 
-def libssl_path():
-    """The file the dynamic loader would open for libssl.so.3."""
+def lib_path(soname):
+    """The file the dynamic loader would open for soname."""
     out = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True,
                          text=True).stdout
-    m = re.search(r"libssl\.so\.3 \(libc6,x86-64\) => (\S+)", out) or \
-        re.search(r"libssl\.so\.3 .*=> (\S+)", out)
+    m = re.search(re.escape(soname) + r" \(libc6,x86-64\) => (\S+)",
+                  out) or re.search(re.escape(soname) + r" .*=> (\S+)", out)
     return os.path.realpath(m.group(1)) if m else None
 
 
-def test_openssl_missing_queues_the_message(postino, fault, certs):
-    """libssl hidden (a bind mount of /dev/null in a mount namespace of
-    this run only): the TLS hop fails cleanly, the message is queued and
-    the administrator told; nothing crashes."""
+def run_without(postino, soname):
+    """Run postino with soname hidden (a bind mount of /dev/null in a
+    mount namespace of this run only)."""
     unshare = shutil.which("unshare")
-    lib = libssl_path()
+    lib = lib_path(soname)
     if os.geteuid() != 0 or unshare is None or lib is None:
-        pytest.skip("needs root, unshare(1) and ldconfig's libssl.so.3")
+        pytest.skip("needs root, unshare(1) and ldconfig's %s" % soname)
     probe = subprocess.run([unshare, "-m", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("no mount namespace here: %s" % probe.stderr)
-    srv = fault(tls_cert=certs.server.cert, tls_key=certs.server.key)
-    postino.config(MailHub=srv.mailhub(), UseSTARTTLS="YES",
-                   TLS_CA_File=certs.ca.cert)
     script = 'mount --bind /dev/null "$1" && shift && exec "$@"'
     argv = [unshare, "-m", "sh", "-c", script, "sh", lib] + \
         postino.argv([RCPT])
-    res = execute(argv, message(token()), env=postino.env(),
-                  cwd=postino.dir, log=postino.log)
+    return execute(argv, message(token()), env=postino.env(),
+                   cwd=postino.dir, log=postino.log)
+
+
+def test_openssl_missing_queues_the_message(postino, fault, certs):
+    """libssl hidden: the TLS hop fails cleanly, the message is queued and
+    the administrator told; nothing crashes."""
+    srv = fault(tls_cert=certs.server.cert, tls_key=certs.server.key)
+    postino.config(MailHub=srv.mailhub(), UseSTARTTLS="YES",
+                   TLS_CA_File=certs.ca.cert)
+    res = run_without(postino, "libssl.so.3")
     expect_tempfail(res, postino, mentions="OpenSSL unavailable",
                     admin=True)
     s = srv.wait_idle()[0]
     assert s.saw("STARTTLS") and not s.tls and not s.saw("MAIL")
+
+
+def test_libcrypto_missing_cram_md5_queues(postino, fault):
+    """libcrypto hidden: CRAM-MD5 cannot be answered; the exchange is
+    cancelled, the message queued and the administrator told."""
+    srv = fault(auth={"user": "secret-pw"})
+    postino.config(MailHub=srv.mailhub(), AuthUser="user",
+                   AuthPass="secret-pw", AuthAllowPlaintext="YES",
+                   AuthMethod="cram-md5")
+    res = run_without(postino, "libcrypto.so.3")
+    expect_tempfail(res, postino, mentions="OpenSSL unavailable",
+                    admin=True)
+    s = srv.wait_idle()[0]
+    assert not any(a[3] for a in s.auth) and not s.saw("MAIL"), s.commands
