@@ -420,15 +420,23 @@ hubcheck_run(const struct config *cfg, const char *helo,
     struct error *err)
 {
 	struct probe *p = NULL;
+	struct config *fresh;
 	struct tally t;
 	size_t hubs = config_hub_count(cfg), n = 0, cap = 0, i;
 
+	/* A resumed session would show the certificate it was made with. */
+	if ((fresh = malloc(sizeof(*fresh))) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	*fresh = *cfg;
+	fresh->tls_fresh = 1;
 	/* Every MailHub entry, every address, in the order deliveries try. */
 	for (i = 0; i < hubs; i++)
-		if (probe_hub(cfg, helo, i, &p, &n, &cap) != ST_OK) {
+		if (probe_hub(fresh, helo, i, &p, &n, &cap) != ST_OK) {
 			free(p);
+			free(fresh);
 			return error_set(err, ST_OSERR, "out of memory");
 		}
+	free(fresh);
 	*verdict = judge(cfg, p, n, hubs, o->warn_days, &t);
 	if (o->json)
 		print_json(out, cfg, p, n, *verdict, &t);

@@ -355,6 +355,7 @@ struct config {
 	enum sender_policy sender_policy;	/* SenderPolicy= */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
+	int		 tls_fresh;	/* check --hub: no stored TLS session */
 	/* The line that set a key config_check names (0: not in the file). */
 	struct {
 		size_t	 auth_user, tls_cert, tls_key, tls_ca_file, tls_ca_dir;

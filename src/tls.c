@@ -131,6 +131,8 @@ bio_sock_read(BIO *b, char *buf, int len)
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		BIO_set_retry_read(b);
+	if (n > 0)	/* the handshake's reads too: no delayed-ACK stall */
+		conn_quickack(c);
 	return (int)n;
 }
 

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from helpers import token, unused_port
+from helpers import message, token, unused_port
 from postfixhub import SASL_PASS, SASL_USER
 
 
@@ -56,6 +56,27 @@ def test_ok_against_postfix_with_starttls_and_auth(postino, hub, certs):
     assert SASL_PASS not in res.out + res.err
     line = no_mail_in_hub_log(hub, off)
     assert "auth=1" in line and "starttls=1" in line, line
+
+
+def test_check_never_resumes_a_stored_session(postino, hub, certs):
+    """A send keeps its TLS session for the next run; check --hub makes a
+    full handshake anyway, so that it shows the certificate the hub
+    presents now (a resumed session only holds the one it was made with)."""
+    keys = dict(MailHub=hub.hub("submission"), UseSTARTTLS="YES",
+                TLS_CA_File=certs.ca.cert, AuthUser=SASL_USER,
+                AuthPass=SASL_PASS)
+    postino.config(**keys)
+    for _ in range(2):
+        tok = token()
+        res = postino.run(["rcpt@example.org"], message(tok)).ok()
+        hub.find_one(tok)
+    assert res.log_to("rcpt@example.org")[0].fields["tls"].endswith(
+        " verified (resumed)"), "the send did not resume: nothing tested"
+    res = check(postino, **keys)
+    assert res.rc == 0, res.describe()
+    assert re.search(r"^  TLS: TLSv1\.3 \S+ verified$", res.out, re.M), \
+        res.out
+    assert "resumed" not in res.out, res.out
 
 
 def test_warning_when_tls_is_not_verified(postino, hub):
