@@ -541,7 +541,9 @@ oauth_form_append(char *out, size_t outlen, const char *name,
 
 /*
  * The first line of a secret file (with the group: it may be readable
- * only by it), white space trimmed. Refused when others may read it.
+ * only by it), white space trimmed. Refused when others may read it:
+ * config_load refused that already (78), so here it changed since, and
+ * the message waits (ST_TEMP) like any other token failure.
  */
 static int
 read_secret(const char *path, const char *key, char *out, size_t outlen,
@@ -558,7 +560,7 @@ read_secret(const char *path, const char *key, char *out, size_t outlen,
 		return err->status;
 	if (stat(path, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
 		priv_group_leave();
-		return error_set(err, ST_CONFIG, "%s holds %s but is readable "
+		return error_set(err, ST_TEMP, "%s holds %s but is readable "
 		    "or writable by every user: run chmod o-rw %s", path, key,
 		    path);
 	}

@@ -1634,8 +1634,8 @@ struct oauth_token {
  * cached one, refreshed first when it has less than margin seconds left
  * (or force). ST_TEMP with HINT_AUTH and a text naming the key when the
  * endpoint cannot be reached or refuses (invalid_client:
- * OAuthClientSecretFile, invalid_grant: OAuthRefreshTokenFile); ST_CONFIG
- * for a secret file readable by others. Wipe t with oauth_token_wipe.
+ * OAuthClientSecretFile, invalid_grant: OAuthRefreshTokenFile), or a
+ * secret file is readable by others. Wipe t with oauth_token_wipe.
  */
 int		 oauth_token_get(const struct config *, long long margin,
 		    int force, struct oauth_token *, struct error *);
