@@ -947,11 +947,28 @@ refresh(const struct config *cfg, struct oauth_token *t, struct error *err)
 	return rc;
 }
 
+/* The cached token, when it has at least margin seconds left. */
+static int
+cached(const struct config *cfg, long long margin, struct oauth_token *t)
+{
+	struct error err;
+	int found = 0;
+
+	if (cache_read(cfg, t, &found, &err) != ST_OK)
+		(void)snprintf(t->note, sizeof(t->note), "OAuth token cache: "
+		    "%.400s", err.text);
+	if (found && t->expires - (long long)time(NULL) >= margin)
+		return 1;
+	explicit_bzero(t->token, sizeof(t->token));
+	t->expires = 0;
+	return 0;
+}
+
 int
 oauth_token_get(const struct config *cfg, long long margin, int force,
     struct oauth_token *t, struct error *err)
 {
-	int found = 0, rc;
+	int lock, rc;
 
 	memset(t, 0, sizeof(*t));
 	if (cfg->auth_token_file[0] != '\0') {
@@ -960,13 +977,20 @@ oauth_token_get(const struct config *cfg, long long margin, int force,
 		    t->token, sizeof(t->token), err);
 	} else {
 		t->key = "OAuthScope";
-		if (!force && cache_read(cfg, t, &found, err) != ST_OK)
-			(void)snprintf(t->note, sizeof(t->note), "OAuth "
-			    "token cache: %.400s", err->text);
-		if (found && t->expires - (long long)time(NULL) >= margin)
+		if (!force && cached(cfg, margin, t))
 			return ST_OK;
-		explicit_bzero(t->token, sizeof(t->token));
-		rc = refresh(cfg, t, err);
+		/*
+		 * One refresh at a time: an endpoint that rotates refresh
+		 * tokens takes each only once, and whoever waited here finds
+		 * the token the other fetched.
+		 */
+		lock = queue_state_lock(cfg->queue_dir, CACHE_NAME ".lock");
+		if (!force && cached(cfg, margin, t))
+			rc = ST_OK;
+		else
+			rc = refresh(cfg, t, err);
+		if (lock != -1)
+			(void)close(lock);
 	}
 	if (rc != ST_OK) {
 		explicit_bzero(t->token, sizeof(t->token));

@@ -1263,6 +1263,12 @@ int		 queue_state_write(const char *dir, const char *name,
 		    const char *buf, size_t len, struct error *);
 int		 queue_state_read(const char *dir, const char *name, char *buf,
 		    size_t cap, size_t *len, struct error *);
+/*
+ * QueueDir/NAME (created 0660) opened and flock()ed exclusively, waiting
+ * for a holder: one OAuth refresh at a time. The descriptor, closed by
+ * the caller to unlock; -1 when it cannot (go on without the lock).
+ */
+int		 queue_state_lock(const char *dir, const char *name);
 
 /* Outcome counters kept across runs (QueueDir/stats), for --metrics. */
 enum stat_kind {

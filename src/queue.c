@@ -1711,6 +1711,20 @@ queue_state_read(const char *dir, const char *name, char *buf, size_t cap,
 	return rc;
 }
 
+int
+queue_state_lock(const char *dir, const char *name)
+{
+	int fd = open_in_queue(dir, name, O_RDWR | O_CREAT);
+
+	while (fd != -1 && flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			(void)close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
 /* ------------------------------------------------------- hub health */
 
 static int

@@ -206,6 +206,30 @@ def test_rotated_refresh_token_written_back(postino, hub, endpoint, certs):
     assert_no_secret(postino.log_text(), endpoint)
 
 
+def test_concurrent_senders_share_one_refresh(postino, hub, endpoint,
+                                              certs):
+    # Each refresh token works once: senders that refreshed at the same
+    # time would all but one be refused. One refreshes, the others wait
+    # for it and take its token.
+    endpoint.rotate = True
+    endpoint.delay = 0.5
+    configure(postino, hub, endpoint, certs)
+    toks = [token() for _ in range(4)]
+    procs = [postino.start([RCPT]) for _ in toks]
+    for p, tok in zip(procs, toks):     # all of them at once
+        p.stdin.write(message(tok))
+        p.stdin.close()
+    for p in procs:
+        p.wait(timeout=60)
+        err = p.stderr.read()
+        p.stdout.close()
+        p.stderr.close()
+        assert p.returncode == 0 and err == b"", err
+    for tok in toks:
+        assert len(delivered(hub, tok)) == 1
+    assert endpoint.grants == ["refresh_token"]
+
+
 # -- the endpoint fails -----------------------------------------------------
 
 def test_endpoint_down_queues_then_q_delivers(postino, hub, endpoint, certs):

@@ -14,6 +14,7 @@ Script knobs (attributes, changeable between runs):
   rotate          True: every refresh-token grant issues a new refresh
                   token and the old one stops working
   expires_in      the lifetime given with each access token
+  delay           seconds to wait before answering (overlapping clients)
 Records: grants (the grant_type of every request), forms (every parsed
 form), issued (access tokens, in order); valid(token) says whether an
 access token is current (revoke() makes every issued one stale, as a hub
@@ -26,6 +27,7 @@ import json
 import os
 import ssl
 import threading
+import time
 import urllib.parse
 
 
@@ -41,6 +43,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         form = {k: v[0] for k, v in urllib.parse.parse_qs(
             self.rfile.read(n).decode(), keep_blank_values=True).items()}
         ts.paths.append(self.path)
+        if ts.delay:
+            time.sleep(ts.delay)
         status, body = ts.answer(form)
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -71,6 +75,7 @@ class TokenServer:
         self.rotate = rotate
         self.expires_in = expires_in
         self.chunked = chunked
+        self.delay = 0
         self.grants = []
         self.forms = []
         self.paths = []
