@@ -1625,6 +1625,22 @@ check_file(const struct config *cfg, const char *key, const char *path,
 	return 1;
 }
 
+/* An OAuth secret file: missing, or not readable by senders with the group. */
+static int
+check_secret(const struct config *cfg, const char *key, const char *path,
+    config_warn_fn *warn, void *arg)
+{
+	char why[160];
+	const char *bad;
+
+	if (path[0] == '\0' ||
+	    (bad = senders_cannot_read(path, 0, 1, why, sizeof(why))) == NULL)
+		return 0;
+	finding(cfg, 0, warn, arg, "%s: %s: %s: no OAuth token can be had "
+	    "and mail will wait in the queue", key, path, bad);
+	return 1;
+}
+
 int
 config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
 {
@@ -1639,6 +1655,13 @@ config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
 		    "AuthAllowPlaintext=YES");
 		n++;
 	}
+	/* OAuth secrets: read with the group, like a client key. */
+	n += check_secret(cfg, "AuthTokenFile", cfg->auth_token_file, warn,
+	    arg);
+	n += check_secret(cfg, "OAuthClientSecretFile", cfg->oauth_secret_file,
+	    warn, arg);
+	n += check_secret(cfg, "OAuthRefreshTokenFile",
+	    cfg->oauth_refresh_file, warn, arg);
 	if (cfg->tls == TLS_NONE)
 		return n > 0 ? ST_CONFIG : ST_OK;
 	n += check_file(cfg, "TLS_CA_File", cfg->tls_ca_file,

@@ -370,3 +370,12 @@ def test_queue_run_refreshes_before_expiry(postino, hub, endpoint, certs):
     assert res.rc == 0, res.describe()
     assert endpoint.grants == ["refresh_token"] * 2
     assert "OAuth token refreshed" in res.log_text
+
+
+def test_check_names_a_missing_secret_file(postino, hub, endpoint, certs):
+    keys = configure(postino, hub, endpoint, certs)
+    os.unlink(keys["OAuthRefreshTokenFile"])
+    res = postino.run(["check"], b"")
+    assert res.rc == 78, res.describe()
+    assert re.search(r"OAuthRefreshTokenFile: \S+/refresh: No such file",
+                     res.err), res.err
