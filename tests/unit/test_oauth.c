@@ -4,7 +4,8 @@
  * errors, expires_in as a string, skipped nesting, and what it refuses;
  * the HTTP response parser on Content-Length, chunked and to-EOF bodies,
  * 100 Continue, split input and malformed heads; the form encoding; and
- * the XOAUTH2 and OAUTHBEARER (RFC 7628 3.1) messages byte for byte.
+ * the XOAUTH2 and OAUTHBEARER (RFC 7628 3.1) messages byte for byte;
+ * the configuration keys' rules and "postino token".
  */
 #include <sys/types.h>
 
@@ -282,6 +283,79 @@ test_oauth_error(void **state)
 	assert_string_equal(out, "");
 }
 
+static int
+conf(const char *text, char *why, size_t len)
+{
+	struct config cfg;
+	struct error err;
+	int rc;
+
+	error_clear(&err);
+	rc = config_parse_buffer(&cfg, "t.conf", text, strlen(text), NULL, NULL,
+	    &err);
+	(void)strlcpy(why, err.text, len);
+	config_free(&cfg);
+	return rc;
+}
+
+static void
+test_config_keys(void **state)
+{
+	static const struct {
+		const char	*text, *why;
+	} bad[] = {
+		{ "AuthMethod=XOAUTH2\nAuthTokenFile=/t\n", "needs AuthUser" },
+		{ "AuthUser=u\nAuthMethod=xoauth2\n", "AuthTokenFile or "
+		    "OAuthTokenURL" },
+		{ "AuthUser=u\nAuthMethod=OAUTHBEARER\nAuthTokenFile=/t\n"
+		    "OAuthTokenURL=https://h/t\nOAuthClientID=c\n",
+		    "both set" },
+		{ "AuthUser=u\nAuthMethod=XOAUTH2\nOAuthTokenURL=https://h/t\n",
+		    "needs OAuthClientID" },
+		{ "AuthTokenFile=/t\n", "need AuthMethod=XOAUTH2" },
+		{ "OAuthTokenURL=http://h/t\n", "https:// URL" },
+		{ "OAuthTokenURL=https:///t\n", "https:// URL" },
+		{ "OAuthTokenURL=https://h/a b\n", "https:// URL" },
+		{ "AuthTokenFile=relative\n", "path must be absolute" },
+	};
+	char why[ERR_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(conf(bad[i].text, why, sizeof(why)),
+		    ST_CONFIG);
+		if (strstr(why, bad[i].why) == NULL)
+			fail_msg("%s: got '%s'", bad[i].text, why);
+	}
+	assert_int_equal(conf("AuthUser=u\nAuthMethod=XOAUTH2\n"
+	    "OAuthTokenURL=https://login.example/t/oauth2/v2.0/token\n"
+	    "OAuthClientID=c\nOAuthScope=https://a/.default offline_access\n"
+	    "OAuthClientSecretFile=/s\nOAuthRefreshTokenFile=/r\n", why,
+	    sizeof(why)), ST_OK);
+	assert_int_equal(conf("AuthUser=u\nAuthMethod=OAuthBearer\n"
+	    "AuthTokenFile=/t\n", why, sizeof(why)), ST_OK);
+}
+
+static void
+test_token_subcommand(void **state)
+{
+	char *argv[] = { (char *)"postino", (char *)"-C", (char *)"/c",
+		(char *)"token", NULL };
+	char *extra[] = { (char *)"postino", (char *)"token",
+		(char *)"someone@example.org", NULL };
+	struct options o;
+	struct error err;
+
+	(void)state;
+	assert_int_equal(options_parse(&o, 4, argv, &err), ST_OK);
+	assert_int_equal(o.mode, MODE_TOKEN);
+	assert_string_equal(o.config_path, "/c");
+	options_free(&o);
+	assert_int_equal(options_parse(&o, 3, extra, &err), ST_USAGE);
+	options_free(&o);
+}
+
 int
 main(void)
 {
@@ -296,6 +370,8 @@ main(void)
 		cmocka_unit_test(test_xoauth2),
 		cmocka_unit_test(test_oauthbearer),
 		cmocka_unit_test(test_oauth_error),
+		cmocka_unit_test(test_config_keys),
+		cmocka_unit_test(test_token_subcommand),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
