@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "stubconn.h"
 
 static struct oauth_reply *
 parse_json(const char *text, int want)
@@ -283,6 +284,122 @@ test_oauth_error(void **state)
 	assert_string_equal(out, "");
 }
 
+/* -------------------------------------------- the SASL dialogue (smtp.c) */
+
+static char transcript_text[4096];
+
+static void
+transcript(void *arg, enum transcript_dir dir, const char *line, size_t len)
+{
+	char tmp[1024];
+
+	(void)arg;
+	(void)snprintf(tmp, sizeof(tmp), "%s%.*s\n", dir == TR_SENT ? "> " :
+	    "< ", (int)len, line);
+	(void)strlcat(transcript_text, tmp, sizeof(transcript_text));
+}
+
+/* A session over a scripted hub with AuthMethod m and token tok. */
+static int
+bearer_session(const struct stub_step *script, enum auth_method m,
+    struct smtp_result *res, struct error *err)
+{
+	struct config cfg;
+	struct smtp_params p;
+	struct stubconn *st;
+	struct conn *c;
+	struct smtp *s = NULL;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.timeout = 5;
+	cfg.auth_method = m;
+	cfg.auth_allow_plaintext = 1;	/* the stub has no TLS to offer */
+	(void)strlcpy(cfg.auth_user, "u@example.org", sizeof(cfg.auth_user));
+	memset(&p, 0, sizeof(p));
+	p.cfg = &cfg;
+	p.helo = "client.test";
+	p.token = "tok-123";
+	p.transcript = transcript;
+	transcript_text[0] = '\0';
+	error_clear(err);
+	st = stubconn_new(script, "hub.test", 5, &c);
+	rc = smtp_open(&s, c, &p, res, err);
+	smtp_close(s);
+	assert_int_equal(stubconn_end(st), 0);
+	return rc;
+}
+
+#define XO2	"dXNlcj11QGV4YW1wbGUub3JnAWF1dGg9QmVhcmVyIHRvay0xMjMBAQ=="
+
+static void
+test_xoauth2_dialogue(void **state)
+{
+	static const struct stub_step ok[] = {
+		SEND("220 hub.test\r\n"), EXPECT("EHLO client.test"),
+		SEND("250-hub.test\r\n250 AUTH PLAIN XOAUTH2\r\n"),
+		EXPECT("AUTH XOAUTH2 " XO2), SEND("235 2.7.0 Accepted\r\n"),
+		EXPECT("QUIT"), SEND("221 bye\r\n"), END
+	};
+	/* RFC 7628 3.2.2: the error challenge, an empty answer, then 535. */
+	static const struct stub_step refused[] = {
+		SEND("220 hub.test\r\n"), EXPECT("EHLO client.test"),
+		SEND("250-hub.test\r\n250 AUTH XOAUTH2\r\n"),
+		EXPECT("AUTH XOAUTH2 " XO2),
+		SEND("334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n"),
+		EXPECT(""), SEND("535 5.7.8 Username and Password not "
+		    "accepted\r\n"), EXPECT("QUIT"), SEND("221 bye\r\n"), END
+	};
+	static const struct stub_step absent[] = {
+		SEND("220 hub.test\r\n"), EXPECT("EHLO client.test"),
+		SEND("250-hub.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+		EXPECT("QUIT"), SEND("221 bye\r\n"), END
+	};
+	struct smtp_result res;
+	struct error err;
+
+	(void)state;
+	assert_int_equal(bearer_session(ok, AUTH_XOAUTH2, &res, &err), ST_OK);
+	assert_non_null(strstr(transcript_text, "> AUTH XOAUTH2 <redacted>\n"));
+	assert_null(strstr(transcript_text, XO2));
+	assert_int_equal(bearer_session(refused, AUTH_XOAUTH2, &res, &err),
+	    ST_TEMP);
+	assert_int_equal(res.stage, STAGE_AUTH);
+	assert_int_equal(res.code, 535);
+	assert_int_equal(err.hint, HINT_AUTH);
+	assert_non_null(strstr(err.text, "hub refused the OAuth token"));
+	assert_non_null(strstr(err.text, "{\"status\":\"401\""));
+	assert_null(strstr(err.text, "tok-123"));
+	assert_int_equal(bearer_session(absent, AUTH_XOAUTH2, &res, &err),
+	    ST_TEMP);
+	assert_non_null(strstr(err.text, "does not offer AUTH XOAUTH2"));
+	assert_true(res.code < 400);	/* not a refused token: no retry */
+}
+
+static void
+test_oauthbearer_dialogue(void **state)
+{
+	static const struct stub_step refused[] = {
+		SEND("220 hub.test\r\n"), EXPECT("EHLO client.test"),
+		SEND("250-hub.test\r\n250 AUTH OAUTHBEARER\r\n"),
+		EXPECT("AUTH OAUTHBEARER bixhPXVAZXhhbXBsZS5vcmcsAWhvc3Q9aHViLnRl"
+		    "c3QBcG9ydD0yNQFhdXRoPUJlYXJlciB0b2stMTIzAQE="),
+		SEND("334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n"),
+		EXPECT("AQ=="), SEND("535 5.7.8 no\r\n"), EXPECT("QUIT"),
+		SEND("221 bye\r\n"), END
+	};
+	struct smtp_result res;
+	struct error err;
+
+	(void)state;
+	assert_int_equal(bearer_session(refused, AUTH_OAUTHBEARER, &res, &err),
+	    ST_TEMP);
+	assert_int_equal(res.code, 535);
+	assert_int_equal(err.hint, HINT_AUTH);
+	assert_non_null(strstr(transcript_text, "> AUTH OAUTHBEARER "
+	    "<redacted>\n"));
+}
+
 static int
 conf(const char *text, char *why, size_t len)
 {
@@ -370,6 +487,8 @@ main(void)
 		cmocka_unit_test(test_xoauth2),
 		cmocka_unit_test(test_oauthbearer),
 		cmocka_unit_test(test_oauth_error),
+		cmocka_unit_test(test_xoauth2_dialogue),
+		cmocka_unit_test(test_oauthbearer_dialogue),
 		cmocka_unit_test(test_config_keys),
 		cmocka_unit_test(test_token_subcommand),
 	};
