@@ -250,6 +250,20 @@ json_expires(struct json *j, long long *v)
 	return errstr != NULL ? -1 : 0;
 }
 
+/*
+ * Tokens are printable ASCII without spaces (RFC 6750's b64token and
+ * what providers issue): nothing that could end a line of the cache, the
+ * refresh token file or the SASL message.
+ */
+static int
+token_chars(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s > '~')
+			return 0;
+	return 1;
+}
+
 /* One member of the top object: a field of r, or skipped. */
 static int
 json_member(struct json *j, const char *name, struct oauth_reply *r)
@@ -257,7 +271,7 @@ json_member(struct json *j, const char *name, struct oauth_reply *r)
 	static const struct {
 		const char	*name;
 		size_t		 off, size;
-		int		 exact;	/* cut is an error (tokens) */
+		int		 exact;	/* tokens: cut or odd bytes refused */
 	} fields[] = {
 #define F(f)	#f, offsetof(struct oauth_reply, f), \
 		sizeof(((struct oauth_reply *)0)->f)
@@ -278,7 +292,10 @@ json_member(struct json *j, const char *name, struct oauth_reply *r)
 			return json_value(j);	/* null, say: not given */
 		rc = json_string(j, (char *)r + fields[i].off,
 		    fields[i].size);
-		return rc < 0 || (rc == 1 && fields[i].exact) ? -1 : 0;
+		if (rc < 0 || (fields[i].exact && (rc == 1 ||
+		    !token_chars((char *)r + fields[i].off))))
+			return -1;
+		return 0;
 	}
 	return json_value(j);
 }

@@ -80,6 +80,8 @@ test_json_refused(void **state)
 		"{\"expires_in\":\"12x\"}", "{\"a\":\"\\u12\"}",
 		"{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
 		"{\"access_token\":\"unterminated",
+		"{\"access_token\":\"a\\nb\"}", "{\"refresh_token\":\"a b\"}",
+		"{\"access_token\":\"\xc3\xa9\"}",
 	};
 	struct oauth_reply *r;
 	char *big;
