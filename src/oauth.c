@@ -604,7 +604,9 @@ read_secret(const char *path, const char *key, char *out, size_t outlen,
 
 /*
  * Replace path's content with "value\n" atomically: a temporary file
- * beside it with its mode and owner, fsync, rename.
+ * beside it with its mode and owner, fsync, rename. Only root or the
+ * file's owner: a sender's process would leave the file its own, and
+ * so readable by that sender.
  */
 static int
 write_secret(const char *path, const char *value, struct error *err)
@@ -614,7 +616,11 @@ write_secret(const char *path, const char *value, struct error *err)
 	int fd, rc;
 
 	if (stat(path, &st) == -1)
-		st.st_mode = 0600, st.st_uid = (uid_t)-1, st.st_gid = (gid_t)-1;
+		return error_set(err, ST_CANTCREAT, "%s: %s", path,
+		    strerror(errno));
+	if (geteuid() != 0 && geteuid() != st.st_uid)
+		return error_set(err, ST_CANTCREAT, "%s is not this user's: "
+		    "only root or its owner replaces it", path);
 	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >=
 	    (int)sizeof(tmp))
 		return error_set(err, ST_CANTCREAT, "path too long");
@@ -623,10 +629,8 @@ write_secret(const char *path, const char *value, struct error *err)
 	    O_CLOEXEC, 0600)) == -1)
 		return error_set(err, ST_CANTCREAT, "cannot write %s: %s", tmp,
 		    strerror(errno));
-	if (fchown(fd, st.st_uid, st.st_gid) == -1) {
-		/* Not root: the new file is ours, as the old one was. */
-	}
-	rc = fchmod(fd, st.st_mode & 0770) == -1 ||
+	rc = fchown(fd, st.st_uid, st.st_gid) == -1 ||
+	    fchmod(fd, st.st_mode & 0770) == -1 ||
 	    queue_write_all(fd, value, strlen(value)) == -1 ||
 	    queue_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1 ? -1 : 0;
 	if (close(fd) == -1)
