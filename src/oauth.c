@@ -28,7 +28,7 @@
 #include "postino.h"
 
 #define CACHE_NAME	"oauth-token"
-#define CACHE_MAX	(OAUTH_TOKEN_MAX + 256)
+#define CACHE_MAX	(2 * OAUTH_TOKEN_MAX + 256)
 #define HEADER_MAX	16384	/* status line and header fields */
 #define BODY_MAX	65536	/* a token response */
 #define FORM_MAX	(3 * (2 * OAUTH_TOKEN_MAX + 2048))
@@ -646,28 +646,50 @@ write_secret(const char *path, const char *value, struct error *err)
 
 /* ------------------------------------------------------------ cache */
 
-/* Which configuration a cached token is for (FNV-1a of its keys). */
+/*
+ * A rotated refresh token that could not be written back (a sender's
+ * process may not replace the file): kept in the cache as the successor
+ * of the file's content, which it replaces for the grant while the file
+ * still holds that content. An administrator's new token in the file
+ * has another hash, and wins.
+ */
+struct successor {
+	unsigned long long of;		/* fnv() of the file's token */
+	char		 token[OAUTH_TOKEN_MAX];	/* "": none */
+};
+
+/* FNV-1a of s, continuing from h, and a separator. */
+static unsigned long long
+fnv(unsigned long long h, const char *s)
+{
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (h ^ 0xffu) * 1099511628211ULL;
+}
+
+#define FNV_BASIS	1469598103934665603ULL
+
+/* Which configuration a cached token is for. */
 static unsigned long long
 cache_id(const struct config *cfg)
 {
 	const char *parts[] = { cfg->oauth_token_url, cfg->oauth_client_id,
 		cfg->oauth_scope, cfg->auth_user, cfg->oauth_refresh_file };
-	unsigned long long h = 1469598103934665603ULL;
+	unsigned long long h = FNV_BASIS;
 	size_t i;
-	const char *s;
 
-	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		for (s = parts[i]; *s != '\0'; s++)
-			h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-		h = (h ^ 0xffu) * 1099511628211ULL;
-	}
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		h = fnv(h, parts[i]);
 	return h;
 }
 
-/* The cached token of this configuration; *found 0 when there is none. */
+/*
+ * The cached token of this configuration (*found 0 when there is none),
+ * and into sc (when not NULL) the successor it keeps.
+ */
 static int
 cache_read(const struct config *cfg, struct oauth_token *t, int *found,
-    struct error *err)
+    struct successor *sc, struct error *err)
 {
 	char *buf, *line, *next;
 	unsigned long long id = 0;
@@ -690,8 +712,14 @@ cache_read(const struct config *cfg, struct oauth_token *t, int *found,
 			t->expires = strtoll(line + 8, NULL, 10);
 		else if (strncmp(line, "access ", 7) == 0)
 			(void)strlcpy(t->token, line + 7, sizeof(t->token));
+		else if (sc != NULL && strncmp(line, "successor-of ", 13) == 0)
+			sc->of = strtoull(line + 13, NULL, 16);
+		else if (sc != NULL && strncmp(line, "successor ", 10) == 0)
+			(void)strlcpy(sc->token, line + 10, sizeof(sc->token));
 	}
 	freezero(buf, CACHE_MAX + 1);
+	if (sc != NULL && (rc != ST_OK || id != cache_id(cfg)))
+		explicit_bzero(sc, sizeof(*sc));
 	if (rc == ST_OK && id == cache_id(cfg) && t->token[0] != '\0' &&
 	    t->expires > 0)
 		*found = 1;
@@ -704,7 +732,7 @@ cache_read(const struct config *cfg, struct oauth_token *t, int *found,
 
 static int
 cache_write(const struct config *cfg, const struct oauth_token *t,
-    struct error *err)
+    const struct successor *sc, struct error *err)
 {
 	char *buf;
 	int n, rc;
@@ -712,7 +740,9 @@ cache_write(const struct config *cfg, const struct oauth_token *t,
 	if ((buf = malloc(CACHE_MAX)) == NULL)
 		return error_set(err, ST_OSERR, "out of memory");
 	n = snprintf(buf, CACHE_MAX, "postino-oauth 1\nid %016llx\n"
-	    "expires %lld\naccess %s\n", cache_id(cfg), t->expires, t->token);
+	    "expires %lld\naccess %s\n%s%016llx\n%s%s\n", cache_id(cfg),
+	    t->expires, t->token, "successor-of ", sc->of, "successor ",
+	    sc->token);
 	rc = n < 0 || n >= CACHE_MAX ? error_set(err, ST_SOFTWARE, "token "
 	    "cache overflow") : queue_state_write(cfg->queue_dir, CACHE_NAME,
 	    buf, (size_t)n, err);
@@ -833,9 +863,14 @@ http_post(const struct config *cfg, const struct url *u, const char *form,
 	return rc;
 }
 
-/* The form of the grant: refresh token when there is one, else client. */
+/*
+ * The form of the grant: the refresh token when there is one (the file's,
+ * or its successor: sc->of is set to the file's hash, and sc->token kept
+ * only when it is that content's successor), else the client's own.
+ */
 static int
-grant_form(const struct config *cfg, char *form, struct error *err)
+grant_form(const struct config *cfg, char *form, struct successor *sc,
+    struct error *err)
 {
 	char *secret;
 	int rc = ST_OK, bad = 0;
@@ -846,9 +881,13 @@ grant_form(const struct config *cfg, char *form, struct error *err)
 	if (cfg->oauth_refresh_file[0] != '\0') {
 		rc = read_secret(cfg->oauth_refresh_file,
 		    "OAuthRefreshTokenFile", secret, OAUTH_TOKEN_MAX, err);
+		if (sc->token[0] != '\0' && sc->of != fnv(FNV_BASIS, secret))
+			explicit_bzero(sc->token, sizeof(sc->token));
+		sc->of = fnv(FNV_BASIS, secret);
 		bad |= oauth_form_append(form, FORM_MAX, "grant_type",
 		    "refresh_token");
-		bad |= oauth_form_append(form, FORM_MAX, "refresh_token", secret);
+		bad |= oauth_form_append(form, FORM_MAX, "refresh_token",
+		    sc->token[0] != '\0' ? sc->token : secret);
 	} else
 		bad |= oauth_form_append(form, FORM_MAX, "grant_type",
 		    "client_credentials");
@@ -907,10 +946,13 @@ refused(const struct config *cfg, int status, const struct oauth_reply *r,
 	    desc);
 }
 
-/* Take the reply's tokens: t, the cache, a rotated refresh token. */
+/*
+ * Take the reply's tokens: t, a rotated refresh token written back (or,
+ * when that cannot be, kept as the file's successor), the cache.
+ */
 static void
 take_reply(const struct config *cfg, const struct oauth_reply *r,
-    struct oauth_token *t)
+    struct oauth_token *t, struct successor *sc)
 {
 	struct error e;
 
@@ -918,15 +960,23 @@ take_reply(const struct config *cfg, const struct oauth_reply *r,
 	t->expires = (long long)time(NULL) + (r->expires_in >= 0 ?
 	    r->expires_in : EXPIRES_DEFAULT);
 	t->refreshed = 1;
-	if (cache_write(cfg, t, &e) != ST_OK)
+	if (r->refresh_token[0] != '\0' && cfg->oauth_refresh_file[0] !=
+	    '\0') {
+		if (write_secret(cfg->oauth_refresh_file, r->refresh_token,
+		    &e) == ST_OK)
+			explicit_bzero(sc->token, sizeof(sc->token));
+		else {
+			(void)strlcpy(sc->token, r->refresh_token,
+			    sizeof(sc->token));
+			(void)snprintf(t->note, sizeof(t->note),
+			    "OAuthRefreshTokenFile: the rotated refresh token "
+			    "could not be written back (kept in the queue's "
+			    "token cache): %.340s", e.text);
+		}
+	}
+	if (cache_write(cfg, t, sc, &e) != ST_OK)
 		(void)snprintf(t->note, sizeof(t->note), "OAuth token not "
 		    "cached: %.400s", e.text);
-	if (r->refresh_token[0] != '\0' && cfg->oauth_refresh_file[0] !=
-	    '\0' && write_secret(cfg->oauth_refresh_file, r->refresh_token,
-	    &e) != ST_OK)
-		(void)snprintf(t->note, sizeof(t->note), "OAuthRefreshTokenFile:"
-		    " the rotated refresh token could not be written back: "
-		    "%.380s", e.text);
 }
 
 /* Ask the endpoint for a new access token. */
@@ -934,19 +984,26 @@ static int
 refresh(const struct config *cfg, struct oauth_token *t, struct error *err)
 {
 	struct oauth_reply *r = NULL;
+	struct successor *sc = NULL;
+	struct error e;
 	struct url u;
 	char *form = NULL, *body = NULL;
 	size_t bodylen = 0;
-	int rc, status = 0, parsed;
+	int rc, status = 0, parsed, found;
 
 	if ((rc = url_split(cfg->oauth_token_url, &u, err)) != ST_OK)
 		return rc;
 	if ((form = calloc(1, FORM_MAX)) == NULL ||
 	    (body = malloc(BODY_MAX)) == NULL ||
-	    (r = malloc(sizeof(*r))) == NULL)
+	    (r = malloc(sizeof(*r))) == NULL ||
+	    (sc = calloc(1, sizeof(*sc))) == NULL)
 		rc = error_set(err, ST_OSERR, "out of memory");
+	/* Only the successor is wanted; t is refilled from the reply. */
 	if (rc == ST_OK)
-		rc = grant_form(cfg, form, err);
+		(void)cache_read(cfg, t, &found, sc, &e);
+	explicit_bzero(t->token, sizeof(t->token));
+	if (rc == ST_OK)
+		rc = grant_form(cfg, form, sc, err);
 	if (rc == ST_OK && (rc = http_post(cfg, &u, form, &status, body,
 	    &bodylen, err)) != ST_OK && err->status == ST_TEMP)
 		error_prefix(err, "OAuthTokenURL %s", u.hostport);
@@ -955,7 +1012,7 @@ refresh(const struct config *cfg, struct oauth_token *t, struct error *err)
 		if (parsed == 0 && status == 200 && r->access_token[0] != '\0'
 		    && (r->token_type[0] == '\0' ||
 		    strcasecmp(r->token_type, "Bearer") == 0))
-			take_reply(cfg, r, t);
+			take_reply(cfg, r, t, sc);
 		else
 			rc = refused(cfg, status, r, parsed, err);
 	}
@@ -965,6 +1022,8 @@ refresh(const struct config *cfg, struct oauth_token *t, struct error *err)
 		freezero(body, BODY_MAX);
 	if (r != NULL)
 		freezero(r, sizeof(*r));
+	if (sc != NULL)
+		freezero(sc, sizeof(*sc));
 	return rc;
 }
 
@@ -975,7 +1034,7 @@ cached(const struct config *cfg, long long margin, struct oauth_token *t)
 	struct error err;
 	int found = 0;
 
-	if (cache_read(cfg, t, &found, &err) != ST_OK)
+	if (cache_read(cfg, t, &found, NULL, &err) != ST_OK)
 		(void)snprintf(t->note, sizeof(t->note), "OAuth token cache: "
 		    "%.400s", err.text);
 	if (found && t->expires - (long long)time(NULL) >= margin)
@@ -1044,7 +1103,7 @@ oauth_describe(const struct config *cfg, char *buf, size_t len)
 		return;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    cache_read(cfg, t, &found, &err) != ST_OK) {
+	    cache_read(cfg, t, &found, NULL, &err) != ST_OK) {
 		(void)snprintf(buf, len, "cache unreadable: %.300s", t == NULL ?
 		    "out of memory" : err.text);
 		free(t);

@@ -4,7 +4,8 @@ secret and the refresh token are 0640 root:GROUP, readable by no
 sender), shares it through the queue directory's cache with the next
 sender, and never leaves a secret a sender could read: a rotated refresh
 token is not written back by the sender's process (a warning), so the
-root-owned file stays root's.
+root-owned file stays root's, and is kept in the group-only cache as the
+file's successor for the next grant.
 
 Needs root (skipped otherwise). Its own user and group, so that it can
 run beside the other privilege tests.
@@ -116,5 +117,26 @@ def test_sender_does_not_take_over_the_refresh_token_file(inst, hub,
         assert f.read() == REFRESH + "\n"
     assert "OAuthRefreshTokenFile: the rotated refresh token could not be " \
         "written back" in inst.log()
-    assert endpoint.refresh_token not in inst.log()
+    rotated = endpoint.refresh_token
+    # The endpoint took REFRESH once and no more; the next grant (the
+    # hub refuses the cached access token) must use what it rotated to.
+    endpoint.revoke()
+    tok2 = token()
+    res = inst.run(USER, [RCPT], message(tok2))
+    assert res.rc == 0 and res.stderr == b"", res.describe()
+    assert len(delivered(hub, tok2)) == 1
+    assert [f["refresh_token"] for f in endpoint.forms] == [REFRESH, rotated]
+    with open(path) as f:
+        assert f.read() == REFRESH + "\n"
+    # An administrator's new refresh token in the file wins over the
+    # cached successor.
+    endpoint.refresh_token = "rt-from-the-admin"
+    group_secret(inst, "refresh", "rt-from-the-admin")
+    endpoint.revoke()
+    tok3 = token()
+    res = inst.run(USER, [RCPT], message(tok3))
+    assert res.rc == 0 and res.stderr == b"", res.describe()
+    assert endpoint.forms[-1]["refresh_token"] == "rt-from-the-admin"
+    for secret in [REFRESH, rotated, endpoint.refresh_token]:
+        assert secret not in inst.log()
     assert not [n for n in os.listdir(inst.etc) if ".new." in n]
