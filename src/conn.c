@@ -647,6 +647,38 @@ toolong:
 }
 
 int
+conn_read_some(struct conn *c, void *buf, size_t len, size_t *got,
+    struct error *err)
+{
+	ssize_t n;
+	int ww, rc;
+
+	*got = 0;
+	if (c->roff < c->rlen) {
+		*got = c->rlen - c->roff < len ? c->rlen - c->roff : len;
+		memcpy(buf, c->rbuf + c->roff, *got);
+		c->roff += *got;
+		return ST_OK;
+	}
+	for (;;) {
+		if (c->fd == -1)
+			return error_set(err, ST_TEMP, "not connected");
+		ww = 0;
+		if ((n = c->ops->read(c, buf, len, &ww)) >= 0) {
+			*got = (size_t)n;
+			return ST_OK;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return error_set(err, ST_TEMP, "read: %s",
+			    strerror(errno));
+		if ((rc = conn_wait(c, ww, err)) != ST_OK)
+			return rc;
+	}
+}
+
+int
 conn_write(struct conn *c, const void *buf, size_t len, struct error *err)
 {
 	const char *p = buf;

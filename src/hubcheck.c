@@ -258,6 +258,7 @@ print_text(FILE *out, const struct config *cfg, const struct probe *p)
 		(void)fprintf(out, " as %s (password not shown)",
 		    cfg->auth_user);
 	(void)fputc('\n', out);
+	oauth_check_line(out, cfg);	/* "  OAuth token: ..." (oauth.c) */
 	if (p->open)
 		(void)fprintf(out, "  QUIT: %s\n", p->quit[0] != '\0' ?
 		    p->quit : "no reply");
