@@ -141,25 +141,6 @@ tune_tcp(struct conn *c)
 	    sizeof(one)) == 0;
 }
 
-/*
- * Acknowledge what the hub sent now, and what it sends next at once.
- * Linux delays ACKs (up to 40 ms) once the dialogue looks interactive,
- * that is as soon as we answer what we read, and it forgets
- * TCP_QUICKACK then: so it is set again after every read. A hub with
- * Nagle on holds its reply until it has our ACK of what it sent before:
- * Postfix's EHLO reply waited 42 ms for the ACK of the TLS 1.3 session
- * tickets that had crossed our EHLO (issue 11).
- */
-void
-conn_quickack(const struct conn *c)
-{
-	int one = 1;
-
-	if (c->tcp)
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
-		    sizeof(one));
-}
-
 void
 conn_attach(struct conn *c, int fd, const struct conn_ops *ops)
 {
