@@ -412,7 +412,15 @@ print_json(FILE *out, const struct config *cfg, const struct probe *p,
 			(void)fprintf(out, ", ");
 		print_json_hub(out, cfg, &p[i]);
 	}
-	(void)fprintf(out, "]}\n");
+	(void)fputc(']', out);
+	if (oauth_wanted(cfg)) {
+		char state[ERR_MAX];
+
+		oauth_describe(cfg, state, sizeof(state));
+		(void)fprintf(out, ", \"oauth_token\": ");
+		log_json_string(out, state);
+	}
+	(void)fprintf(out, "}\n");
 }
 
 int

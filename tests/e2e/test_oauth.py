@@ -12,6 +12,7 @@ kept out of the -v transcript and the log.
 """
 
 import base64
+import json
 import os
 import re
 import stat
@@ -352,6 +353,12 @@ def test_postino_token_refreshes_now(postino, hub, endpoint, certs):
     assert res.rc == 0, res.describe()
     assert re.search(r"^  OAuth token: valid for \d+s more$", res.out,
                      re.M), res.out
+    assert_no_secret(res.out, endpoint)
+    # And in --json, once for the configuration.
+    res = postino.run(["check", "--hub", "--json"], b"")
+    assert res.rc == 0, res.describe()
+    doc = json.loads(res.out)
+    assert re.match(r"valid for \d+s more$", doc["oauth_token"]), doc
     assert_no_secret(res.out, endpoint)
 
 
