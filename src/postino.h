@@ -224,6 +224,7 @@ struct options {
 	const char	*dsn_ignored;	/* an invalid -N/-R value, to log */
 	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
 	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
+	int		 command_timeout; /* -O Timeout.command, s; 0: 300 */
 	struct runner_filter filter;	/* -qI, -qR */
 	const char	*queue_action;	/* postino queue ACTION */
 	const char	*auth_user;	/* ssmtp's -au */
