@@ -298,6 +298,8 @@ enum sender_policy {
 	SP_REFUSE	/* ST_SENDER (exit 77), nothing sent or queued */
 };
 
+#define CONFIG_INCLUDED_MAX	64	/* files read through Include= */
+
 struct config {
 	char		 path[PATH_MAX];	/* the file that was read */
 	/* ssmtp keys (spec/anchors.md 1a) */
@@ -359,6 +361,14 @@ struct config {
 	struct {
 		size_t	 auth_user, tls_cert, tls_key, tls_ca_file, tls_ca_dir;
 	}		 line;
+	/* Include=: the included file that set each key above (NULL: path),
+	 * pointing into included[], the files read (freed by config_free). */
+	struct {
+		const char *auth_user, *tls_cert, *tls_key, *tls_ca_file,
+			 *tls_ca_dir;
+	}		 line_file;
+	char		*included[CONFIG_INCLUDED_MAX];
+	size_t		 included_count;
 };
 
 /* One warning found while reading a config ("file:line: unknown key K"). */
