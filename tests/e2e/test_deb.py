@@ -71,6 +71,8 @@ ssmtp ssmtp/rewritedomain string arn-fai.net
 ssmtp ssmtp/hostname string web.arn-fai.net
 """
 
+AUTH_CONF = "AuthUser=web\\nAuthPass=s3cret\\nUseSTARTTLS=YES\\n"
+
 # Paths that change with any package operation and are not files a
 # package leaves behind: dpkg's and apt's own state, logs, accounts.
 VOLATILE = ("var/lib/dpkg/", "var/lib/apt/", "var/cache/", "var/log/",
@@ -321,10 +323,24 @@ def test_deb_example_config_and_busy_queue(deb, root):
         root.read("/usr/share/postino/ssmtp.conf.example")
     check = root.run("postino check 2>&1")
     assert "hub mailhub port 25" in check.stdout, check.stdout
+    # A password dropped world-readable into conf.d: the next configure
+    # (here a reinstall) makes it root:postino 0640 and says so.
+    root.run("mkdir -p /etc/ssmtp/conf.d && printf '%s' > "
+             "/etc/ssmtp/conf.d/auth.conf && chmod 0644 "
+             "/etc/ssmtp/conf.d/auth.conf" % AUTH_CONF)
+    assert root.run("postino check 2>&1", check=False).returncode != 0
+    out = root.run("apt-get install -y --reinstall /tmp/%s 2>&1"
+                   % os.path.basename(deb)).stdout
+    assert "/etc/ssmtp/conf.d/auth.conf holds AuthPass: mode 0640, owner " \
+        "root:postino (was 644 root:root)" in out, out
+    assert root.mode("/etc/ssmtp/conf.d/auth.conf") == (0o640, "root:postino")
+    root.run("postino check 2>&1")
     root.run("/usr/sbin/sendmail -odq ops@example.net",
              input="Subject: stays\n\nqueued\n")
     out = root.run("apt-get purge -y postino 2>&1").stdout
     assert "/var/spool/postino still holds messages" in out, out
     assert glob.glob(root.file("/var/spool/postino/queue/*"))
-    # The unchanged example went with the package; nothing else was ours.
-    assert not os.path.exists(root.file("/etc/ssmtp"))
+    # The unchanged example went with the package; the administrator's
+    # conf.d file stays.
+    assert not os.path.exists(root.file("/etc/ssmtp/ssmtp.conf"))
+    assert os.path.exists(root.file("/etc/ssmtp/conf.d/auth.conf"))
