@@ -1623,7 +1623,7 @@ test_include_refused(void **state)
 	/* Too deep: n0 includes n1 includes ... (no loop, just depth). */
 	incdir_init(&d);
 	for (i = 0; i < 7; i++) {
-		char name[16];
+		char name[32];
 
 		(void)snprintf(name, sizeof(name), "n%d.conf", i);
 		(void)snprintf(text, sizeof(text), "Include=%s/n%d.conf\n",
