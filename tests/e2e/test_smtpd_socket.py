@@ -54,12 +54,14 @@ def listener(postino, fault):
         pytest.skip("systemd-socket-activate is not installed (systemd)")
     procs = []
 
-    def start(extra=()):
+    def start(extra=(), host="127.0.0.1"):
         hub = fault()
         postino.keys["MailHub"] = hub.mailhub()
         port = free_port()
+        where = "[%s]:%d" % (host, port) if ":" in host else \
+            "%s:%d" % (host, port)
         proc = subprocess.Popen(
-            [tool, "--inetd", "--accept", "-l", "127.0.0.1:%d" % port,
+            [tool, "--inetd", "--accept", "-l", where,
              "--"] + exec_start(postino, extra),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=postino.env())
@@ -67,7 +69,7 @@ def listener(postino, fault):
         deadline = time.monotonic() + 30
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
+                socket.create_connection((host, port), 1).close()
                 break
             except OSError:
                 assert proc.poll() is None, proc.stderr.read()
@@ -101,9 +103,21 @@ def test_unit_listens_on_loopback_only():
         assert "\n" + key not in text, key
 
 
-def test_smtplib_through_the_socket(listener):
-    port, hub = listener()
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_smtplib_through_the_socket(listener, host):
+    if host == "::1" and not ipv6_loopback():
+        pytest.skip("no IPv6 on loopback here")
+    port, hub = listener(host=host)
+    with smtplib.SMTP(host, port, timeout=30) as s:
         code, ehlo = s.ehlo("app.example.org")
         assert code == 250 and b"PIPELINING" in ehlo
         refused = s.sendmail("app@example.org", ["ops@example.net"],
