@@ -8,6 +8,7 @@
 #   make demo       a throwaway hub on loopback, one cron-like message
 #   make bench      figures beside ssmtp and msmtp (not a test)
 #   make install    PREFIX, DESTDIR, POSTINO_GROUP, POSTINO_USER
+#   make deb        the Debian package, in build/deb/ (debian/)
 
 VERSION		 = 0.1.0
 PREFIX		?= /usr
@@ -54,6 +55,7 @@ SAN_FLAGS	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=all
 
 .PHONY: all clean check deps unit e2e asan lint static demo bench install
+.PHONY: deb
 
 all: postino
 
@@ -170,6 +172,18 @@ install: postino
 	    install -d $(DESTDIR)$(SYSTEMDDIR) && \
 	    install -m 0644 dist/postino-queue.service \
 	        dist/postino-queue.timer $(DESTDIR)$(SYSTEMDDIR)/; fi
+
+# The binary package, built from a copy of the tree (dpkg-buildpackage
+# cleans its tree and writes to ..): build/deb/postino_*.deb, then
+# lintian, which must report no error and no warning.
+DEB_SRC		 = $(BUILD)/deb/postino-$(VERSION)
+deb:
+	rm -rf $(BUILD)/deb
+	mkdir -p $(DEB_SRC)
+	tar -c --exclude=./build --exclude=./.git --exclude=./postino . | \
+	    tar -x -C $(DEB_SRC)
+	cd $(DEB_SRC) && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning $(BUILD)/deb/postino_*.changes
 
 clean:
 	rm -rf build postino

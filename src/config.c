@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,14 @@
 #define TIMEOUT_MIN	1
 #define TIMEOUT_MAX	3600
 #define DURATION_MAX	(365LL * 86400)	/* queue durations: a year */
+#define INCLUDE_DEPTH_MAX 8		/* Include= inside included files */
+
+/* The files being read, innermost first: an Include= loop is refused. */
+struct incl {
+	dev_t		 dev;
+	ino_t		 ino;
+	const struct incl *up;
+};
 
 /* Where we are in the file, and what the interactions need to know. */
 struct parse {
@@ -55,6 +64,18 @@ struct parse {
 	size_t		 use_tls_cert_line;
 	size_t		 pass_line;	/* last non-empty AuthPass= */
 	size_t		 pass_file_line; /* last non-empty AuthPassFile= */
+	/*
+	 * Include= (key_include): the file each line above is in, the
+	 * order of lines across files (seq), how deep and which files.
+	 */
+	const char	*starttls_cleared_name, *use_tls_cert_name;
+	const char	*pass_name, *pass_file_name;
+	size_t		 seq, pass_seq, pass_file_seq;
+	unsigned	 pass_set;	/* non-empty AuthPass= lines read */
+	int		 main_pass;	/* one of them in the main file */
+	int		 follow;	/* 0: config_parse_buffer, no files */
+	int		 depth;
+	const struct incl *chain;
 };
 
 struct keyword;
@@ -78,7 +99,7 @@ static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
     key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
     key_rate_exempt, key_size, key_sender_policy, key_source_address,
-    key_address_family, key_token_url;
+    key_address_family, key_token_url, key_include;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -141,18 +162,23 @@ static const struct keyword keywords[] = {
 	{ "OAuthClientSecretFile", key_path,	FIELD(oauth_secret_file), 0 },
 	{ "OAuthScope",		key_string,	FIELD(oauth_scope),	0 },
 	{ "OAuthRefreshTokenFile", key_path,	FIELD(oauth_refresh_file), 0 },
+	/* configuration tools drop files (key_include) */
+	{ "Include",		key_include,	0, 0,			0 },
 };
 
 /* The keys config_check names by line, and where their line is kept. */
+#define LINE_SLOT(k, f)	{ k, offsetof(struct config, line.f), \
+			  offsetof(struct config, line_file.f) }
 static const struct {
 	const char	*name;
 	size_t		 off;
+	size_t		 file_off;	/* the file, with Include= */
 } line_slots[] = {
-	{ "AuthUser",		offsetof(struct config, line.auth_user) },
-	{ "TLSCert",		offsetof(struct config, line.tls_cert) },
-	{ "TLSKey",		offsetof(struct config, line.tls_key) },
-	{ "TLS_CA_File",	offsetof(struct config, line.tls_ca_file) },
-	{ "TLS_CA_Dir",		offsetof(struct config, line.tls_ca_dir) },
+	LINE_SLOT("AuthUser", auth_user),
+	LINE_SLOT("TLSCert", tls_cert),
+	LINE_SLOT("TLSKey", tls_key),
+	LINE_SLOT("TLS_CA_File", tls_ca_file),
+	LINE_SLOT("TLS_CA_Dir", tls_ca_dir),
 };
 
 static void
@@ -161,9 +187,13 @@ note_line(struct parse *p, const struct keyword *kw)
 	size_t i;
 
 	for (i = 0; i < sizeof(line_slots) / sizeof(line_slots[0]); i++)
-		if (strcmp(kw->name, line_slots[i].name) == 0)
+		if (strcmp(kw->name, line_slots[i].name) == 0) {
 			*(size_t *)(void *)((char *)p->cfg +
 			    line_slots[i].off) = p->line;
+			*(const char **)(void *)((char *)p->cfg +
+			    line_slots[i].file_off) = p->depth > 0 ?
+			    p->name : NULL;
+		}
 }
 
 static char *
@@ -265,6 +295,12 @@ key_auth_pass(struct parse *p, const struct keyword *kw, const char *value,
     struct error *err)
 {
 	p->pass_line = value[0] != '\0' ? p->line : 0;
+	if (value[0] != '\0') {
+		p->pass_name = p->name;
+		p->pass_seq = p->seq;
+		p->pass_set++;
+		p->main_pass |= p->depth == 0;
+	}
 	return key_secret(p, kw, value, err);
 }
 
@@ -287,6 +323,8 @@ key_auth_pass_file(struct parse *p, const struct keyword *kw,
     const char *value, struct error *err)
 {
 	p->pass_file_line = value[0] != '\0' ? p->line : 0;
+	p->pass_file_name = p->name;
+	p->pass_file_seq = p->seq;
 	return key_path(p, kw, value, err);
 }
 
@@ -342,6 +380,7 @@ key_use_tls(struct parse *p, const struct keyword *kw, const char *value,
 	if (rc == ST_OK && p->use_tls == 0 && p->ssmtp_starttls) {
 		p->ssmtp_starttls = 0;
 		p->starttls_cleared = p->line;
+		p->starttls_cleared_name = p->name;
 	}
 	return rc;
 }
@@ -363,6 +402,7 @@ key_use_tls_cert(struct parse *p, const struct keyword *kw,
     const char *value, struct error *err)
 {
 	p->use_tls_cert_line = p->line;
+	p->use_tls_cert_name = p->name;
 	return key_bool(p, kw, value, err);
 }
 
@@ -1287,10 +1327,12 @@ resolve(struct parse *p, struct error *err)
 	 */
 	if (p->use_starttls == 1) {
 		cfg->tls = TLS_STARTTLS;
-		if (!p->ssmtp_starttls)
+		if (!p->ssmtp_starttls) {
+			p->name = p->starttls_cleared_name;
 			pwarn(p, p->starttls_cleared, "UseTLS=NO after "
 			    "UseSTARTTLS=YES ignored (ssmtp turned TLS off "
 			    "here): STARTTLS is used");
+		}
 	} else if (p->use_tls == 1)
 		cfg->tls = TLS_IMPLICIT;
 	else
@@ -1300,24 +1342,55 @@ resolve(struct parse *p, struct error *err)
 		    sizeof(cfg->tls_key));
 	if (cfg->use_tls_cert && cfg->tls_cert[0] == '\0') {
 		p->line = p->use_tls_cert_line;
+		p->name = p->use_tls_cert_name;
 		return perr(p, err, "UseTLSCert=YES needs TLSCert");
 	}
 	if (p->pass_line != 0 && p->pass_file_line != 0) {
-		p->line = p->pass_line > p->pass_file_line ? p->pass_line :
+		p->line = p->pass_seq > p->pass_file_seq ? p->pass_line :
 		    p->pass_file_line;
+		p->name = p->pass_seq > p->pass_file_seq ? p->pass_name :
+		    p->pass_file_name;
 		return perr(p, err,
 		    "AuthPass and AuthPassFile are both set; use one");
 	}
 	return resolve_oauth(p, err);
 }
 
+/* The lines of one file (p->name); a last line without a newline too. */
+static int
+parse_lines(struct parse *p, const char *buf, size_t len, struct error *err)
+{
+	const char *s = buf, *end = buf + len, *nl;
+	int rc;
+
+	while (s < end) {
+		p->line++;
+		p->seq++;
+		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
+			nl = end;
+		if ((rc = parse_line(p, s, (size_t)(nl - s), err)) != ST_OK)
+			return rc;
+		s = nl + 1;
+	}
+	return ST_OK;
+}
+
+/* What config_load needs after the parse: AuthPassFile's place, and
+ * whether the main file itself holds an AuthPass. */
+struct parse_out {
+	const char	*pass_file_name;
+	size_t		 pass_file_line;
+	int		 main_pass;
+};
+
 static int
 parse_text(struct config *cfg, const char *name, const char *buf,
-    size_t len, config_warn_fn *warn, void *warn_arg, size_t *pass_file_line,
+    size_t len, config_warn_fn *warn, void *warn_arg, struct parse_out *out,
     struct error *err)
 {
 	struct parse p;
-	const char *s = buf, *end = buf + len, *nl;
+	struct incl top;
+	struct stat st;
 	int rc;
 
 	config_defaults(cfg);
@@ -1328,17 +1401,19 @@ parse_text(struct config *cfg, const char *name, const char *buf,
 	p.warn = warn;
 	p.warn_arg = warn_arg;
 	p.use_tls = p.use_starttls = -1;
-	/* A last line without a newline is a line like any other. */
-	while (s < end) {
-		p.line++;
-		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			nl = end;
-		if ((rc = parse_line(&p, s, (size_t)(nl - s), err)) != ST_OK)
-			return rc;
-		s = nl + 1;
+	if ((p.follow = out != NULL) && stat(name, &st) == 0) {
+		top.dev = st.st_dev;
+		top.ino = st.st_ino;
+		top.up = NULL;
+		p.chain = &top;
 	}
-	if (pass_file_line != NULL)
-		*pass_file_line = p.pass_file_line;
+	if ((rc = parse_lines(&p, buf, len, err)) != ST_OK)
+		return rc;
+	if (out != NULL) {
+		out->pass_file_name = p.pass_file_name;
+		out->pass_file_line = p.pass_file_line;
+		out->main_pass = p.main_pass;
+	}
 	return resolve(&p, err);
 }
 
@@ -1347,6 +1422,128 @@ config_parse_buffer(struct config *cfg, const char *name, const char *buf,
     size_t len, config_warn_fn *warn, void *warn_arg, struct error *err)
 {
 	return parse_text(cfg, name, buf, len, warn, warn_arg, NULL, err);
+}
+
+/* ------------------------------------------------------------ Include= */
+
+static int	 secret_file_private(const char *, const char *,
+		    struct error *);
+
+static int
+include_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A directory that is missing is an empty conf.d; one we cannot read
+ * is an error (the files in it would be silently left out). */
+static int
+include_glob_error(const char *path, int errnum)
+{
+	(void)path;
+	return errnum != ENOENT && errnum != ENOTDIR;
+}
+
+/*
+ * One included file, read at the Include= line as if its lines were
+ * there: its name and line in every diagnostic, the AuthPass permission
+ * rule for the file itself, a loop (a file that is already being read)
+ * refused. The name is kept in cfg->included, which config_check's
+ * findings and the warnings point into.
+ */
+static int
+include_file(struct parse *p, const char *path, struct error *err)
+{
+	struct config *cfg = p->cfg;
+	struct file_text ft;
+	struct incl me;
+	const struct incl *c;
+	struct stat st;
+	const char *name;
+	size_t line = p->line;
+	unsigned pass_set = p->pass_set;
+	int rc;
+
+	if (stat(path, &st) == -1)
+		return perr(p, err, "Include: %s: %s", path, strerror(errno));
+	for (c = p->chain; c != NULL; c = c->up)
+		if (c->dev == st.st_dev && c->ino == st.st_ino)
+			return perr(p, err, "Include: %s is already being "
+			    "read (an include loop)", path);
+	if (cfg->included_count == CONFIG_INCLUDED_MAX)
+		return perr(p, err, "Include: more than %d included files",
+		    CONFIG_INCLUDED_MAX);
+	if ((cfg->included[cfg->included_count] = strdup(path)) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	name = cfg->included[cfg->included_count++];
+	if (config_read_file(name, CONFIG_FILE_MAX, 0, &ft, err) != ST_OK) {
+		error_prefix(err, "%s:%zu: Include", p->name, p->line);
+		return err->status;
+	}
+	me.dev = st.st_dev;
+	me.ino = st.st_ino;
+	me.up = p->chain;
+	p->chain = &me;
+	p->depth++;
+	p->name = name;
+	p->line = 0;
+	rc = parse_lines(p, ft.buf, ft.len, err);
+	config_file_free(&ft);	/* it may hold AuthPass */
+	p->chain = me.up;
+	p->depth--;
+	p->line = line;
+	if (rc == ST_OK && p->pass_set != pass_set)
+		rc = secret_file_private(name, "AuthPass", err);
+	return rc;
+}
+
+/*
+ * Include=PATTERN: the files an absolute glob(7) pattern matches, in
+ * strcmp(3) order, each read at this point, so that keys after the
+ * Include= line win over theirs and a later file's over an earlier's.
+ * A pattern that matches nothing is fine (an empty conf.d).
+ */
+static int
+key_include(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	const char *name = p->name;
+	char show[PATH_MAX];
+	glob_t g;
+	size_t i;
+	int rc;
+
+	if (value[0] != '/')
+		return perr(p, err, "%s: pattern must be absolute, got '%s'",
+		    kw->name, shown(show, sizeof(show), value));
+	if (!p->follow)
+		return perr(p, err, "%s: only followed in a configuration "
+		    "file", kw->name);
+	if (p->depth >= INCLUDE_DEPTH_MAX)
+		return perr(p, err, "%s: nested more than %d deep", kw->name,
+		    INCLUDE_DEPTH_MAX);
+	memset(&g, 0, sizeof(g));
+	switch (glob(value, GLOB_NOSORT, include_glob_error, &g)) {
+	case 0:
+		break;
+	case GLOB_NOMATCH:
+		globfree(&g);
+		return ST_OK;
+	case GLOB_ABORTED:
+		globfree(&g);
+		return perr(p, err, "%s: %s: a directory on the way cannot be "
+		    "read", kw->name, shown(show, sizeof(show), value));
+	default:
+		globfree(&g);
+		return error_set(err, ST_OSERR, "out of memory");
+	}
+	qsort(g.gl_pathv, g.gl_pathc, sizeof(g.gl_pathv[0]), include_cmp);
+	for (i = 0, rc = ST_OK; i < g.gl_pathc && rc == ST_OK; i++) {
+		rc = include_file(p, g.gl_pathv[i], err);
+		p->name = name;
+	}
+	globfree(&g);
+	return rc;
 }
 
 /*
@@ -1462,7 +1659,8 @@ config_file_free(struct file_text *ft)
 
 /* The password is the first line of AuthPassFile. */
 static int
-read_pass_file(struct config *cfg, size_t line, struct error *err)
+read_pass_file(struct config *cfg, const char *file, size_t line,
+    struct error *err)
 {
 	enum { PASS_FILE_MAX = 4096 };
 	struct file_text ft;
@@ -1472,14 +1670,16 @@ read_pass_file(struct config *cfg, size_t line, struct error *err)
 	if (config_read_file(cfg->auth_pass_file, PASS_FILE_MAX, 0, &ft,
 	    &e) != ST_OK)
 		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: "
-		    "cannot read %s", cfg->path, line, e.text);
+		    "cannot read %s", file != NULL ? file : cfg->path, line,
+		    e.text);
 	for (n = 0; n < ft.len && ft.buf[n] != '\n' && ft.buf[n] != '\r'; n++)
 		continue;
 	if (memchr(ft.buf, '\0', n) != NULL || n >= sizeof(cfg->auth_pass)) {
 		config_file_free(&ft);
 		return error_set(err, ST_CONFIG, "%s:%zu: AuthPassFile: %s: "
 		    "the first line must be the password (at most %zu "
-		    "bytes, no NUL)", cfg->path, line, cfg->auth_pass_file,
+		    "bytes, no NUL)", file != NULL ? file : cfg->path, line,
+		    cfg->auth_pass_file,
 		    sizeof(cfg->auth_pass) - 1);
 	}
 	explicit_bzero(cfg->auth_pass, sizeof(cfg->auth_pass));
@@ -1513,22 +1713,25 @@ config_load(struct config *cfg, const char *path, config_warn_fn *warn,
     void *warn_arg, struct error *err)
 {
 	struct file_text ft;
-	size_t pass_file_line = 0;
+	struct parse_out out;
 	int rc;
 
 	config_defaults(cfg);
 	if ((rc = config_read_file(path, CONFIG_FILE_MAX, 0, &ft, err)) !=
 	    ST_OK)
 		return rc;
-	rc = parse_text(cfg, path, ft.buf, ft.len, warn, warn_arg,
-	    &pass_file_line, err);
+	memset(&out, 0, sizeof(out));
+	rc = parse_text(cfg, path, ft.buf, ft.len, warn, warn_arg, &out, err);
 	config_file_free(&ft);	/* it holds AuthPass */
-	if (rc == ST_OK && cfg->auth_pass[0] != '\0')
+	/* An included file with AuthPass was checked as it was read. */
+	if (rc == ST_OK && cfg->auth_pass[0] != '\0' && out.main_pass)
 		rc = secret_file_private(path, "AuthPass", err);
 	if (rc == ST_OK && cfg->auth_pass_file[0] != '\0' &&
 	    (rc = secret_file_private(cfg->auth_pass_file, "AuthPassFile",
 	    err)) == ST_OK)
-		rc = read_pass_file(cfg, pass_file_line, err);
+		rc = read_pass_file(cfg, out.pass_file_name != NULL &&
+		    out.pass_file_name != path ? out.pass_file_name : NULL,
+		    out.pass_file_line, err);
 	if (rc == ST_OK && cfg->auth_token_file[0] != '\0')
 		rc = secret_file_private(cfg->auth_token_file,
 		    "AuthTokenFile", err);
@@ -1541,14 +1744,18 @@ config_load(struct config *cfg, const char *path, config_warn_fn *warn,
 	return rc;
 }
 
-/* One finding of config_check: "file:line: text", or "file: text". */
+/*
+ * One finding of config_check: "file:line: text", or "file: text"; the
+ * file is the included one that set the key (file), else cfg->path.
+ */
 static void
-finding(const struct config *cfg, size_t line, config_warn_fn *warn,
-    void *arg, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+finding(const struct config *cfg, const char *file, size_t line,
+    config_warn_fn *warn, void *arg, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 static void
-finding(const struct config *cfg, size_t line, config_warn_fn *warn,
-    void *arg, const char *fmt, ...)
+finding(const struct config *cfg, const char *file, size_t line,
+    config_warn_fn *warn, void *arg, const char *fmt, ...)
 {
 	char text[ERR_MAX], full[ERR_MAX + PATH_MAX + 32];
 	va_list ap;
@@ -1556,9 +1763,11 @@ finding(const struct config *cfg, size_t line, config_warn_fn *warn,
 	va_start(ap, fmt);
 	(void)vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (file == NULL)
+		file = cfg->path;
 	if (line != 0)
-		(void)snprintf(full, sizeof(full), "%s:%zu: %s", cfg->path,
-		    line, text);
+		(void)snprintf(full, sizeof(full), "%s:%zu: %s", file, line,
+		    text);
 	else
 		(void)snprintf(full, sizeof(full), "%s: %s", cfg->path, text);
 	warn(arg, full);
@@ -1611,7 +1820,8 @@ senders_cannot_read(const char *path, int dir, int with_group, char *why,
 
 static int
 check_file(const struct config *cfg, const char *key, const char *path,
-    size_t line, int dir, int with_group, config_warn_fn *warn, void *arg)
+    const char *file, size_t line, int dir, int with_group,
+    config_warn_fn *warn, void *arg)
 {
 	char why[160];
 	const char *bad;
@@ -1620,7 +1830,8 @@ check_file(const struct config *cfg, const char *key, const char *path,
 	    (bad = senders_cannot_read(path, dir, with_group, why,
 	    sizeof(why))) == NULL)
 		return 0;
-	finding(cfg, line, warn, arg, "%s: %s: %s: the first TLS connection "
+	finding(cfg, file, line, warn, arg, "%s: %s: %s: the first TLS "
+	    "connection "
 	    "will fail and mail will wait in the queue", key, path, bad);
 	return 1;
 }
@@ -1636,7 +1847,7 @@ check_secret(const struct config *cfg, const char *key, const char *path,
 	if (path[0] == '\0' ||
 	    (bad = senders_cannot_read(path, 0, 1, why, sizeof(why))) == NULL)
 		return 0;
-	finding(cfg, 0, warn, arg, "%s: %s: %s: no OAuth token can be had "
+	finding(cfg, NULL, 0, warn, arg, "%s: %s: %s: no OAuth token can be had "
 	    "and mail will wait in the queue", key, path, bad);
 	return 1;
 }
@@ -1648,7 +1859,8 @@ config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
 
 	if (cfg->auth_user[0] != '\0' && cfg->tls == TLS_NONE &&
 	    !cfg->auth_allow_plaintext) {
-		finding(cfg, cfg->line.auth_user, warn, arg, "AuthUser is set "
+		finding(cfg, cfg->line_file.auth_user, cfg->line.auth_user,
+		    warn, arg, "AuthUser is set "
 		    "but the connection to the hub is not encrypted: postino "
 		    "will not send the password in clear, so mail will wait "
 		    "in the queue; set UseSTARTTLS=YES (or UseTLS=YES), or "
@@ -1665,16 +1877,19 @@ config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
 	if (cfg->tls == TLS_NONE)
 		return n > 0 ? ST_CONFIG : ST_OK;
 	n += check_file(cfg, "TLS_CA_File", cfg->tls_ca_file,
-	    cfg->line.tls_ca_file, 0, 0, warn, arg);
+	    cfg->line_file.tls_ca_file, cfg->line.tls_ca_file, 0, 0, warn,
+	    arg);
 	n += check_file(cfg, "TLS_CA_Dir", cfg->tls_ca_dir,
-	    cfg->line.tls_ca_dir, 1, 0, warn, arg);
+	    cfg->line_file.tls_ca_dir, cfg->line.tls_ca_dir, 1, 0, warn, arg);
 	if (cfg->use_tls_cert) {
 		n += check_file(cfg, "TLSCert", cfg->tls_cert,
-		    cfg->line.tls_cert, 0, 1, warn, arg);
+		    cfg->line_file.tls_cert, cfg->line.tls_cert, 0, 1, warn,
+		    arg);
 		/* TLSKey defaults to TLSCert: one file, told once. */
 		if (strcmp(cfg->tls_key, cfg->tls_cert) != 0)
 			n += check_file(cfg, "TLSKey", cfg->tls_key,
-			    cfg->line.tls_key, 0, 1, warn, arg);
+			    cfg->line_file.tls_key, cfg->line.tls_key, 0, 1,
+			    warn, arg);
 	}
 	return n > 0 ? ST_CONFIG : ST_OK;
 }
@@ -1688,5 +1903,7 @@ config_free(struct config *cfg)
 		return;
 	for (i = 0; i < cfg->add_header_count && i < ADDHEADER_MAX; i++)
 		free(cfg->add_header[i]);
+	for (i = 0; i < cfg->included_count && i < CONFIG_INCLUDED_MAX; i++)
+		free(cfg->included[i]);
 	explicit_bzero(cfg, sizeof(*cfg));
 }

@@ -40,7 +40,25 @@ set_delivery(struct options *o, char mode)
 	    mode == 'q' || mode == 'd' ? DELIVER_QUEUE : DELIVER_NOW;
 }
 
-/* -O option=value: honour DeliveryMode and IgnoreDots, ignore the rest. */
+/*
+ * -O Timeout.command=DURATION (Sendmail's name): -bs's idle timeout, for
+ * the loopback socket unit, which bounds every connection it accepts.
+ */
+static int
+set_command_timeout(struct options *o, const char *val, struct error *err)
+{
+	long long sec;
+
+	if (config_parse_duration(val, &sec, err) != ST_OK || sec < 1 ||
+	    sec > 3600)
+		return error_set(err, ST_USAGE, "-O Timeout.command: "
+		    "expected a duration from 1s to 1h, got '%.40s'", val);
+	o->command_timeout = (int)sec;
+	return ST_OK;
+}
+
+/* -O option=value: honour DeliveryMode, IgnoreDots and Timeout.command,
+ * ignore the rest. */
 static int
 set_long_option(struct options *o, const char *v, struct error *err)
 {
@@ -56,7 +74,9 @@ set_long_option(struct options *o, const char *v, struct error *err)
 			return error_set(err, ST_USAGE,
 			    "-O DeliveryMode: expected b, q, d or i");
 		set_delivery(o, val[0]);
-	}
+	} else if (n == strlen("Timeout.command") &&
+	    strncasecmp(v, "Timeout.command", n) == 0)
+		return set_command_timeout(o, val, err);
 	return ST_OK;
 }
 

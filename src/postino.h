@@ -227,6 +227,7 @@ struct options {
 	const char	*dsn_ignored;	/* an invalid -N/-R value, to log */
 	enum delivery	 delivery;	/* -od?, -O DeliveryMode */
 	char		 error_mode;	/* -oe?: p (default), q, m, w, e */
+	int		 command_timeout; /* -O Timeout.command, s; 0: 300 */
 	struct runner_filter filter;	/* -qI, -qR */
 	const char	*queue_action;	/* postino queue ACTION */
 	const char	*auth_user;	/* ssmtp's -au */
@@ -302,6 +303,8 @@ enum sender_policy {
 	SP_REFUSE	/* ST_SENDER (exit 77), nothing sent or queued */
 };
 
+#define CONFIG_INCLUDED_MAX	64	/* files read through Include= */
+
 struct config {
 	char		 path[PATH_MAX];	/* the file that was read */
 	/* ssmtp keys (spec/anchors.md 1a) */
@@ -371,6 +374,14 @@ struct config {
 	struct {
 		size_t	 auth_user, tls_cert, tls_key, tls_ca_file, tls_ca_dir;
 	}		 line;
+	/* Include=: the included file that set each key above (NULL: path),
+	 * pointing into included[], the files read (freed by config_free). */
+	struct {
+		const char *auth_user, *tls_cert, *tls_key, *tls_ca_file,
+			 *tls_ca_dir;
+	}		 line_file;
+	char		*included[CONFIG_INCLUDED_MAX];
+	size_t		 included_count;
 };
 
 /* One warning found while reading a config ("file:line: unknown key K"). */

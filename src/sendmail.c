@@ -325,7 +325,7 @@ serve_smtp(const struct config *cfg, struct run *r, const struct options *o)
 	sp.out_fd = STDOUT_FILENO;
 	sp.hostname = r->c.hostname;
 	sp.spool_dir = cfg->queue_dir;
-	sp.idle_timeout = 300;
+	sp.idle_timeout = o->command_timeout > 0 ? o->command_timeout : 300;
 	sp.max_size = cfg->max_message_size;
 	sp.submit = bs_submit;
 	sp.submit_arg = &bc;

@@ -46,6 +46,12 @@ git-email
 libmailtools-perl
 cppcheck
 clang-tidy
+debhelper
+dpkg-dev
+fakeroot
+lintian
+debootstrap
+systemd
 "
 
 missing=""

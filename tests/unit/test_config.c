@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1431,6 +1432,252 @@ test_check_tls_files(void **state)
 	config_free(&cfg);
 }
 
+/* ------------------------------------------------------------ Include= */
+
+/* A directory of its own under /tmp, removed by incdir_done. */
+struct incdir {
+	char	 dir[64];
+	char	 main[128];
+	char	 paths[16][128];
+	int	 n;
+};
+
+static const char *
+inc_write(struct incdir *d, const char *name, const char *text, mode_t mode)
+{
+	char *path, dir[sizeof(d->dir)];
+	int fd;
+
+	assert_true(d->n < (int)(sizeof(d->paths) / sizeof(d->paths[0])));
+	path = d->paths[d->n++];
+	(void)strlcpy(dir, d->dir, sizeof(dir));
+	(void)snprintf(path, sizeof(d->paths[0]), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+	return path;
+}
+
+static void
+incdir_init(struct incdir *d)
+{
+	memset(d, 0, sizeof(*d));
+	assert_true(strlcpy(d->dir, "/tmp/postino-inc-XXXXXX",
+	    sizeof(d->dir)) < sizeof(d->dir));
+	assert_non_null(mkdtemp(d->dir));
+}
+
+static void
+incdir_done(struct incdir *d)
+{
+	int i;
+
+	for (i = d->n - 1; i >= 0; i--)
+		(void)unlink(d->paths[i]);
+	assert_int_equal(rmdir(d->dir), 0);
+}
+
+/* Load main.conf holding text, each '@' in it standing for the dir. */
+static int
+inc_load(struct incdir *d, struct config *cfg, const char *tmpl,
+    struct warnings *w, struct error *err)
+{
+	char text[1024];
+	size_t n = 0;
+
+	for (; *tmpl != '\0' && n + sizeof(d->dir) < sizeof(text); tmpl++)
+		if (*tmpl == '@')
+			n += strlcpy(text + n, d->dir, sizeof(text) - n);
+		else
+			text[n++] = *tmpl;
+	text[n] = '\0';
+	(void)strlcpy(d->main, inc_write(d, "main.conf", text, 0600),
+	    sizeof(d->main));
+	error_clear(err);
+	if (w != NULL)
+		memset(w, 0, sizeof(*w));
+	return config_load(cfg, d->main, w != NULL ? collect : NULL, w, err);
+}
+
+static void
+test_include_order(void **state)
+{
+	struct incdir d;
+	struct config cfg;
+	struct error err;
+
+	(void)state;
+	incdir_init(&d);
+	/* strcmp order, whatever the order of creation; later keys win. */
+	(void)inc_write(&d, "20-b.conf", "MailHub=b.example\n"
+	    "Timeout=20\n", 0644);
+	(void)inc_write(&d, "10-a.conf", "MailHub=a.example\n"
+	    "RewriteDomain=a.example\nTimeout=10\n", 0644);
+	(void)inc_write(&d, "ignored.txt", "MailHub=txt.example\n", 0644);
+	if (inc_load(&d, &cfg, "MailHub=main.example\nTimeout=5\n"
+	    "Include = @/[0-9]*.conf\nRewriteDomain=after.example\n", NULL,
+	    &err) != ST_OK)
+		fail_msg("%s", err.text);
+	assert_string_equal(cfg.hub_host, "b.example");
+	assert_int_equal(cfg.timeout, 20);
+	assert_string_equal(cfg.rewrite_domain, "after.example");
+	assert_int_equal(cfg.included_count, 2);
+	assert_non_null(strstr(cfg.included[0], "/10-a.conf"));
+	config_free(&cfg);
+	incdir_done(&d);
+}
+
+static void
+test_include_nothing_matches(void **state)
+{
+	struct incdir d;
+	struct config cfg;
+	struct error err;
+
+	(void)state;
+	incdir_init(&d);
+	/* An empty conf.d, or none at all, is fine. */
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/conf.d/*.conf\n"
+	    "Include=@/*.none\nMailHub=h\n", NULL, &err), ST_OK);
+	assert_string_equal(cfg.hub_host, "h");
+	assert_int_equal(cfg.included_count, 0);
+	config_free(&cfg);
+	incdir_done(&d);
+}
+
+static void
+test_include_diagnostics_name_the_file(void **state)
+{
+	struct incdir d;
+	struct config cfg;
+	struct error err;
+	struct warnings w;
+	char want[256];
+
+	(void)state;
+	incdir_init(&d);
+	(void)inc_write(&d, "a.conf", "# a comment\nBogus=1\n", 0644);
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/a.conf\n", &w, &err),
+	    ST_OK);
+	(void)snprintf(want, sizeof(want), "%s/a.conf:2: unknown key", d.dir);
+	assert_non_null(strstr(w.all, want));
+	config_free(&cfg);
+	incdir_done(&d);
+
+	incdir_init(&d);
+	(void)inc_write(&d, "b.conf", "MailHub=h\n\nUseTLS=maybe\n", 0644);
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/b.conf\n", NULL,
+	    &err), ST_CONFIG);
+	(void)snprintf(want, sizeof(want), "%s/b.conf:3: UseTLS", d.dir);
+	assert_non_null(strstr(err.text, want));
+	config_free(&cfg);
+	incdir_done(&d);
+
+	/* An interaction resolved at the end names the included line. */
+	incdir_init(&d);
+	(void)inc_write(&d, "c.conf", "MailHub=h\nUseTLSCert=YES\n"
+	    "TLSCert=\n", 0644);
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/c.conf\n", NULL,
+	    &err), ST_CONFIG);
+	(void)snprintf(want, sizeof(want), "%s/c.conf:2: UseTLSCert", d.dir);
+	assert_non_null(strstr(err.text, want));
+	config_free(&cfg);
+	incdir_done(&d);
+
+	/* config_check's findings too. */
+	incdir_init(&d);
+	(void)inc_write(&d, "d.conf", "\nAuthUser=u\n", 0644);
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/d.conf\n", NULL,
+	    &err), ST_OK);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(config_check(&cfg, collect, &w), ST_CONFIG);
+	(void)snprintf(want, sizeof(want), "%s/d.conf:2: AuthUser", d.dir);
+	assert_non_null(strstr(w.all, want));
+	config_free(&cfg);
+	incdir_done(&d);
+}
+
+static void
+test_include_refused(void **state)
+{
+	struct incdir d;
+	struct config cfg;
+	struct error err;
+	char text[256];
+	int i;
+
+	(void)state;
+	/* A loop: main includes a file that includes main. */
+	incdir_init(&d);
+	(void)snprintf(text, sizeof(text), "Include=%s/main.conf\n", d.dir);
+	(void)inc_write(&d, "loop.conf", text, 0644);
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/loop.conf\n", NULL,
+	    &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "loop.conf:1: Include:"));
+	assert_non_null(strstr(err.text, "include loop"));
+	config_free(&cfg);
+	incdir_done(&d);
+
+	/* Too deep: n0 includes n1 includes ... (no loop, just depth). */
+	incdir_init(&d);
+	for (i = 0; i < 7; i++) {
+		char name[32];
+
+		(void)snprintf(name, sizeof(name), "n%d.conf", i);
+		(void)snprintf(text, sizeof(text), "Include=%s/n%d.conf\n",
+		    d.dir, i + 1);
+		(void)inc_write(&d, name, text, 0644);
+	}
+	(void)inc_write(&d, "n7.conf", "Include=/etc/nothing/*.conf\n", 0644);
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/n0.conf\n", NULL,
+	    &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "n7.conf:1: Include: nested more "
+	    "than 8 deep"));
+	config_free(&cfg);
+	incdir_done(&d);
+
+	/* Relative patterns, and Include in a buffer (no files there). */
+	parse_bad("Include=conf.d/*.conf\n", "test.conf:1: Include: pattern "
+	    "must be absolute");
+	parse_bad("Include=/etc/ssmtp/conf.d/*.conf\n", "test.conf:1: "
+	    "Include: only followed in a configuration file");
+}
+
+static void
+test_include_auth_pass_private(void **state)
+{
+	struct incdir d;
+	struct config cfg;
+	struct error err;
+
+	(void)state;
+	incdir_init(&d);
+	(void)inc_write(&d, "pass.conf", "AuthUser=u\nAuthPass=s3cret\n",
+	    0644);
+	/* The main file holds no password: only the included one counts. */
+	assert_int_equal(inc_load(&d, &cfg, "MailHub=h\nInclude=@/p*.conf\n",
+	    NULL, &err), ST_CONFIG);
+	assert_non_null(strstr(err.text, "pass.conf holds AuthPass but is "
+	    "readable by every user"));
+	assert_null(strstr(err.text, "s3cret"));
+	config_free(&cfg);
+	assert_int_equal(chmod(d.paths[0], 0640), 0);
+	d.n--;	/* main.conf is written again */
+	assert_int_equal(inc_load(&d, &cfg, "MailHub=h\nInclude=@/p*.conf\n",
+	    NULL, &err), ST_OK);
+	assert_string_equal(cfg.auth_pass, "s3cret");
+	config_free(&cfg);
+	/* A world-readable main file without AuthPass is still fine. */
+	assert_int_equal(chmod(d.main, 0644), 0);
+	d.n--;
+	assert_int_equal(inc_load(&d, &cfg, "Include=@/pass.conf\n", NULL,
+	    &err), ST_OK);
+	config_free(&cfg);
+	incdir_done(&d);
+}
+
 int
 main(void)
 {
@@ -1475,6 +1722,11 @@ main(void)
 		cmocka_unit_test(test_rate_limit_keys),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_nul_and_long_lines),
+		cmocka_unit_test(test_include_order),
+		cmocka_unit_test(test_include_nothing_matches),
+		cmocka_unit_test(test_include_diagnostics_name_the_file),
+		cmocka_unit_test(test_include_refused),
+		cmocka_unit_test(test_include_auth_pass_private),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
