@@ -193,6 +193,11 @@ ref_write(struct ref *r, const char *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
+	/*
+	 * Data sent soon after data received turns delayed-ACK mode back on
+	 * (the kernel's pingpong heuristic): off again before the reply.
+	 */
+	quickack(r);
 }
 
 /* One reply line into line (NUL-terminated, CR LF removed). */
@@ -314,14 +319,16 @@ tls_start(struct ref *r, const struct opts *o)
 static void
 auth_plain(struct ref *r, const char *file)
 {
-	char buf[1024], b64[1400], *user, *pass, *nl;
+	char buf[1024], b64[1400], line[1420], *user, *pass, *nl;
 	size_t ul, pl;
 	FILE *f = fopen(file, "r");
+	size_t n;
 
-	if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
+	if (f == NULL || (n = fread(buf, 1, sizeof(buf) - 1, f)) == 0)
 		die(EX_UNAVAIL_, "%s: cannot read", file);
 	fclose(f);
-	/* buf holds "user\npass\n": make it "\0user\0pass" for PLAIN. */
+	buf[n] = '\0';
+	/* buf holds "user\npass\n". */
 	user = buf;
 	if ((nl = strchr(user, '\n')) == NULL)
 		die(EX_UNAVAIL_, "%s: user line, then password", file);
@@ -330,14 +337,19 @@ auth_plain(struct ref *r, const char *file)
 	pass[strcspn(pass, "\n")] = '\0';
 	ul = strlen(user);
 	pl = strlen(pass);
-	memmove(buf + 1, user, ul + 1);
-	buf[0] = '\0';
-	memmove(buf + ul + 2, pass, pl);
-	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)buf,
+	/* line is scratch here: "\0user\0pass" for PLAIN. */
+	line[0] = '\0';
+	memcpy(line + 1, user, ul + 1);
+	memcpy(line + ul + 2, pass, pl);
+	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)line,
 	    (int)(ul + pl + 2));
 	explicit_bzero(buf, sizeof(buf));
-	command(r, 235, "AUTH PLAIN %s\r\n", b64);
+	n = (size_t)snprintf(line, sizeof(line), "AUTH PLAIN %s\r\n", b64);
+	ref_write(r, line, n);
 	explicit_bzero(b64, sizeof(b64));
+	explicit_bzero(line, sizeof(line));
+	/* Not command(): its error message would show the credentials. */
+	expect(r, 235, "AUTH PLAIN");
 }
 #endif
 
