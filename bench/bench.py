@@ -284,7 +284,7 @@ class Setup:
         return write(os.path.join(self.work, "postino-%s.conf" % tag),
                      "MailHub=%s\nHostName=bench.example\n"
                      "RewriteDomain=example.org\nQueueDir=%s\nLogFile=%s\n"
-                     "RevaliasesFile=%s\n%s" % (
+                     "RevaliasesFile=%s\nMaxMessageSize=0\n%s" % (
                          hub, q, os.path.join(self.work, "postino.log"),
                          self.rev, extra)), q
 

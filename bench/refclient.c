@@ -408,18 +408,28 @@ envelope(struct ref *r, const struct opts *o)
 static size_t
 convert(const char *in, size_t len, char *out, int *bol, int *cr)
 {
-	size_t i, o = 0;
+	const char *nl;
+	size_t i = 0, o = 0, seg;
 
-	for (i = 0; i < len; i++) {
-		char c = in[i];
-
-		if (*bol && c == '.')
+	while (i < len) {
+		if (*bol && in[i] == '.')
 			out[o++] = '.';
-		if (c == '\n' && !*cr)
+		nl = memchr(in + i, '\n', len - i);
+		seg = nl != NULL ? (size_t)(nl - (in + i)) : len - i;
+		memcpy(out + o, in + i, seg);
+		o += seg;
+		if (seg > 0)
+			*cr = in[i + seg - 1] == '\r';
+		if (nl == NULL) {
+			*bol = 0;
+			break;
+		}
+		if (!*cr)
 			out[o++] = '\r';
-		out[o++] = c;
-		*cr = c == '\r';
-		*bol = c == '\n';
+		out[o++] = '\n';
+		i += seg + 1;
+		*bol = 1;
+		*cr = 0;
 	}
 	return o;
 }
