@@ -48,5 +48,7 @@ if ! have_tools; then
 	    "showing postino alone"
 fi
 
-exec /usr/bin/python3 bench/bench.py --postino "${POSTINO_BIN:-./postino}" \
-    --ref "$B/refclient" --root "$B/pkgroot" --work "$B" "$@"
+# The last output stays in $B/last.txt (README's figures come from it).
+/usr/bin/python3 bench/bench.py --postino "${POSTINO_BIN:-./postino}" \
+    --ref "$B/refclient" --root "$B/pkgroot" --work "$B" "$@" 2>&1 |
+    tee "$B/last.txt"
