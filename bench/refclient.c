@@ -206,9 +206,10 @@ read_line(struct ref *r, char *line, size_t size)
 {
 	size_t o = 0;
 	ssize_t n;
-	char c;
 
 	for (;;) {
+		char c;
+
 		if (r->ipos == r->ilen) {
 			n = raw_read(r, r->in, sizeof(r->in));
 			if (n <= 0)
@@ -234,9 +235,9 @@ read_reply(struct ref *r)
 	do
 		read_line(r, line, sizeof(line));
 	while (strlen(line) > 3 && line[3] == '-');
-	if (strlen(line) < 3)
+	if (strspn(line, "0123456789") < 3)
 		die(EX_UNAVAIL_, "malformed reply");
-	return atoi(line);
+	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 }
 
 static void
@@ -409,9 +410,11 @@ static size_t
 convert(const char *in, size_t len, char *out, int *bol, int *cr)
 {
 	const char *nl;
-	size_t i = 0, o = 0, seg;
+	size_t i = 0, o = 0;
 
 	while (i < len) {
+		size_t seg;
+
 		if (*bol && in[i] == '.')
 			out[o++] = '.';
 		nl = memchr(in + i, '\n', len - i);
@@ -458,7 +461,7 @@ stream_body(struct ref *r)
 static char *
 slurp_body(size_t *len)
 {
-	char in[REF_CHUNK], *buf = NULL;
+	char in[REF_CHUNK], *buf = NULL, *nbuf;
 	size_t cap = 0, used = 0;
 	int bol = 1, cr = 0;
 	ssize_t n;
@@ -466,8 +469,9 @@ slurp_body(size_t *len)
 	while ((n = read(STDIN_FILENO, in, sizeof(in))) > 0) {
 		if (used + 3 * (size_t)n + 8 > cap) {
 			cap = 2 * (used + 3 * (size_t)n + 8);
-			if ((buf = realloc(buf, cap)) == NULL)
+			if ((nbuf = realloc(buf, cap)) == NULL)
 				die(EX_UNAVAIL_, "out of memory");
+			buf = nbuf;
 		}
 		used += convert(in, (size_t)n, buf + used, &bol, &cr);
 	}
@@ -501,6 +505,19 @@ send_messages(struct ref *r, const struct opts *o)
 	free(body);
 }
 
+static int
+number(const char *s)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || n < 1 || n > 10000000)
+		die(64, "%s: not a number from 1 to 10000000", s);
+	return (int)n;
+}
+
 static void
 parse(int argc, char **argv, struct opts *o)
 {
@@ -513,9 +530,9 @@ parse(int argc, char **argv, struct opts *o)
 		case 'A': o->authfile = optarg; break;
 		case 'c': o->cafile = optarg; break;
 		case 'f': o->from = optarg; break;
-		case 'n': o->count = atoi(optarg); break;
+		case 'n': o->count = number(optarg); break;
 		case 's': o->starttls = 1; break;
-		case 't': o->timeout = atoi(optarg); break;
+		case 't': o->timeout = number(optarg); break;
 		default: die(64, "usage: refclient [-s] [-c ca] [-A authfile] "
 		    "[-n count] [-t secs] [-f from] host port rcpt...");
 		}

@@ -63,7 +63,7 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'i': in = optarg; break;
 		case 'o': out = optarg; break;
-		case 't': secs = atoi(optarg); break;
+		case 't': secs = (int)strtol(optarg, NULL, 10); break;
 		default: return 64;
 		}
 	}
