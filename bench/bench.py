@@ -776,22 +776,29 @@ def main():
     ap.add_argument("--ref", required=True, help="build/bench/refclient")
     ap.add_argument("--root", required=True, help="unpacked .debs")
     ap.add_argument("--work", required=True)
-    ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--big-runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=30,
+                    help="runs per client, scenarios 1 and 2 (3: half)")
+    ap.add_argument("--big-runs", type=int, default=5,
+                    help="runs per client of the big message")
     ap.add_argument("--big-mib", type=int, default=100)
-    ap.add_argument("--queue", type=int, default=10000)
+    ap.add_argument("--queue", type=int, default=10000,
+                    help="messages queued for the flush")
     ap.add_argument("--queue-cap", type=int, default=120,
                     help="seconds the queue run may take before it is "
                     "stopped")
-    ap.add_argument("--unreachable", type=int, default=50)
+    ap.add_argument("--unreachable", type=int, default=50,
+                    help="postino's submissions to each unreachable hub")
     ap.add_argument("--timeout", type=int, default=2,
                     help="Timeout= for scenario 6")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,jitter")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,jitter",
+                    help="scenarios, comma-separated (3 needs 1's hub)")
     a = ap.parse_args()
     a.postino = os.path.abspath(a.postino)
     a.ref = os.path.abspath(a.ref)
     global RUNONE
     RUNONE = os.path.join(os.path.dirname(a.ref), "runone")
+    if not os.access(RUNONE, os.X_OK):
+        sys.exit("bench: %s missing: run `make bench`" % RUNONE)
     only = set(a.only.split(","))
     if not os.access(SMTP_SINK, os.X_OK):
         sys.exit("bench: %s missing (Debian package postfix)" % SMTP_SINK)
