@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -472,7 +473,7 @@ def session_files(qdir):
     out = []
     for d, _, files in os.walk(qdir):
         for f in files:
-            if re.search(r"sess|ticket|tls", f, re.I):
+            if re.search(r"sess|ticket|tls|resum", f, re.I):
                 out.append(os.path.join(d, f))
     return out
 
@@ -601,6 +602,35 @@ def enqueue(argv, msg, n, procs=4):
     return failed
 
 
+def watched_run(argv, errfile, cap, q, every=0.1):
+    """run_once, sampling the number of queue entries while it runs."""
+    out = []
+    t = threading.Thread(target=lambda: out.append(
+        run_once(argv, None, CLEAN_ENV, errfile, timeout=cap)))
+    samples = []
+    t.start()
+    while t.is_alive():
+        samples.append((time.monotonic(), queue_entries(q)))
+        time.sleep(every)
+    samples.append((time.monotonic(), queue_entries(q)))
+    return out[0], samples
+
+
+def tenth_rates(samples, queued):
+    """Messages/s over the first and the last tenth of the queue."""
+    if queued < 100 or len(samples) < 3:
+        return None, None
+    tenth = queued / 10
+
+    def when(left):
+        return next((t for t, n in samples if n <= left), None)
+    t0, t1 = samples[0][0], when(queued - tenth)
+    t9, t10 = when(tenth), when(0)
+    if None in (t1, t9, t10) or t1 <= t0 or t10 <= t9:
+        return None, None
+    return tenth / (t1 - t0), tenth / (t10 - t9)
+
+
 def scenario_queue(S, port, msg, count, cap):
     title("5. Queue flush: %d small queued messages, one `postino -q` to "
           "smtp-sink" % count)
@@ -612,8 +642,8 @@ def scenario_queue(S, port, msg, count, cap):
     queued = queue_entries(q)
     print("  queued %d (%d failed) in %.1f s: %.0f submissions/s with -odq "
           "(4 at a time)" % (queued, failed, t_enq, queued / t_enq))
-    r = run_once([S.postino, "-C", conf, "-q"], None, CLEAN_ENV, S.errfile,
-                 timeout=cap)
+    r, samples = watched_run([S.postino, "-C", conf, "-q"], S.errfile, cap,
+                             q)
     left = queue_entries(q)
     sent = queued - left
     rows = [("postino", ["%.0f" % (sent / r.wall), "%.2f" % r.wall,
@@ -633,6 +663,15 @@ def scenario_queue(S, port, msg, count, cap):
     print("  ref: the same message %d times over one connection, each end "
           "of DATA pipelined with the next envelope" % count)
     target("postino messages/s", rate and round(rate), 2000, le=False)
+    full, empty = tenth_rates(samples, queued)
+    if full and empty:
+        print("  postino: %.0f messages/s over the first tenth of the queue, "
+              "%.0f over the last" % (full, empty))
+    # A run whose cost per message grows with the queue (reading every
+    # entry to find the next due one) is faster when the queue is nearly
+    # empty; with a due-time index both tenths go at the same speed.
+    target("last tenth / first tenth (flat: O(1) per msg)",
+           ratio(empty, full), 1.5)
 
 
 def scenario_unreachable(S, msg, runs, timeout):
