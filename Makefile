@@ -29,6 +29,9 @@ PYTHON		 = /usr/bin/python3
 
 PKG_CFLAGS	:= $(shell $(PKG_CONFIG) --cflags openssl libbsd-overlay 2>/dev/null)
 PKG_LIBS	:= $(shell $(PKG_CONFIG) --libs openssl libbsd-overlay 2>/dev/null)
+# postino itself loads OpenSSL at its first TLS hop (src/ossl.c), so it
+# is linked without it; unit tests and fuzz targets keep PKG_LIBS.
+POSTINO_LIBS	:= $(shell $(PKG_CONFIG) --libs libbsd-overlay 2>/dev/null)
 
 WARN		 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
 		   -Wstrict-prototypes -Wmissing-prototypes
@@ -42,7 +45,7 @@ CFLAGS_ALL	 = -std=c17 $(OPT) $(WARN) $(HARDEN) $(DEFS) $(PKG_CFLAGS) \
 LDFLAGS_ALL	 = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 # Every module but sendmail.c (which holds main()) links into unit tests.
-MODULES		 = log options config addr message alias sender caller submit deliver bounce deadline conn tls auth smtp queue runner showq hubcheck modes ratelimit priv smtpd
+MODULES		 = log options config addr message alias sender caller submit deliver bounce deadline conn tls auth ossl smtp queue runner showq hubcheck modes ratelimit priv smtpd
 MODULE_OBJS	 = $(MODULES:%=$(BUILD)/%.o)
 UNIT_TESTS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_TESTS:tests/unit/%.c=$(BUILD)/unit/%)
@@ -58,11 +61,13 @@ postino: $(BUILD)/postino
 	cp $(BUILD)/postino $@
 
 $(BUILD)/postino: $(MODULE_OBJS) $(BUILD)/sendmail.o
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(POSTINO_LIBS)
 
 $(BUILD)/%.o: src/%.c src/postino.h src/conn_impl.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/tls.o $(BUILD)/auth.o $(BUILD)/ossl.o: src/ossl.h
 
 # Helpers shared by unit tests (tests/unit/stubconn.c: a scripted hub).
 UNIT_HELPERS	 = $(BUILD)/unit/stubconn.o

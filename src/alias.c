@@ -21,6 +21,7 @@
  *   silently discarded ("nobody: /dev/null" included).
  * - A duplicate name keeps its first entry (Postfix), with a warning.
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -840,13 +841,19 @@ static int
 read_mailname(const char *path, char *buf, size_t len)
 {
 	char text[HOST_MAX + 2];
+	struct stat st;
 	ssize_t n;
 	size_t i, start = 0;
 	int fd;
 
+	/* O_NONBLOCK: a FIFO planted at the path must not hang a sender. */
 	if (path == NULL || path[0] == '\0' ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
 		return 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		(void)close(fd);
+		return 0;
+	}
 	n = read(fd, text, sizeof(text) - 1);
 	(void)close(fd);
 	if (n <= 0)

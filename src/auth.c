@@ -1,11 +1,12 @@
 /*
- * auth.c: SASL for AUTH. Base64 and HMAC-MD5 (OpenSSL's libcrypto does
- * the work: EVP_EncodeBlock, EVP_DecodeBlock, EVP_Q_mac) and the
- * responses of the three mechanisms postino speaks: PLAIN (RFC 4616),
- * LOGIN and CRAM-MD5 (RFC 2195). The dialogue itself (which mechanism,
- * the 334 lines, redaction in the transcript) is smtp.c's; here is only
- * what turns credentials into the text that goes on the wire. Every
- * buffer that held a secret is wiped before it is left.
+ * auth.c: SASL for AUTH. Base64 (our own, so that PLAIN and LOGIN never
+ * load OpenSSL), HMAC-MD5 (libcrypto's EVP_Q_mac, loaded by ossl.c when
+ * CRAM-MD5 first needs it) and the responses of the three mechanisms
+ * postino speaks: PLAIN (RFC 4616), LOGIN and CRAM-MD5 (RFC 2195). The
+ * dialogue itself (which mechanism, the 334 lines, redaction in the
+ * transcript) is smtp.c's; here is only what turns credentials into the
+ * text that goes on the wire. Every buffer that held a secret is wiped
+ * before it is left.
  */
 #include <sys/types.h>
 
@@ -14,61 +15,107 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-
 #include "postino.h"
+#include "ossl.h"	/* last: OpenSSL's functions become ossl's pointers */
 
 #define MD5_LEN		16
+
+static const char b64_digits[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int
 auth_base64_encode(const void *in, size_t len, char *out, size_t outlen)
 {
+	const unsigned char *p = in;
+	unsigned long v = 0;
+	size_t i, o = 0;
+
 	if (len > (size_t)INT_MAX / 4 * 3 - 3)
 		return -1;
 	if (outlen < (len + 2) / 3 * 4 + 1)
 		return -1;
-	return EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	for (i = 0; i < len; i += 3) {
+		v = (unsigned long)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned long)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		out[o++] = b64_digits[(v >> 18) & 63];
+		out[o++] = b64_digits[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? b64_digits[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? b64_digits[v & 63] : '=';
+	}
+	out[o] = '\0';
+	explicit_bzero(&v, sizeof(v));
+	return (int)o;
 }
 
-/* Is ch one that EVP_DecodeBlock skips around the text? */
+/* Is ch white space allowed around the text (a 334 line's " ", CRLF)? */
 static int
 b64_space(char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
+/* The value of a base64 digit, -1 for anything else ('=' included). */
+static int
+b64_value(char ch)
+{
+	const char *p;
+
+	if (ch == '\0' || (p = strchr(b64_digits, ch)) == NULL)
+		return -1;
+	return (int)(p - b64_digits);
+}
+
+/*
+ * Is in[0..len) base64 (a multiple of 4, '=' only as one or two final
+ * pads)? The decoded length goes to *outn.
+ */
+static int
+b64_check(const char *in, size_t len, size_t *outn)
+{
+	size_t i, pad = 0;
+
+	if (len % 4 != 0)
+		return -1;
+	if (len > 0 && in[len - 1] == '=')
+		pad = len > 1 && in[len - 2] == '=' ? 2 : 1;
+	for (i = 0; i < len - pad; i++)
+		if (b64_value(in[i]) < 0)
+			return -1;
+	*outn = len / 4 * 3 - pad;
+	return 0;
+}
+
 int
 auth_base64_decode(const char *in, size_t len, unsigned char *out,
     size_t outlen)
 {
-	unsigned char *tmp;
-	size_t end = len, pad = 0, cap;
-	int n;
+	size_t n, i, o = 0;
+	unsigned long v;
+	int k, d;
 
 	if (len > (size_t)INT_MAX - 4)
 		return -1;
-	/* EVP_DecodeBlock counts '=' padding as zero bytes: undo that. */
-	while (end > 0 && b64_space(in[end - 1]))
-		end--;
-	while (end > 0 && pad < 2 && in[end - 1] == '=') {
-		end--;
-		pad++;
+	while (len > 0 && b64_space(in[0])) {
+		in++;
+		len--;
 	}
-	if (len == 0)
-		return 0;
-	cap = (len / 4 + 1) * 3;
-	if ((tmp = malloc(cap)) == NULL)
+	while (len > 0 && b64_space(in[len - 1]))
+		len--;
+	if (b64_check(in, len, &n) == -1 || n > outlen)
 		return -1;
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
-	if (n < 0 || (size_t)n < pad || (size_t)n - pad > outlen) {
-		freezero(tmp, cap);
-		return -1;
+	for (i = 0; i < len; i += 4) {
+		v = 0;
+		for (k = 0; k < 4; k++)
+			v = v << 6 | (unsigned long)((d = b64_value(in[i +
+			    (size_t)k])) < 0 ? 0 : d);
+		for (k = 2; k >= 0 && o < n; k--)
+			out[o++] = (unsigned char)(v >> (8 * k));
 	}
-	n -= (int)pad;
-	memcpy(out, tmp, (size_t)n);
-	freezero(tmp, cap);
-	return n;
+	explicit_bzero(&v, sizeof(v));
+	return (int)n;
 }
 
 int
@@ -81,6 +128,8 @@ auth_hmac_md5_hex(const void *key, size_t keylen, const void *msg,
 	size_t mdlen = 0, i;
 
 	out[0] = '\0';
+	if (ossl_load(OSSL_CRYPTO, NULL) != ST_OK)
+		return -1;
 	if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, key, keylen, msg,
 	    msglen, md, sizeof(md), &mdlen) == NULL || mdlen != MD5_LEN) {
 		ERR_clear_error();
@@ -149,6 +198,11 @@ auth_cram_md5_response(const char *user, const char *pass,
 	if (n < 0)
 		return error_set(err, ST_TEMP, "hub sent a malformed "
 		    "CRAM-MD5 challenge");
+	/* Its own message: the message waits for an administrator. */
+	if (ossl_load(OSSL_CRYPTO, err) != ST_OK) {
+		error_prefix(err, "AUTH CRAM-MD5");
+		return err->status;
+	}
 	if (auth_hmac_md5_hex(pass, strnlen(pass, SECRET_MAX - 1), chal,
 	    (size_t)n, digest) != 0)
 		return error_set(err, ST_SOFTWARE, "HMAC-MD5 unavailable");

@@ -16,6 +16,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -64,17 +66,22 @@ const struct conn_ops conn_plain_ops = {
 	plain_read, plain_write, plain_close, plain_start_tls, "plain"
 };
 
+/* Used as given, as DESIGN says of durations; capped to fit poll(). */
+static int
+timeout_ms(int timeout_s)
+{
+	if (timeout_s < 0)
+		timeout_s = 0;
+	return timeout_s > INT_MAX / 1000 ? INT_MAX : timeout_s * 1000;
+}
+
 void
 conn_init(struct conn *c, int timeout_s)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->ops = &conn_plain_ops;
-	/* Used as given, as DESIGN says of durations; capped to fit poll(). */
-	if (timeout_s < 0)
-		timeout_s = 0;
-	c->timeout_ms = timeout_s > INT_MAX / 1000 ? INT_MAX :
-	    timeout_s * 1000;
+	c->timeout_ms = timeout_ms(timeout_s);
 	conn_step(c);
 }
 
@@ -119,6 +126,40 @@ set_nonblock(int fd)
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/*
+ * A TCP socket to the hub is tuned against the two waits that cost a
+ * small transaction 40 ms each on Linux. TCP_NODELAY: a command goes out
+ * as soon as it is written (Nagle would hold it for the ACK of the last
+ * one). TCP_QUICKACK: see conn_quickack().
+ */
+static void
+tune_tcp(struct conn *c)
+{
+	int one = 1;
+
+	c->tcp = setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == 0;
+}
+
+/*
+ * Acknowledge what the hub sent now, and what it sends next at once.
+ * Linux delays ACKs (up to 40 ms) once the dialogue looks interactive,
+ * that is as soon as we answer what we read, and it forgets
+ * TCP_QUICKACK then: so it is set again after every read. A hub with
+ * Nagle on holds its reply until it has our ACK of what it sent before:
+ * Postfix's EHLO reply waited 42 ms for the ACK of the TLS 1.3 session
+ * tickets that had crossed our EHLO (issue 11).
+ */
+void
+conn_quickack(const struct conn *c)
+{
+	int one = 1;
+
+	if (c->tcp)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof(one));
+}
+
 void
 conn_attach(struct conn *c, int fd, const struct conn_ops *ops)
 {
@@ -126,6 +167,7 @@ conn_attach(struct conn *c, int fd, const struct conn_ops *ops)
 	c->ops = ops != NULL ? ops : &conn_plain_ops;
 	c->rlen = c->roff = 0;
 	(void)set_nonblock(fd);
+	tune_tcp(c);	/* fails, harmlessly, on a socketpair */
 }
 
 /*
@@ -169,7 +211,7 @@ connect_one(struct conn *c, const struct addrinfo *ai, char *why,
 {
 	struct error werr;
 	socklen_t slen;
-	int fd, one = 1, soerr = 0;
+	int fd, soerr = 0;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, ai->ai_protocol);
@@ -198,8 +240,7 @@ connect_one(struct conn *c, const struct addrinfo *ai, char *why,
 		(void)strlcpy(why, strerror(soerr), whylen);
 		goto fail;
 	}
-	/* Commands go out as soon as written: Nagle would meet delayed ACKs. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tune_tcp(c);
 	return 0;
 fail:
 	(void)close(fd);
@@ -287,21 +328,14 @@ resolve(const char *host, const char *port, int family, int timeout_ms,
 	    host, rc == EAI_AGAIN ? "no answer in time" : gai_strerror(rc));
 }
 
-int
-conn_open(struct conn *c, const char *host, const char *port,
-    struct error *err)
+/* Connect c to the first of res's addresses that answers. */
+static int
+open_first(struct conn *c, struct addrinfo *res, struct error *err)
 {
-	struct addrinfo *res, *ai;
+	struct addrinfo *ai;
 	char addr[sizeof(c->addr)], why[ERR_MAX / 2] = "no address";
 	int rc, tried = 0;
 
-	if (strlcpy(c->host, host, sizeof(c->host)) >= sizeof(c->host) ||
-	    strlcpy(c->port, port, sizeof(c->port)) >= sizeof(c->port))
-		return error_set(err, ST_CONFIG, "mailhub '%.*s' or port "
-		    "'%.*s' too long", 80, host, 80, port);
-	if ((rc = resolve(host, port, c->family, c->timeout_ms, &res,
-	    err)) != ST_OK)
-		return rc;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
 		    sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
@@ -311,18 +345,125 @@ conn_open(struct conn *c, const char *host, const char *port,
 			(void)strlcpy(c->addr, addr, sizeof(c->addr));
 			c->ops = &conn_plain_ops;
 			c->rlen = c->roff = 0;
-			freeaddrinfo(res);
 			return ST_OK;
 		}
 		/* Keep the address with the reason: the last one is shown. */
 		(void)strlcpy(c->addr, addr, sizeof(c->addr));
 	}
-	freeaddrinfo(res);
 	rc = error_set(err, ST_TEMP, "cannot connect to mailhub %s[%s]:%s: "
-	    "%s%s", host, c->addr, port, why,
+	    "%s%s", c->host, c->addr, c->port, why,
 	    tried > 1 ? " (and every other address)" : "");
 	c->addr[0] = '\0';
 	return rc;
+}
+
+static int
+set_names(struct conn *c, const char *host, const char *port,
+    struct error *err)
+{
+	if (strlcpy(c->host, host, sizeof(c->host)) >= sizeof(c->host) ||
+	    strlcpy(c->port, port, sizeof(c->port)) >= sizeof(c->port))
+		return error_set(err, ST_CONFIG, "mailhub '%.*s' or port "
+		    "'%.*s' too long", 80, host, 80, port);
+	return ST_OK;
+}
+
+int
+conn_open(struct conn *c, const char *host, const char *port,
+    struct error *err)
+{
+	struct addrinfo *res;
+	int rc;
+
+	if ((rc = set_names(c, host, port, err)) != ST_OK ||
+	    (rc = resolve(host, port, c->family, c->timeout_ms, &res,
+	    err)) != ST_OK)
+		return rc;
+	rc = open_first(c, res, err);
+	freeaddrinfo(res);
+	return rc;
+}
+
+/*
+ * Connect c to addr, one numeric address of host, and to nothing else:
+ * the connection keeps host's name (SNI, the certificate's name check,
+ * relay=). postino check --hub goes through every address this way.
+ */
+static int
+open_addr(struct conn *c, const char *host, const char *addr,
+    const char *port, struct error *err)
+{
+	struct addrinfo hints, *res;
+	int rc;
+
+	if ((rc = set_names(c, host, port, err)) != ST_OK)
+		return rc;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = c->family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST;
+	if ((rc = getaddrinfo(addr, port, &hints, &res)) != 0)
+		return error_set(err, rc == EAI_SERVICE ? ST_CONFIG : ST_TEMP,
+		    "mailhub %s[%.64s]:%s: %s", host, addr, port,
+		    gai_strerror(rc));
+	rc = open_first(c, res, err);
+	freeaddrinfo(res);
+	return rc;
+}
+
+/* The family of a numeric SourceAddress; AF_UNSPEC when none is set. */
+static int
+source_family(const char *source)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (source == NULL || source[0] == '\0')
+		return AF_UNSPEC;
+	if (inet_pton(AF_INET, source, buf) == 1)
+		return AF_INET;
+	return inet_pton(AF_INET6, source, buf) == 1 ? AF_INET6 : AF_UNSPEC;
+}
+
+static int
+has_addr(char (*addrs)[CONN_ADDR_MAX], size_t n, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(addrs[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+int
+conn_resolve(const char *host, const char *port, int family,
+    const char *source, int timeout_s, char (*addrs)[CONN_ADDR_MAX],
+    size_t max, size_t *n, struct error *err)
+{
+	struct addrinfo *res, *ai;
+	char addr[CONN_ADDR_MAX];
+	int rc, sfam = source_family(source);
+
+	*n = 0;
+	if ((rc = resolve(host, port, family, timeout_ms(timeout_s), &res,
+	    err)) != ST_OK)
+		return rc;
+	for (ai = res; ai != NULL && *n < max; ai = ai->ai_next) {
+		/* A delivery skips these: the source cannot reach them. */
+		if (sfam != AF_UNSPEC && ai->ai_family != sfam)
+			continue;
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
+		    sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0 ||
+		    has_addr(addrs, *n, addr))
+			continue;
+		(void)strlcpy(addrs[(*n)++], addr, CONN_ADDR_MAX);
+	}
+	freeaddrinfo(res);
+	if (*n == 0)
+		return error_set(err, ST_TEMP, "mailhub '%s' has no %s address "
+		    "(SourceAddress=%s)", host, sfam == AF_INET ? "IPv4" :
+		    "IPv6", source);
+	return ST_OK;
 }
 
 int
@@ -333,9 +474,11 @@ conn_connect(struct conn **out, const char *host, const char *port,
 	    err);
 }
 
-int
-conn_connect_from(struct conn **out, const char *host, const char *port,
-    int timeout_s, const char *source, int family, struct error *err)
+/* conn_connect_from and conn_connect_addr: addr NULL means every one. */
+static int
+connect_new(struct conn **out, const char *host, const char *addr,
+    const char *port, int timeout_s, const char *source, int family,
+    struct error *err)
 {
 	struct conn *c;
 	int rc;
@@ -349,12 +492,31 @@ conn_connect_from(struct conn **out, const char *host, const char *port,
 		return error_set(err, ST_CONFIG, "SourceAddress too long");
 	}
 	c->family = family;
-	if ((rc = conn_open(c, host, port, err)) != ST_OK) {
+	rc = addr != NULL ? open_addr(c, host, addr, port, err) :
+	    conn_open(c, host, port, err);
+	if (rc != ST_OK) {
 		conn_free(c);
 		return rc;
 	}
 	*out = c;
 	return ST_OK;
+}
+
+int
+conn_connect_from(struct conn **out, const char *host, const char *port,
+    int timeout_s, const char *source, int family, struct error *err)
+{
+	return connect_new(out, host, NULL, port, timeout_s, source, family,
+	    err);
+}
+
+int
+conn_connect_addr(struct conn **out, const char *host, const char *addr,
+    const char *port, int timeout_s, const char *source, int family,
+    struct error *err)
+{
+	return connect_new(out, host, addr, port, timeout_s, source, family,
+	    err);
 }
 
 int
@@ -424,6 +586,8 @@ fill(struct conn *c, struct error *err)
 		ww = 0;
 		n = c->ops->read(c, c->rbuf + c->rlen,
 		    sizeof(c->rbuf) - c->rlen, &ww);
+		/* After every read from the socket, TLS records or none. */
+		conn_quickack(c);
 		if (n > 0) {
 			c->rlen += (size_t)n;
 			return ST_OK;

@@ -38,12 +38,13 @@ struct conn {
 	void		*tls;		/* tls.c's state (SSL, BIO) when on */
 	void		*tls_ctx;	/* SSL_CTX * */
 	void		*backend;	/* another back end's state (stubs) */
+	int		 tcp;		/* a TCP socket: quick ACKs re-armed */
 	int		 timeout_ms;	/* per step */
 	long long	 deadline_ms;	/* absolute, deadline_now_ms() */
 	char		 rbuf[4096];
 	size_t		 rlen, roff;
 	char		 host[HOST_MAX];	/* as configured */
-	char		 addr[64];		/* numeric address connected to */
+	char		 addr[CONN_ADDR_MAX];	/* numeric address connected to */
 	char		 port[PORT_MAX];
 	char		 source[64];	/* SourceAddress= ("": any) */
 	int		 family;	/* AddressFamily=: AF_UNSPEC, AF_INET,
@@ -75,6 +76,13 @@ void		 conn_attach(struct conn *, int fd, const struct conn_ops *);
  * For back ends: tls.c drives its handshake with it.
  */
 int		 conn_wait(struct conn *, int want_write, struct error *);
+
+/*
+ * Re-arm TCP_QUICKACK on a TCP connection (nothing on another fd):
+ * conn.c does it after every read of its back end; a back end that reads
+ * the socket itself during a handshake may call it after each recv.
+ */
+void		 conn_quickack(const struct conn *);
 
 /* ------------------------------------------- tls.c, for conn.c only */
 

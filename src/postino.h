@@ -20,6 +20,7 @@
  *   deadline.c  the monotonic clock; waiting on a descriptor, bounded
  *   tls.c       OpenSSL: handshake, verification, pins (conn.c's back end;
  *               its entry points are in src/conn_impl.h)
+ *   ossl.c      OpenSSL loaded at the first TLS hop (dlopen; src/ossl.h)
  *   bounce.c    RFC 3464 reports of non-delivery
  *   queue.c     the queue directory: commit, lock, update, marks, counters
  *   runner.c    the queue pass (-q, the timer, after a send)
@@ -354,6 +355,7 @@ struct config {
 	enum sender_policy sender_policy;	/* SenderPolicy= */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
+	int		 tls_fresh;	/* check --hub: no stored TLS session */
 	/* The line that set a key config_check names (0: not in the file). */
 	struct {
 		size_t	 auth_user, tls_cert, tls_key, tls_ca_file, tls_ca_dir;
@@ -831,6 +833,24 @@ int		 conn_connect_from(struct conn **out, const char *host,
 		    const char *port, int timeout_s, const char *source,
 		    int family, struct error *);
 /*
+ * postino check --hub connects to every address of a hub in turn, each
+ * as a delivery would: conn_resolve lists them (numeric, in the order a
+ * delivery tries them, AddressFamily applied, those of another family
+ * than a SourceAddress left out, at most max), conn_connect_addr
+ * connects to one of them (conn_connect_from's rules) while the
+ * connection keeps host's name for SNI, the certificate's name check
+ * and relay=. Failures as conn_connect_from's.
+ */
+#define CONN_ADDR_MAX	64	/* a numeric address, scope included */
+#define CONN_ADDRS_MAX	16	/* addresses of one hub looked at */
+int		 conn_resolve(const char *host, const char *port, int family,
+		    const char *source, int timeout_s,
+		    char (*addrs)[CONN_ADDR_MAX], size_t max, size_t *n,
+		    struct error *);
+int		 conn_connect_addr(struct conn **out, const char *host,
+		    const char *addr, const char *port, int timeout_s,
+		    const char *source, int family, struct error *);
+/*
  * STARTTLS or implicit TLS: the back end's handshake (tls.c for a
  * socket), under p's verification rules (a NULL p->servername means the
  * host the connection was opened to); read-ahead plaintext is dropped.
@@ -890,6 +910,8 @@ struct tls_params {
 	size_t		 pin_count;
 	const char	*cert_file;	/* client certificate; NULL: none */
 	const char	*key_file;
+	/* QueueDir, where the session is kept for resumption; NULL: none */
+	const char	*session_dir;
 };
 
 /*
@@ -903,10 +925,10 @@ struct tls_params {
 #define AUTH_B64_MAX	((2 * SECRET_MAX + 2 + 2) / 3 * 4 + 1)
 
 /*
- * Base64 (RFC 4648) with OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock.
- * encode: NUL-terminated, returns its length; decode skips surrounding
- * white space and returns the byte count. -1 when out is too small or
- * the input is not base64.
+ * Base64 (RFC 4648), auth.c's own, so that PLAIN and LOGIN never load
+ * OpenSSL. encode: NUL-terminated, returns its length; decode skips
+ * surrounding white space and returns the byte count. -1 when out is
+ * too small or the input is not base64.
  */
 int		 auth_base64_encode(const void *in, size_t len, char *out,
 		    size_t outlen);
@@ -921,8 +943,9 @@ int		 auth_hmac_md5_hex(const void *key, size_t keylen,
  * 4616): empty authzid, user, password. LOGIN: one of its two answers
  * (the user or the password). CRAM-MD5 (RFC 2195): from the base64
  * challenge of the hub's 334 line, "user hex-HMAC-MD5(pass, challenge)";
- * ST_TEMP when the challenge is not base64. ST_SOFTWARE when out is too
- * small or OpenSSL fails.
+ * ST_TEMP when the challenge is not base64, or when libcrypto cannot be
+ * loaded (hint HINT_TLS_POLICY: "OpenSSL unavailable"). ST_SOFTWARE when
+ * out is too small or OpenSSL fails.
  */
 int		 auth_plain_response(const char *user, const char *pass,
 		    char *out, size_t outlen, struct error *);
@@ -1228,6 +1251,22 @@ int		 queue_stats_add(const char *dir, enum stat_kind,
 /* The counters (all 0 when the file does not exist yet). */
 int		 queue_stats_read(const char *dir, struct queue_stats *,
 		    struct error *);
+/*
+ * The TLS session cache (tls.c): QueueDir/tls-session.HOST.PORT, the
+ * session (DER) of the last verified connection to a hub, with the
+ * binding it was made under (tls.c's one-line text) and when it expires.
+ * load gives back a malloc'd copy, or *der NULL when there is none or it
+ * has expired, was made under another binding or is malformed (a cache:
+ * never an error); save replaces it atomically (0640); forget removes it.
+ */
+void		 queue_tls_session_load(const char *dir, const char *host,
+		    const char *port, const char *binding,
+		    unsigned char **der, size_t *len);
+int		 queue_tls_session_save(const char *dir, const char *host,
+		    const char *port, const char *binding, long long expires,
+		    const unsigned char *der, size_t len, struct error *);
+void		 queue_tls_session_forget(const char *dir, const char *host,
+		    const char *port);
 
 /* ---------------------------------------------------------- deliver.c */
 

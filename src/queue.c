@@ -1841,3 +1841,182 @@ queue_stats_read(const char *dir, struct queue_stats *st, struct error *err)
 	(void)close(fd);
 	return rc;
 }
+
+/* ------------------------------------------------ TLS session cache */
+
+/*
+ * QueueDir/tls-session.HOST.PORT: the TLS session of the last verified
+ * connection to a hub, for tls.c to offer next time (resumption saves
+ * the hub's certificate check and a key exchange's CPU). A cache: a file
+ * that is missing, expired, malformed or made under another binding is
+ * no session, never an error. Written atomically (a temporary name, then
+ * rename), readable by the queue's group only (0640; the directory is
+ * 2770, so its owner cannot reach it either outside postino). The
+ * format, a text head then the session (DER, as i2d_SSL_SESSION made it):
+ *
+ *   postino-tls-session 1
+ *   expires 1763775294             (the ticket's lifetime, capped)
+ *   binding v1 host=... port=...   (tls.c: what it was made under)
+ *   <one empty line, then the DER bytes to the end of the file>
+ */
+#define TLS_SESSION_MAX		65536	/* a session with its certificate */
+#define TLS_SESSION_LIFE	(7 * 86400)	/* RFC 8446 4.6.1 maximum */
+
+static int
+tls_session_path(const char *dir, const char *host, const char *port,
+    char *buf, size_t len)
+{
+	char h[HOST_MAX], p[PORT_MAX];
+	size_t i;
+	int n;
+
+	/* An IPv6 literal or a service name: keep the name a plain file. */
+	(void)strlcpy(h, host, sizeof(h));
+	(void)strlcpy(p, port, sizeof(p));
+	for (i = 0; h[i] != '\0'; i++)
+		if (h[i] == '/' || h[i] == ':' || h[i] == '[' || h[i] == ']')
+			h[i] = '_';
+	for (i = 0; p[i] != '\0'; i++)
+		if (p[i] == '/')
+			p[i] = '_';
+	n = snprintf(buf, len, "%s/tls-session.%s.%s", dir, h, p);
+	return n < 0 || (size_t)n >= len || h[0] == '\0' || h[0] == '.' ?
+	    -1 : 0;
+}
+
+/* The DER part of buf (n bytes) if its head is for binding and alive. */
+static const char *
+tls_session_body(char *buf, size_t n, const char *binding, size_t *len)
+{
+	static const char magic[] = "postino-tls-session 1\nexpires ";
+	long long expires, now = (long long)time(NULL);
+	char *p = buf + sizeof(magic) - 1, *nl, *end;
+	size_t blen = strlen(binding);
+
+	if (n < sizeof(magic) || memcmp(buf, magic, sizeof(magic) - 1) != 0 ||
+	    (nl = memchr(p, '\n', n - (size_t)(p - buf))) == NULL)
+		return NULL;
+	*nl = '\0';
+	if (parse_number(p, LLONG_MAX, &expires) == -1 || expires <= now ||
+	    expires > now + TLS_SESSION_LIFE)
+		return NULL;
+	p = nl + 1;
+	end = buf + n;
+	if ((size_t)(end - p) < 8 + blen + 2 || memcmp(p, "binding ", 8) != 0 ||
+	    memcmp(p + 8, binding, blen) != 0 || p[8 + blen] != '\n' ||
+	    p[9 + blen] != '\n')
+		return NULL;
+	p += 10 + blen;
+	*len = (size_t)(end - p);
+	return *len > 0 ? p : NULL;
+}
+
+static void
+tls_session_read(const char *dir, const char *path, const char *binding,
+    unsigned char **der, size_t *len)
+{
+	char *buf;
+	const char *body;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open_checked(dir, path, O_RDONLY, &st);
+	if (fd == -1)
+		return;
+	if (st.st_size <= 0 || st.st_size > TLS_SESSION_MAX ||
+	    (buf = malloc((size_t)st.st_size)) == NULL) {
+		(void)close(fd);
+		return;
+	}
+	n = pread(fd, buf, (size_t)st.st_size, 0);
+	(void)close(fd);
+	if (n == st.st_size &&
+	    (body = tls_session_body(buf, (size_t)n, binding, len)) != NULL &&
+	    (*der = malloc(*len)) != NULL)
+		memcpy(*der, body, *len);
+	freezero(buf, (size_t)st.st_size);
+}
+
+void
+queue_tls_session_load(const char *dir, const char *host, const char *port,
+    const char *binding, unsigned char **der, size_t *len)
+{
+	char path[PATH_MAX];
+	struct error err;
+
+	*der = NULL;
+	*len = 0;
+	if (strchr(binding, '\n') != NULL ||
+	    tls_session_path(dir, host, port, path, sizeof(path)) == -1 ||
+	    priv_group_enter(&err) != ST_OK)
+		return;
+	tls_session_read(dir, path, binding, der, len);
+	priv_group_leave();
+}
+
+static int
+tls_session_write(const char *path, const char *binding, long long expires,
+    const unsigned char *der, size_t len, struct error *err)
+{
+	char tmp[PATH_MAX + 16], head[64];
+	int fd, rc, n;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp))
+		return error_set(err, ST_CANTCREAT, "path too long");
+	n = snprintf(head, sizeof(head), "postino-tls-session 1\nexpires "
+	    "%lld\nbinding ", expires);
+	(void)unlink(tmp);	/* left by a crash of a process of our pid */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
+	if (fd == -1)
+		return error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+		    tmp, strerror(errno));
+	rc = queue_write_all(fd, head, (size_t)n);
+	if (rc == 0)
+		rc = queue_write_all(fd, binding, strlen(binding));
+	if (rc == 0)
+		rc = queue_write_all(fd, "\n\n", 2);
+	if (rc == 0)
+		rc = queue_write_all(fd, (const char *)der, len);
+	if (close(fd) == -1 || rc == -1 || rename(tmp, path) == -1) {
+		(void)error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+		    path, strerror(errno));
+		(void)unlink(tmp);
+		return err->status;
+	}
+	return ST_OK;
+}
+
+int
+queue_tls_session_save(const char *dir, const char *host, const char *port,
+    const char *binding, long long expires, const unsigned char *der,
+    size_t len, struct error *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (strchr(binding, '\n') != NULL || len == 0 ||
+	    len > TLS_SESSION_MAX / 2 ||
+	    tls_session_path(dir, host, port, path, sizeof(path)) == -1)
+		return error_set(err, ST_SOFTWARE, "TLS session not stored");
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = tls_session_write(path, binding, expires, der, len, err);
+	priv_group_leave();
+	return rc;
+}
+
+void
+queue_tls_session_forget(const char *dir, const char *host, const char *port)
+{
+	char path[PATH_MAX];
+	struct error err;
+
+	if (tls_session_path(dir, host, port, path, sizeof(path)) == -1 ||
+	    priv_group_enter(&err) != ST_OK)
+		return;
+	(void)unlink(path);
+	priv_group_leave();
+}

@@ -450,6 +450,8 @@ tls_params_of(const struct smtp *s, struct tls_params *tp)
 	tp->pin_count = cfg->tls_pin_count;
 	tp->cert_file = cfg->use_tls_cert ? cfg->tls_cert : NULL;
 	tp->key_file = cfg->tls_key;
+	/* check --hub shows the certificate the hub presents today. */
+	tp->session_dir = cfg->tls_fresh ? NULL : cfg->queue_dir;
 }
 
 static int

@@ -6,8 +6,9 @@
  * verdict on the hub's certificate (SHA-256 pins, which bind whatever the
  * chain says, else chain and name; failing closed), and the TLS back end
  * of struct conn. Reached through conn.c only
- * (conn_start_tls; entry points in conn_impl.h). No other file includes
- * OpenSSL's SSL headers.
+ * (conn_start_tls; entry points in conn_impl.h). OpenSSL is called
+ * through the table of ossl.h, loaded by the first tls_start of the
+ * process; no other file but auth.c (HMAC-MD5) calls it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -21,16 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #include "conn_impl.h"
+#include "ossl.h"	/* last: OpenSSL's functions become ossl's pointers */
 
 /*
  * What the verify callback saw during the handshake, for the verdict
@@ -49,12 +45,29 @@ struct tls_verify {
 	struct tls_cert	 cert;		/* its subject, issuer, expiry */
 };
 
+/*
+ * Where the session of a verified connection is kept for the next
+ * process (queue_tls_session_*), and what it is bound to: the hub's
+ * name and port and every setting that decides whether the hub is
+ * trusted, as one line (session_binding).
+ */
+struct tls_cache {
+	char		*dir;		/* QueueDir; NULL: no cache */
+	char		*binding;
+	char		 host[HOST_MAX];
+	char		 port[PORT_MAX];
+};
+
 /* What c->tls points to while the TLS back end is on. */
 struct tls_state {
 	const struct conn_ops *below;	/* the back end TLS runs over */
-	SSL		*ssl;
+	SSL		*ssl;		/* SSL_get_app_data(ssl) is this */
 	BIO_METHOD	*bio_method;
-	struct tls_verify verify;	/* SSL_get_app_data(ssl) */
+	struct tls_verify verify;
+	struct tls_cache cache;
+	SSL_SESSION	*session;	/* the newest the hub gave, or NULL */
+	int		 trusted;	/* the verdict let the hub through */
+	int		 resumed;	/* a session from the cache was used */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -118,6 +131,8 @@ bio_sock_read(BIO *b, char *buf, int len)
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		BIO_set_retry_read(b);
+	if (n > 0)	/* the handshake's reads too: no delayed-ACK stall */
+		conn_quickack(c);
 	return (int)n;
 }
 
@@ -161,6 +176,222 @@ bio_sock_method(void)
 		return NULL;
 	}
 	return m;
+}
+
+/* ---------------------------------------------------- session cache */
+
+/*
+ * The binding is built into a fixed buffer; whatever does not fit (paths
+ * near PATH_MAX) only means no cache for this connection.
+ */
+#define BINDING_MAX	8192
+
+struct binding {
+	char	 buf[BINDING_MAX];
+	size_t	 off;		/* BINDING_MAX once something did not fit */
+};
+
+static void
+bind_fmt(struct binding *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+bind_fmt(struct binding *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->off >= sizeof(b->buf))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->buf + b->off, sizeof(b->buf) - b->off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(b->buf) - b->off)
+		b->off = sizeof(b->buf);
+	else
+		b->off += (size_t)n;
+}
+
+/* A value as one word: bytes outside '!'..'~', '%' and '@' become %XX. */
+static void
+bind_word(struct binding *b, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (s == NULL || s[0] == '\0') {
+		bind_fmt(b, "-");
+		return;
+	}
+	for (; *u != '\0'; u++)
+		if (*u <= ' ' || *u > '~' || *u == '%' || *u == '@')
+			bind_fmt(b, "%%%02X", *u);
+		else
+			bind_fmt(b, "%c", *u);
+}
+
+/*
+ * " key=PATH@IDENTITY": a file replaced or edited in place (a new CA
+ * bundle, an updated hashed directory) is another binding.
+ */
+static void
+bind_file(struct binding *b, const char *key, const char *path)
+{
+	struct stat sb;
+
+	bind_fmt(b, " %s=", key);
+	bind_word(b, path);
+	if (path == NULL || path[0] == '\0')
+		return;
+	if (stat(path, &sb) == -1)
+		bind_fmt(b, "@none");
+	else
+		bind_fmt(b, "@%llx.%llx.%lld.%ld", (unsigned long long)sb.st_ino,
+		    (unsigned long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+		    (long)sb.st_mtim.tv_nsec);
+}
+
+/* What a session is bound to: hub, port, every trust setting. */
+static void
+session_binding(struct binding *b, const char *name, const char *port,
+    const struct tls_params *p)
+{
+	size_t i, k;
+
+	b->off = 0;
+	bind_fmt(b, "v1 host=");
+	bind_word(b, name);
+	bind_fmt(b, " port=");
+	bind_word(b, port);
+	bind_fmt(b, " verify=%d", p->verify ? 1 : 0);
+	bind_file(b, "ca-file", p->ca_file);
+	bind_file(b, "ca-dir", p->ca_dir);
+	if ((p->ca_file == NULL || p->ca_file[0] == '\0') &&
+	    (p->ca_dir == NULL || p->ca_dir[0] == '\0'))
+		bind_file(b, "store", X509_get_default_cert_dir());
+	bind_fmt(b, " pins=");
+	for (i = 0; i < p->pin_count; i++)
+		for (k = 0; k < TLS_PIN_LEN; k++)
+			bind_fmt(b, "%s%02x", i > 0 && k == 0 ? "," : "",
+			    p->pins[i][k]);
+	if (p->pin_count == 0)
+		bind_fmt(b, "-");
+	bind_file(b, "cert", p->cert_file);
+	bind_file(b, "key", p->cert_file != NULL && p->cert_file[0] != '\0' ?
+	    p->key_file : NULL);
+}
+
+/* Set up st's cache from p (nothing when p has no QueueDir). */
+static void
+session_setup(struct tls_state *st, const char *name, const char *port,
+    const struct tls_params *p)
+{
+	struct binding *b;
+
+	if (p->session_dir == NULL || p->session_dir[0] == '\0' ||
+	    (b = malloc(sizeof(*b))) == NULL)
+		return;
+	session_binding(b, name, port, p);
+	if (b->off < sizeof(b->buf) &&
+	    strlcpy(st->cache.host, name, sizeof(st->cache.host)) <
+	    sizeof(st->cache.host) &&
+	    strlcpy(st->cache.port, port, sizeof(st->cache.port)) <
+	    sizeof(st->cache.port) &&
+	    (st->cache.binding = strdup(b->buf)) != NULL &&
+	    (st->cache.dir = strdup(p->session_dir)) == NULL) {
+		free(st->cache.binding);
+		st->cache.binding = NULL;
+	}
+	free(b);
+}
+
+/* Offer the cached session, if there is a live one for this binding. */
+static void
+session_offer(struct tls_state *st)
+{
+	const unsigned char *q;
+	unsigned char *der;
+	SSL_SESSION *sess;
+	size_t len;
+
+	if (st->cache.dir == NULL)
+		return;
+	queue_tls_session_load(st->cache.dir, st->cache.host, st->cache.port,
+	    st->cache.binding, &der, &len);
+	if (der == NULL)
+		return;
+	q = der;
+	sess = len <= LONG_MAX ? d2i_SSL_SESSION(NULL, &q, (long)len) : NULL;
+	freezero(der, len);
+	if (sess != NULL && SSL_SESSION_is_resumable(sess) &&
+	    (long long)SSL_SESSION_get_time(sess) +
+	    (long long)SSL_SESSION_get_timeout(sess) > (long long)time(NULL))
+		(void)SSL_set_session(st->ssl, sess);
+	SSL_SESSION_free(sess);	/* SSL_set_session took its reference */
+	ERR_clear_error();
+}
+
+/*
+ * OpenSSL hands over each session the hub gives (TLS 1.3: its tickets,
+ * after the handshake): keep the newest, stored when the connection
+ * closes (one write however many tickets came).
+ */
+static int
+session_new(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_state *st = SSL_get_app_data(ssl);
+
+	if (st == NULL || st->cache.dir == NULL ||
+	    !SSL_SESSION_is_resumable(sess))
+		return 0;
+	SSL_SESSION_free(st->session);
+	st->session = sess;
+	return 1;	/* the reference is ours */
+}
+
+/* The ticket's lifetime, within 7 days and the certificate's. */
+static long long
+session_expiry(SSL_SESSION *sess, X509 *peer)
+{
+	long long now = (long long)time(NULL), end;
+	struct tm tm;
+	time_t t;
+
+	end = (long long)SSL_SESSION_get_time(sess) +
+	    (long long)SSL_SESSION_get_timeout(sess);
+	if (end > now + 7 * 86400)
+		end = now + 7 * 86400;
+	if (peer != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(peer),
+	    &tm) == 1 && (t = timegm(&tm)) != (time_t)-1 &&
+	    (long long)t < end)
+		end = (long long)t;
+	return end;
+}
+
+/* Keep the newest session of a trusted connection for the next process. */
+static void
+session_save(struct tls_state *st)
+{
+	unsigned char *der, *q;
+	struct error err;
+	long long end;
+	int len;
+
+	if (st->cache.dir == NULL || st->session == NULL || !st->trusted)
+		return;
+	end = session_expiry(st->session, SSL_get0_peer_certificate(st->ssl));
+	if (end <= (long long)time(NULL) ||
+	    (len = i2d_SSL_SESSION(st->session, NULL)) <= 0 ||
+	    (der = malloc((size_t)len)) == NULL) {
+		ERR_clear_error();
+		return;
+	}
+	q = der;
+	if (i2d_SSL_SESSION(st->session, &q) == len)
+		(void)queue_tls_session_save(st->cache.dir, st->cache.host,
+		    st->cache.port, st->cache.binding, end, der, (size_t)len,
+		    &err);
+	freezero(der, (size_t)len);
+	ERR_clear_error();
 }
 
 /* ------------------------------------------------------ the back end */
@@ -241,8 +472,11 @@ tls_state_free(struct tls_state *st)
 {
 	if (st == NULL)
 		return;
+	SSL_SESSION_free(st->session);
 	SSL_free(st->ssl);	/* frees the BIO too */
 	BIO_meth_free(st->bio_method);
+	free(st->cache.dir);
+	free(st->cache.binding);
 	free(st);
 }
 
@@ -252,6 +486,8 @@ tls_close(struct conn *c)
 	struct tls_state *st = c->tls;
 	const struct conn_ops *below;
 
+	if (st != NULL)
+		session_save(st);
 	if (st != NULL && c->fd != -1) {
 		/* Best effort close_notify; never wait for the hub's. */
 		ERR_clear_error();
@@ -277,6 +513,15 @@ static const struct conn_ops tls_ops = {
 };
 
 /* ---------------------------------------------------- verification */
+
+static int
+is_ip_literal(const char *name)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, buf) == 1 ||
+	    inet_pton(AF_INET6, name, buf) == 1;
+}
 
 /* One X509 name on one line (RFC 2253), sanitised for the screen. */
 static void
@@ -394,13 +639,14 @@ static int
 verify_cb(int ok, X509_STORE_CTX *store)
 {
 	struct tls_verify *v = NULL;
+	struct tls_state *st;
 	SSL *ssl;
 	X509 *leaf;
 
 	ssl = X509_STORE_CTX_get_ex_data(store,
 	    SSL_get_ex_data_X509_STORE_CTX_idx());
-	if (ssl != NULL)
-		v = SSL_get_app_data(ssl);
+	if (ssl != NULL && (st = SSL_get_app_data(ssl)) != NULL)
+		v = &st->verify;
 	if (v == NULL || v->params == NULL)
 		return 0;
 	v->ran = 1;
@@ -458,6 +704,56 @@ refuse(const char *name, const struct tls_verify *v,
 }
 
 /*
+ * The verdict on a resumed session, where no certificate was sent and
+ * verify_cb never ran: the checks are applied again to the certificate
+ * the session holds (the one verified when it was made, under the same
+ * binding): a pin must match it, and without pins (and TLSVerify on) the
+ * session's chain verdict must be OK and the name must still match.
+ */
+static int
+judge_resumed(const char *name, struct tls_state *st,
+    const struct tls_params *p, const char **verdict, struct error *err)
+{
+	struct tls_verify *v = &st->verify;
+	X509 *peer = SSL_get0_peer_certificate(st->ssl);
+	long vr;
+	int named;
+
+	if (peer == NULL)
+		return refuse(name, v, p, "the resumed session holds no "
+		    "certificate", err);
+	cert_spki_hex(peer, v->fingerprint, sizeof(v->fingerprint));
+	cert_facts(peer, &v->cert);
+	v->leaf_seen = 1;
+	v->leaf_pinned = p->pin_count > 0 && pins_match(peer, p);
+	if (p->pin_count > 0) {
+		if (!v->leaf_pinned)
+			return refuse(name, v, p, "", err);
+		*verdict = "pinned";
+		return ST_OK;
+	}
+	if (!p->verify) {
+		*verdict = "unverified (TLSVerify=NO)";
+		return ST_OK;
+	}
+	if ((vr = SSL_get_verify_result(st->ssl)) != X509_V_OK) {
+		v->chain_error = vr;
+		return refuse(name, v, p, "", err);
+	}
+	named = is_ip_literal(name) ? X509_check_ip_asc(peer, name, 0) :
+	    X509_check_host(peer, name, 0,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+	if (named != 1) {
+		v->chain_error = is_ip_literal(name) ?
+		    X509_V_ERR_IP_ADDRESS_MISMATCH :
+		    X509_V_ERR_HOSTNAME_MISMATCH;
+		return refuse(name, v, p, "", err);
+	}
+	*verdict = "verified";
+	return ST_OK;
+}
+
+/*
  * The verdict, once the handshake is done, from what verify_cb saw and
  * checked again on the certificate the session holds: a pin, or
  * TLSVerify=NO, or a chain that OpenSSL verified.
@@ -470,6 +766,8 @@ judge(const char *name, struct tls_state *st, const struct tls_params *p,
 	X509 *peer = SSL_get0_peer_certificate(st->ssl);
 	long vr;
 
+	if (st->resumed)
+		return judge_resumed(name, st, p, verdict, err);
 	if (!v->ran || v->refused || !v->leaf_seen || peer == NULL)
 		return refuse(name, v, p, "the certificate was not checked",
 		    err);
@@ -634,6 +932,10 @@ ctx_new(struct conn *c, const struct tls_params *p, struct error *err)
 	(void)SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	/* Sessions go to the queue directory (session_new), not memory. */
+	(void)SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, session_new);
 	if ((rc = ctx_trust(ctx, p, err)) != ST_OK ||
 	    (rc = ctx_client_cert(ctx, p, err)) != ST_OK) {
 		SSL_CTX_free(ctx);
@@ -644,15 +946,6 @@ ctx_new(struct conn *c, const struct tls_params *p, struct error *err)
 }
 
 /* ------------------------------------------------------- handshake */
-
-static int
-is_ip_literal(const char *name)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, name, buf) == 1 ||
-	    inet_pton(AF_INET6, name, buf) == 1;
-}
 
 static int
 ssl_new(struct conn *c, const struct tls_params *p, struct tls_state **out,
@@ -674,7 +967,7 @@ ssl_new(struct conn *c, const struct tls_params *p, struct tls_state **out,
 	BIO_set_data(bio, c);
 	SSL_set_bio(st->ssl, bio, bio);
 	st->verify.params = p;
-	if (SSL_set_app_data(st->ssl, &st->verify) != 1) {
+	if (SSL_set_app_data(st->ssl, st) != 1) {
 		tls_state_free(st);
 		ERR_clear_error();
 		return error_set(err, ST_OSERR, "cannot set up TLS");
@@ -748,6 +1041,36 @@ hub_name(const struct conn *c, const struct tls_params *p)
 	    p->servername : c->host;
 }
 
+/*
+ * The handshake (offering the cached session) and the verdict on the
+ * hub; a resumed session that fails it is dropped from the cache.
+ */
+static int
+handshake_judged(struct conn *c, struct tls_state *st,
+    const struct tls_params *p, const char **verdict, struct error *err)
+{
+	int rc;
+
+	session_setup(st, hub_name(c, p), c->port, p);
+	session_offer(st);
+	rc = handshake(c, st, err);
+	st->resumed = rc == ST_OK && SSL_session_reused(st->ssl) == 1;
+	/* A certificate refused during the handshake: say why. */
+	if (rc != ST_OK && st->verify.refused)
+		rc = refuse(hub_name(c, p), &st->verify, p,
+		    "OpenSSL could not complete the verification", err);
+	else if (rc == ST_OK)
+		rc = judge(hub_name(c, p), st, p, verdict, err);
+	/* Seen by verify_cb (even in a handshake it ended) or the session. */
+	c->tls_cert = st->verify.cert;
+	st->verify.params = NULL;	/* p is the caller's */
+	st->trusted = rc == ST_OK;
+	if (rc != ST_OK && st->resumed)
+		queue_tls_session_forget(st->cache.dir, st->cache.host,
+		    st->cache.port);
+	return rc;
+}
+
 int
 tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 {
@@ -760,22 +1083,16 @@ tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 		return error_set(err, ST_SOFTWARE, "tls_start: not connected");
 	if (c->tls != NULL)
 		return error_set(err, ST_SOFTWARE, "tls_start: TLS is on");
+	/* The first TLS hop of the process pays for OpenSSL, not the rest. */
+	if ((rc = ossl_load(OSSL_SSL, err)) != ST_OK) {
+		error_prefix(err, "TLS with %s", c->host);
+		return rc;
+	}
 	if ((rc = ctx_new(c, p, err)) != ST_OK)
 		return rc;
 	memset(&c->tls_cert, 0, sizeof(c->tls_cert));
-	if ((rc = ssl_new(c, p, &st, err)) == ST_OK) {
-		rc = handshake(c, st, err);
-		/* Seen by verify_cb, even in a handshake it ended. */
-		c->tls_cert = st->verify.cert;
-		/* A certificate refused during the handshake: say why. */
-		if (rc != ST_OK && st->verify.refused)
-			rc = refuse(hub_name(c, p), &st->verify, p,
-			    "OpenSSL could not complete the verification",
-			    err);
-		else if (rc == ST_OK)
-			rc = judge(hub_name(c, p), st, p, &verdict, err);
-		st->verify.params = NULL;	/* p is the caller's */
-	}
+	if ((rc = ssl_new(c, p, &st, err)) == ST_OK)
+		rc = handshake_judged(c, st, p, &verdict, err);
 	if (rc != ST_OK) {
 		tls_state_free(st);
 		SSL_CTX_free(c->tls_ctx);
@@ -783,9 +1100,10 @@ tls_start(struct conn *c, const struct tls_params *p, struct error *err)
 		return rc;
 	}
 	cipher = SSL_get_current_cipher(st->ssl);
-	(void)snprintf(c->tls_desc, sizeof(c->tls_desc), "%s %s %s",
+	(void)snprintf(c->tls_desc, sizeof(c->tls_desc), "%s %s %s%s",
 	    SSL_get_version(st->ssl),
-	    cipher != NULL ? SSL_CIPHER_get_name(cipher) : "?", verdict);
+	    cipher != NULL ? SSL_CIPHER_get_name(cipher) : "?", verdict,
+	    st->resumed ? " (resumed)" : "");
 	c->tls = st;
 	st->below = c->ops;	/* closed under TLS by tls_close */
 	c->ops = &tls_ops;

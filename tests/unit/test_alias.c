@@ -256,6 +256,29 @@ test_revaliases_file(void **state)
 	assert_non_null(strstr(err.text, "/: "));
 }
 
+/* A FIFO planted as /etc/mailname (no writer) must not hang a sender. */
+static void
+test_mailname_fifo_does_not_block(void **state)
+{
+	char buf[HOST_MAX], sys[HOST_MAX], dir[] = "/tmp/postino-mn-XXXXXX";
+	char fifo[64];
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(gethostname(sys, sizeof(sys)), 0);
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(fifo, sizeof(fifo), "%s/mailname", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	config_defaults(&cfg);
+	(void)strlcpy(cfg.mailname_path, fifo, sizeof(cfg.mailname_path));
+	(void)alarm(5);		/* a blocking open fails the test, not hangs it */
+	alias_domain(&cfg, buf, sizeof(buf));
+	(void)alarm(0);
+	assert_string_equal(buf, sys);
+	(void)unlink(fifo);
+	(void)rmdir(dir);
+}
+
 static void
 test_domain_and_hostname(void **state)
 {
@@ -1287,6 +1310,7 @@ main(void)
 		cmocka_unit_test(test_aliases_root_and_no_alias),
 		cmocka_unit_test(test_aliases_invalid),
 		cmocka_unit_test(test_aliases_limits),
+		cmocka_unit_test(test_mailname_fifo_does_not_block),
 		cmocka_unit_test(test_aliases_file),
 		cmocka_unit_test(test_verify_lines),
 		cmocka_unit_test(test_verify_invalid),

@@ -35,6 +35,21 @@ test_base64_encode(void **state)
 	assert_int_equal(auth_base64_encode("\0user\0pass", 10, out, 16), -1);
 	assert_int_equal(auth_base64_encode("", 0, out, 1), 0);
 	assert_int_equal(auth_base64_encode("", 0, out, 0), -1);
+	/* Every byte value: our encoder against its own decoder. */
+	{
+		unsigned char all[256], back[256];
+		char b64[400];
+		int j;
+
+		for (j = 0; j < 256; j++)
+			all[j] = (unsigned char)(255 - j);
+		assert_int_equal(auth_base64_encode(all, 256, b64,
+		    sizeof(b64)), 344);
+		assert_string_equal(b64 + 336, "AwIBAA==");
+		assert_int_equal(auth_base64_decode(b64, 344, back,
+		    sizeof(back)), 256);
+		assert_memory_equal(all, back, 256);
+	}
 }
 
 static void
@@ -63,6 +78,13 @@ test_base64_decode(void **state)
 	assert_int_equal(auth_base64_decode("Zm9*", 4, out, sizeof(out)), -1);
 	assert_int_equal(auth_base64_decode("Zm9vYmFy", 8, out, 5), -1);
 	assert_int_equal(auth_base64_decode("Zm9vYmFy", 8, out, 6), 6);
+	/* '=' only as final padding; one '=' too many; binary bytes. */
+	assert_int_equal(auth_base64_decode("Z===", 4, out, sizeof(out)), -1);
+	assert_int_equal(auth_base64_decode("Zg=a", 4, out, sizeof(out)), -1);
+	assert_int_equal(auth_base64_decode("=Zm9", 4, out, sizeof(out)), -1);
+	assert_int_equal(auth_base64_decode("Zm 9v", 5, out, sizeof(out)), -1);
+	assert_int_equal(auth_base64_decode("/+8A", 4, out, sizeof(out)), 3);
+	assert_memory_equal(out, "\xff\xef\x00", 3);
 	/* Padding is not data: "Zg==" is one byte, and fits in one. */
 	assert_int_equal(auth_base64_decode("Zg==", 4, out, 1), 1);
 	assert_int_equal(out[0], 'f');

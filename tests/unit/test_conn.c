@@ -841,6 +841,137 @@ test_connect_alloc(void **state)
 	assert_non_null(strstr(err.text, "cannot connect to mailhub"));
 }
 
+/* The addresses of a name, as a delivery tries them, and the filters. */
+static void
+test_resolve(void **state)
+{
+	char addrs[CONN_ADDRS_MAX][CONN_ADDR_MAX];
+	struct error err;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(conn_resolve("dual.test", "25", AF_UNSPEC, NULL, 2,
+	    addrs, CONN_ADDRS_MAX, &n, &err), ST_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(addrs[0], "::1");
+	assert_string_equal(addrs[1], "127.0.0.1");
+	/* At most max. */
+	assert_int_equal(conn_resolve("dual.test", "25", AF_UNSPEC, "", 2,
+	    addrs, 1, &n, &err), ST_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(addrs[0], "::1");
+	/* AddressFamily. */
+	assert_int_equal(conn_resolve("dual.test", "25", AF_INET, NULL, 2,
+	    addrs, CONN_ADDRS_MAX, &n, &err), ST_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(addrs[0], "127.0.0.1");
+	/* A SourceAddress leaves out what it cannot reach. */
+	assert_int_equal(conn_resolve("dual.test", "25", AF_UNSPEC, "::1", 2,
+	    addrs, CONN_ADDRS_MAX, &n, &err), ST_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(addrs[0], "::1");
+	assert_int_equal(conn_resolve("127.0.0.1", "25", AF_UNSPEC, "::1", 2,
+	    addrs, CONN_ADDRS_MAX, &n, &err), ST_TEMP);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(err.text, "mailhub '127.0.0.1' has no IPv6 "
+	    "address (SourceAddress=::1)"));
+	assert_int_equal(conn_resolve("127.0.0.1", "nosuchsvc", AF_UNSPEC,
+	    NULL, 2, addrs, CONN_ADDRS_MAX, &n, &err), ST_CONFIG);
+}
+
+/* One address of a name: that one only, under the name. */
+static void
+test_connect_addr(void **state)
+{
+	char port[PORT_MAX], relay[128];
+	struct error err;
+	struct conn *c;
+	int lfd;
+
+	(void)state;
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	assert_int_equal(conn_connect_addr(&c, "dual.test", "127.0.0.1", port,
+	    2, NULL, AF_UNSPEC, &err), ST_OK);
+	/* The name stays: SNI and the certificate's name check use it. */
+	assert_string_equal(conn_host(c), "dual.test");
+	assert_string_equal(c->addr, "127.0.0.1");
+	conn_relay(c, relay, sizeof(relay));
+	assert_int_equal(strncmp(relay, "dual.test[127.0.0.1]:", 21), 0);
+	conn_free(c);
+	/* ::1 is not served (the port is IPv4's): no other address tried. */
+	c = (struct conn *)&port;
+	assert_int_equal(conn_connect_addr(&c, "dual.test", "::1", port, 2,
+	    NULL, AF_UNSPEC, &err), ST_TEMP);
+	assert_null(c);
+	assert_non_null(strstr(err.text, "cannot connect to mailhub "
+	    "dual.test[::1]:"));
+	assert_null(strstr(err.text, "every other address"));
+	/* SourceAddress binds here too. */
+	assert_int_equal(conn_connect_addr(&c, "dual.test", "127.0.0.1", port,
+	    2, "::1", AF_UNSPEC, &err), ST_TEMP);
+	assert_non_null(strstr(err.text, "SourceAddress ::1 is not an IPv4 "
+	    "address"));
+	/* Only a numeric address: never a lookup of its own. */
+	assert_int_equal(conn_connect_addr(&c, "dual.test", "localhost", port,
+	    2, NULL, AF_UNSPEC, &err), ST_TEMP);
+	assert_null(c);
+	(void)close(lfd);
+}
+
+/* -------------------------------------------------------- latency */
+
+/* Whether the socket acknowledges the next segment at once. */
+static int
+quickack_on(int fd)
+{
+	socklen_t len;
+	int v = -1;
+
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &v, &len),
+	    0);
+	return v;
+}
+
+/*
+ * Quick ACKs are re-armed after every read from the hub: Linux leaves
+ * quick-ACK mode as soon as we answer what we read (its "pingpong"
+ * heuristic), and a hub with Nagle on then holds its next reply until
+ * our delayed ACK, 40 ms later (issue 11: the EHLO reply after TLS 1.3
+ * session tickets). getsockopt(TCP_QUICKACK) reports the mode; without
+ * the re-arming it reads 0 from the second round on.
+ */
+static void
+test_quickack_rearmed(void **state)
+{
+	char port[PORT_MAX], buf[64];
+	struct error err;
+	struct conn c;
+	int lfd, afd, i;
+
+	(void)state;
+	lfd = listener(AF_INET, port, sizeof(port));
+	assert_true(lfd != -1);
+	conn_init(&c, 2);
+	assert_int_equal(conn_open(&c, "127.0.0.1", port, &err), ST_OK);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd != -1);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(write(afd, "250 ok\r\n", 8), 8);
+		assert_int_equal(conn_read_line(&c, buf, sizeof(buf), NULL,
+		    &err), ST_OK);
+		assert_string_equal(buf, "250 ok");
+		assert_int_equal(quickack_on(c.fd), 1);
+		/* An answer right away: the kernel's cue for delayed ACKs. */
+		assert_int_equal(conn_write(&c, "NOOP\r\n", 6, &err), ST_OK);
+		assert_int_equal(read(afd, buf, sizeof(buf)), 6);
+	}
+	conn_close(&c);
+	(void)close(afd);
+	(void)close(lfd);
+}
+
 int
 main(void)
 {
@@ -866,6 +997,9 @@ main(void)
 		cmocka_unit_test(test_start_tls_dispatch),
 		cmocka_unit_test(test_start_tls_refused),
 		cmocka_unit_test(test_connect_alloc),
+		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_connect_addr),
+		cmocka_unit_test(test_quickack_rearmed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

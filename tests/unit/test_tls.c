@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -78,7 +79,16 @@ X509_verify_cert(X509_STORE_CTX *ctx)
 	return real != NULL ? real(ctx) : -1;
 }
 
-/* Exit 0: handshake and echo done; 3: the same, with a client cert. */
+/*
+ * One ticket key for every server process, as a hub keeps its own: a
+ * session one server gave, the next one resumes.
+ */
+static unsigned char ticket_keys[80] = "postino test ticket keys";
+
+/*
+ * Exit 0: handshake and echo done; 3: the same, with a client cert; 8:
+ * the same, the client's session resumed.
+ */
 static void
 serve(int lfd, enum srv_mode mode)
 {
@@ -109,7 +119,9 @@ serve(int lfd, enum srv_mode mode)
 	path(ca, sizeof(ca), "ca.pem");
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_set_tlsext_ticket_keys(ctx, ticket_keys,
+	    sizeof(ticket_keys)) != 1)
 		_exit(4);
 	if (mode == SRV_CLIENT_CERT) {
 		if (SSL_CTX_load_verify_file(ctx, ca) != 1)
@@ -126,21 +138,33 @@ serve(int lfd, enum srv_mode mode)
 	if (SSL_write_ex(ssl, "pong\r\n", 6, &n) != 1)
 		_exit(7);
 	(void)SSL_shutdown(ssl);
+	if (SSL_session_reused(ssl))
+		_exit(8);
 	_exit(SSL_get0_peer_certificate(ssl) != NULL ? 3 : 0);
 }
+
+/*
+ * The port of the last server, for the next one to listen on again
+ * (same_port): a session is bound to its hub's port.
+ */
+static int same_port;
 
 static void
 srv_start(struct srv *s, enum srv_mode mode)
 {
-	struct sockaddr_in sin;
+	static struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
-	int lfd;
+	int lfd, one = 1;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (!same_port) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(lfd != -1);
+	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)), 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &slen), 0);
@@ -715,6 +739,154 @@ test_handshake_deadline(void **state)
 	(void)srv_wait(&s);
 }
 
+/* ------------------------------------------------ session resumption */
+
+/* QueueDir for the session cache, emptied; its session file's name. */
+static void
+session_dir(char *qdir, size_t qlen, char *file, size_t flen,
+    const char *host, const struct srv *s)
+{
+	char cmd[256];
+
+	path(qdir, qlen, "q");
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir %s", qdir, qdir);
+	assert_int_equal(system(cmd), 0);
+	if (file != NULL)
+		(void)snprintf(file, flen, "%s/tls-session.%s.%s", qdir, host,
+		    s->port);
+}
+
+/* A handshake with p, one exchange, close; the server's exit code. */
+static int
+session_round(struct srv *s, struct conn *c, const struct tls_params *p,
+    const char *want)
+{
+	struct error err;
+
+	assert_int_equal(handshake(s, SRV_TLS, c, p, 5, &err), ST_OK);
+	if (strstr(c->tls_desc, want) == NULL)
+		fail_msg("tls_desc \"%s\", want \"%s\"", c->tls_desc, want);
+	ping(c);
+	conn_close(c);
+	return srv_wait(s);
+}
+
+static void
+test_session_resumed(void **state)
+{
+	struct tls_params p;
+	struct tls_cert cert;
+	struct conn c;
+	struct srv s;
+	struct stat sb;
+	char ca[128], qdir[128], file[256];
+
+	(void)state;
+	NEED_CERTS();
+	params(&p, "localhost", ca, sizeof(ca));
+	same_port = 0;
+	assert_int_equal(session_round(&s, &c, &p, " verified"), 0);
+	same_port = 1;
+	session_dir(qdir, sizeof(qdir), file, sizeof(file), "localhost", &s);
+	/* Without a QueueDir, nothing is kept or offered. */
+	assert_int_equal(session_round(&s, &c, &p, " verified"), 0);
+	p.session_dir = qdir;
+	assert_int_equal(session_round(&s, &c, &p, " verified"), 0);
+	assert_int_equal(stat(file, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	/* The next connection resumes it; the certificate is still known. */
+	assert_int_equal(session_round(&s, &c, &p, " verified (resumed)"), 8);
+	conn_tls_cert(&c, &cert);
+	assert_int_equal(cert.seen, 1);
+	assert_string_equal(cert.subject, "CN=localhost");
+	/* Another trust setting is another binding: a full handshake. */
+	p.verify = 0;
+	assert_int_equal(session_round(&s, &c, &p, "unverified "
+	    "(TLSVerify=NO)"), 0);
+	assert_null(strstr(c.tls_desc, "resumed"));
+	same_port = 0;
+}
+
+/* Replace the first `from` by `to` in a file. */
+static void
+edit_file(const char *file, const char *from, const char *to)
+{
+	static char buf[65536];
+	FILE *fp;
+	size_t n;
+	char *at;
+
+	fp = fopen(file, "rb");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf), fp);
+	(void)fclose(fp);
+	at = memmem(buf, n, from, strlen(from));
+	assert_non_null(at);
+	fp = fopen(file, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(buf, 1, (size_t)(at - buf), fp),
+	    (size_t)(at - buf));
+	assert_int_equal(fwrite(to, 1, strlen(to), fp), strlen(to));
+	at += strlen(from);
+	assert_int_equal(fwrite(at, 1, n - (size_t)(at - buf), fp),
+	    n - (size_t)(at - buf));
+	assert_int_equal(fclose(fp), 0);
+}
+
+/*
+ * A session the server resumes is judged again: one made under the
+ * right pin, its binding edited to the pin the config now names, is
+ * refused by that pin, and the file is dropped. Corrupt files are no
+ * session at all.
+ */
+static void
+test_session_judged_again(void **state)
+{
+	unsigned char pins[1][TLS_PIN_LEN];
+	struct tls_params p;
+	struct error err;
+	struct conn c;
+	struct srv s;
+	char ca[128], qdir[128], file[256], hex[65], bad[80];
+
+	(void)state;
+	NEED_CERTS();
+	server_digest(0, pins[0], hex);
+	params(&p, "localhost", ca, sizeof(ca));
+	p.pins = pins;
+	p.pin_count = 1;
+	same_port = 0;
+	assert_int_equal(session_round(&s, &c, &p, " pinned"), 0);
+	same_port = 1;
+	session_dir(qdir, sizeof(qdir), file, sizeof(file), "localhost", &s);
+	p.session_dir = qdir;
+	assert_int_equal(session_round(&s, &c, &p, " pinned"), 0);
+	assert_int_equal(session_round(&s, &c, &p, " pinned (resumed)"), 8);
+
+	memset(bad, 'a', 64);
+	bad[64] = '\0';
+	edit_file(file, hex, bad);
+	memset(pins[0], 0xaa, sizeof(pins[0]));
+	assert_int_equal(handshake(&s, SRV_TLS, &c, &p, 5, &err), ST_TEMP);
+	assert_int_equal(err.hint, HINT_TLS_VERIFY);
+	assert_non_null(strstr(err.text, "does not match TLSFingerprint"));
+	assert_non_null(strstr(err.text, hex));
+	assert_int_equal(access(file, F_OK), -1);
+	conn_close(&c);
+	/* The server saw a resumption (it may also see the alert first). */
+	(void)srv_wait(&s);
+
+	/* A file that is not a session: a full handshake, then a new one. */
+	server_digest(0, pins[0], hex);
+	assert_int_equal(session_round(&s, &c, &p, " pinned"), 0);
+	edit_file(file, "\n\n", "\n\nnot DER at all");
+	assert_int_equal(session_round(&s, &c, &p, " pinned"), 0);
+	assert_int_equal(session_round(&s, &c, &p, " pinned (resumed)"), 8);
+	edit_file(file, "expires ", "expires 1");	/* beyond 7 days */
+	assert_int_equal(session_round(&s, &c, &p, " pinned"), 0);
+	same_port = 0;
+}
+
 /* --------------------------------------------------------- set-up */
 
 static int
@@ -781,6 +953,8 @@ main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_not_tls),
 		cmocka_unit_test(test_handshake_deadline),
+		cmocka_unit_test(test_session_resumed),
+		cmocka_unit_test(test_session_judged_again),
 	};
 
 	return cmocka_run_group_tests(tests, make_certs, remove_certs);
