@@ -4,7 +4,8 @@
 # it is not a test. Everything runs on loopback: Postfix's smtp-sink as
 # the hub, and with root a private Postfix for STARTTLS + AUTH figures.
 # bench/refclient.c (built by the Makefile's bench target into $B) is the
-# floor. Arguments go to bench/bench.py (--runs, --only 1,2,..., --help).
+# floor (bench/selftest.py checks what it sends). Arguments go to
+# bench/bench.py (--runs, --only 1,2,..., --help).
 set -eu
 
 cd "$(dirname "$0")/.."
