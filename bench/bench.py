@@ -479,6 +479,24 @@ def session_files(qdir):
     return out
 
 
+class LoggedClient(Client):
+    """A client whose runs are checked in postino's LogFile for a word
+    (here "(resumed)", postino(8) LOG)."""
+
+    def __init__(self, name, base, log, word):
+        super().__init__(name, base.argv, base.env)
+        self.log, self.word, self.seen, self.total = log, word, 0, 0
+
+    def run(self, stdin_path, errfile, extra=(), timeout=300):
+        start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+        r = super().run(stdin_path, errfile, extra, timeout)
+        with open(self.log, "rb") as f:
+            f.seek(start)
+            self.seen += self.word in f.read()
+        self.total += 1
+        return r
+
+
 def scenario_resume(S, hub, certs, small, runs):
     title("3. TLS session resumption across invocations: postino, cold "
           "(stored session removed) vs warm (%d runs each)" % runs)
@@ -487,11 +505,7 @@ def scenario_resume(S, hub, certs, small, runs):
     pconf, _ = S.postino_conf("resume-plain", hub.hub("plain"))
     plain = Client("plain", [S.postino, "-C", pconf, "-f", SENDER, RCPT],
                    CLEAN_ENV)
-    try:
-        post.run(small, S.errfile)
-    except RuntimeError as e:
-        print("  failed: %s" % e)
-        return
+    post.run(small, S.errfile)
     found = session_files(q)
     if not found:
         print("  n/a: no stored session under QueueDir after a TLS run "
@@ -499,8 +513,9 @@ def scenario_resume(S, hub, certs, small, runs):
         return
     print("  stored session: %s" % ", ".join(
         os.path.relpath(f, q) for f in found))
-    cold = Client("cold", post.argv, post.env)
-    warm = Client("warm", post.argv, post.env)
+    log = os.path.join(S.work, "postino.log")
+    cold = LoggedClient("cold", post, log, b"(resumed)")
+    warm = LoggedClient("warm", post, log, b"(resumed)")
 
     def before(c):
         if c.name == "cold":
@@ -508,27 +523,34 @@ def scenario_resume(S, hub, certs, small, runs):
                 os.unlink(f)
     st = interleaved([cold, warm, plain], small, runs, S.errfile,
                      before=before)
+    resume_table(st, cold, warm)
+
+
+def resume_table(st, cold, warm):
     rows = []
     base = st.get("plain")
-    for name in ("cold", "warm", "plain"):
-        s = st.get(name)
+    for c in (cold, warm, None):
+        s = st.get(c.name if c else "plain")
         if s is None:
-            rows.append((name, ["failed"]))
+            rows.append((c.name if c else "plain", ["failed"]))
             continue
-        hs = [ms(s.p50 - base.p50), ms(s.cpu - base.cpu)] if base and \
-            name != "plain" else ["", ""]
-        rows.append((name, [ms(s.p50), ms(s.p90), ms(s.cpu)] + hs))
-    table(["p50 ms", "p90 ms", "CPU ms", "TLS wall", "TLS CPU"], rows)
+        hs = [ms(s.p50 - base.p50), ms(s.cpu - base.cpu),
+              "%d/%d" % (c.seen, c.total)] if base and c else ["", "", ""]
+        rows.append((c.name if c else "plain",
+                     [ms(s.p50), ms(s.p90), ms(s.cpu)] + hs))
+    table(["p50 ms", "p90 ms", "CPU ms", "TLS wall", "TLS CPU", "resumed"],
+          rows)
     print("  plain: postino to the same Postfix without TLS or AUTH; TLS "
-          "wall/CPU = run - plain")
+          "wall/CPU = run - plain (noisy: Postfix's own time varies)")
     c, w = st.get("cold"), st.get("warm")
-    if base:
-        # The issue sets no number here: half the handshake CPU is what
-        # skipping the certificate chain and signatures should save.
-        target("warm TLS CPU / cold TLS CPU", ratio(
-            w and w.cpu - base.cpu, c and c.cpu - base.cpu), 0.5)
-        target("warm TLS wall / cold TLS wall", ratio(
-            w and w.p50 - base.p50, c and c.p50 - base.p50), 1.0)
+    if c and w:
+        print("  resumption saves %s ms of CPU and %s ms of wall (p50) per "
+              "run" % (ms(c.cpu - w.cpu), ms(c.p50 - w.p50)))
+    # The issue sets no figure to reach: that warm runs resume and cold
+    # ones do not is what can pass or miss.
+    target("warm runs that resumed (of %d)" % warm.total, warm.seen,
+           warm.total, le=False)
+    target("cold runs that resumed", cold.seen, 0)
 
 
 LATENCY_COLS = [lambda s: ms(s.p50), lambda s: ms(s.p90),
@@ -670,9 +692,9 @@ def scenario_queue(S, port, msg, count, cap):
               "%.0f over the last" % (full, empty))
     # A run whose cost per message grows with the queue (reading every
     # entry to find the next due one) is faster when the queue is nearly
-    # empty; with a due-time index both tenths go at the same speed.
-    target("last tenth / first tenth (flat: O(1) per msg)",
-           ratio(empty, full), 1.5)
+    # empty; with a due-time index both tenths go at about the same speed.
+    target("faster tenth / slower tenth (flat: O(1) per msg)",
+           full and empty and max(full, empty) / min(full, empty), 1.5)
 
 
 def scenario_unreachable(S, msg, runs, timeout):
