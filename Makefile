@@ -45,7 +45,7 @@ CFLAGS_ALL	 = -std=c17 $(OPT) $(WARN) $(HARDEN) $(DEFS) $(PKG_CFLAGS) \
 LDFLAGS_ALL	 = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 
 # Every module but sendmail.c (which holds main()) links into unit tests.
-MODULES		 = log options config addr message alias sender caller submit deliver bounce deadline conn tls auth ossl smtp queue runner showq hubcheck modes ratelimit priv smtpd
+MODULES		 = log options config addr message alias sender caller submit deliver bounce deadline conn tls auth ossl smtp queue runner showq hubcheck modes ratelimit priv smtpd oauth
 MODULE_OBJS	 = $(MODULES:%=$(BUILD)/%.o)
 UNIT_TESTS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_TESTS:tests/unit/%.c=$(BUILD)/unit/%)

@@ -213,3 +213,80 @@ auth_cram_md5_response(const char *user, const char *pass,
 	explicit_bzero(digest, sizeof(digest));
 	return rc;
 }
+
+/* ---------------------------------------------- bearer tokens (oauth.c) */
+
+/* A value of a bearer message: no ^A (it ends a key=value), none empty. */
+static int
+bearer_value_ok(const char *v, size_t max)
+{
+	size_t n = strnlen(v, max);
+
+	return n > 0 && n < max && memchr(v, '\001', n) == NULL;
+}
+
+/* Base64 of the raw message (a secret: wiped), or the error. */
+static int
+bearer_encode(char *raw, int n, size_t rawlen, char *out, size_t outlen,
+    struct error *err)
+{
+	int rc;
+
+	if (n < 0 || (size_t)n >= rawlen) {
+		explicit_bzero(raw, rawlen);
+		return error_set(err, ST_SOFTWARE, "AUTH response does not "
+		    "fit its buffer");
+	}
+	rc = encode(raw, (size_t)n, out, outlen, err);
+	explicit_bzero(raw, rawlen);
+	return rc;
+}
+
+int
+auth_xoauth2_response(const char *user, const char *token, char *out,
+    size_t outlen, struct error *err)
+{
+	char raw[OAUTH_TOKEN_MAX + SECRET_MAX + 32];
+
+	if (!bearer_value_ok(user, SECRET_MAX) ||
+	    !bearer_value_ok(token, OAUTH_TOKEN_MAX))
+		return error_set(err, ST_DATA, "AuthUser or the OAuth token "
+		    "is empty, too long or holds a ^A byte");
+	return bearer_encode(raw, snprintf(raw, sizeof(raw),
+	    "user=%s\001auth=Bearer %s\001\001", user, token), sizeof(raw),
+	    out, outlen, err);
+}
+
+int
+auth_oauthbearer_response(const char *user, const char *host,
+    const char *port, const char *token, char *out, size_t outlen,
+    struct error *err)
+{
+	char raw[OAUTH_TOKEN_MAX + SECRET_MAX + HOST_MAX + PORT_MAX + 48];
+
+	/* RFC 7628 3.1: the gs2 authzid may not hold ',' or '=' bare. */
+	if (!bearer_value_ok(user, SECRET_MAX) ||
+	    !bearer_value_ok(token, OAUTH_TOKEN_MAX) ||
+	    strpbrk(user, ",=") != NULL || !bearer_value_ok(host, HOST_MAX) ||
+	    !bearer_value_ok(port, PORT_MAX))
+		return error_set(err, ST_DATA, "AuthUser, the hub or the "
+		    "OAuth token cannot go in an OAUTHBEARER message");
+	return bearer_encode(raw, snprintf(raw, sizeof(raw),
+	    "n,a=%s,\001host=%s\001port=%s\001auth=Bearer %s\001\001", user,
+	    host, port, token), sizeof(raw), out, outlen, err);
+}
+
+void
+auth_oauth_error(const char *challenge, char *out, size_t outlen)
+{
+	unsigned char json[REPLY_TEXT_MAX];
+	int n;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	n = auth_base64_decode(challenge, strlen(challenge), json,
+	    sizeof(json));
+	if (n > 0)
+		(void)log_sanitize(out, outlen, (const char *)json, (size_t)n);
+}

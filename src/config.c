@@ -78,7 +78,7 @@ static key_fn key_string, key_secret, key_path, key_bool, key_mailhub,
     key_auth_pass, key_auth_pass_file, key_auth_method, key_add_header,
     key_fingerprint, key_timeout, key_duration, key_rate, key_rate_user,
     key_rate_exempt, key_size, key_sender_policy, key_source_address,
-    key_address_family;
+    key_address_family, key_token_url;
 
 #define FIELD(f)	offsetof(struct config, f), \
 			sizeof(((struct config *)0)->f)
@@ -134,6 +134,13 @@ static const struct keyword keywords[] = {
 	/* senders (sender.c) */
 	{ "AllowedSendersFile",	key_path,	FIELD(allowed_senders),	0 },
 	{ "SenderPolicy",	key_sender_policy, 0, 0,		0 },
+	/* OAuth 2.0 (oauth.c) */
+	{ "AuthTokenFile",	key_path,	FIELD(auth_token_file),	0 },
+	{ "OAuthTokenURL",	key_token_url,	FIELD(oauth_token_url),	0 },
+	{ "OAuthClientID",	key_secret,	FIELD(oauth_client_id),	0 },
+	{ "OAuthClientSecretFile", key_path,	FIELD(oauth_secret_file), 0 },
+	{ "OAuthScope",		key_string,	FIELD(oauth_scope),	0 },
+	{ "OAuthRefreshTokenFile", key_path,	FIELD(oauth_refresh_file), 0 },
 };
 
 /* The keys config_check names by line, and where their line is kept. */
@@ -654,7 +661,8 @@ key_auth_method(struct parse *p, const struct keyword *kw,
 	} methods[] = {
 		{ "", AUTH_BEST }, { "any", AUTH_BEST }, { "best", AUTH_BEST },
 		{ "plain", AUTH_PLAIN }, { "login", AUTH_LOGIN },
-		{ "cram-md5", AUTH_CRAM_MD5 },
+		{ "cram-md5", AUTH_CRAM_MD5 }, { "xoauth2", AUTH_XOAUTH2 },
+		{ "oauthbearer", AUTH_OAUTHBEARER },
 	};
 	char show[64];
 	size_t i;
@@ -665,8 +673,24 @@ key_auth_method(struct parse *p, const struct keyword *kw,
 			return ST_OK;
 		}
 	}
-	return perr(p, err, "%s: expected PLAIN, LOGIN, CRAM-MD5 or ANY, "
-	    "got '%s'", kw->name, shown(show, sizeof(show), value));
+	return perr(p, err, "%s: expected PLAIN, LOGIN, CRAM-MD5, XOAUTH2, "
+	    "OAUTHBEARER or ANY, got '%s'", kw->name,
+	    shown(show, sizeof(show), value));
+}
+
+/* OAuthTokenURL: https only, for the client secret goes in its body. */
+static int
+key_token_url(struct parse *p, const struct keyword *kw, const char *value,
+    struct error *err)
+{
+	char show[128];
+
+	if (value[0] != '\0' && (strncasecmp(value, "https://", 8) != 0 ||
+	    value[8] == '\0' || value[8] == '/' ||
+	    strpbrk(value, " \"<>\\^`{|}") != NULL))
+		return perr(p, err, "%s: expected an https:// URL, got '%s'",
+		    kw->name, shown(show, sizeof(show), value));
+	return copy_value(p, kw, field_str(p, kw), kw->size, value, err);
 }
 
 /* SenderPolicy: keep (ssmtp's behaviour, the default), align, refuse. */
@@ -1218,6 +1242,38 @@ parse_line(struct parse *p, const char *s, size_t len, struct error *err)
 	return rc;
 }
 
+/*
+ * A bearer AuthMethod needs AuthUser (the mailbox) and one source of
+ * tokens: AuthTokenFile, or OAuthTokenURL with OAuthClientID.
+ */
+static int
+resolve_oauth(struct parse *p, struct error *err)
+{
+	const struct config *cfg = p->cfg;
+	const char *why = NULL;
+	int bearer = cfg->auth_method == AUTH_XOAUTH2 ||
+	    cfg->auth_method == AUTH_OAUTHBEARER;
+	int file = cfg->auth_token_file[0] != '\0';
+	int url = cfg->oauth_token_url[0] != '\0';
+
+	if (!bearer && (file || url))
+		why = "AuthTokenFile and OAuthTokenURL need "
+		    "AuthMethod=XOAUTH2 or OAUTHBEARER";
+	else if (bearer && cfg->auth_user[0] == '\0')
+		why = "AuthMethod=XOAUTH2/OAUTHBEARER needs AuthUser (the "
+		    "mailbox the token is for)";
+	else if (bearer && file && url)
+		why = "AuthTokenFile and OAuthTokenURL are both set; use one";
+	else if (bearer && !file && !url)
+		why = "AuthMethod=XOAUTH2/OAUTHBEARER needs AuthTokenFile or "
+		    "OAuthTokenURL";
+	else if (url && cfg->oauth_client_id[0] == '\0')
+		why = "OAuthTokenURL needs OAuthClientID";
+	if (why != NULL)
+		return error_set(err, ST_CONFIG, "%s: %s", p->name, why);
+	return ST_OK;
+}
+
 /* Interactions and cross-key checks, once the whole file is read. */
 static int
 resolve(struct parse *p, struct error *err)
@@ -1252,7 +1308,7 @@ resolve(struct parse *p, struct error *err)
 		return perr(p, err,
 		    "AuthPass and AuthPassFile are both set; use one");
 	}
-	return ST_OK;
+	return resolve_oauth(p, err);
 }
 
 static int
@@ -1473,6 +1529,15 @@ config_load(struct config *cfg, const char *path, config_warn_fn *warn,
 	    (rc = secret_file_private(cfg->auth_pass_file, "AuthPassFile",
 	    err)) == ST_OK)
 		rc = read_pass_file(cfg, pass_file_line, err);
+	if (rc == ST_OK && cfg->auth_token_file[0] != '\0')
+		rc = secret_file_private(cfg->auth_token_file,
+		    "AuthTokenFile", err);
+	if (rc == ST_OK && cfg->oauth_secret_file[0] != '\0')
+		rc = secret_file_private(cfg->oauth_secret_file,
+		    "OAuthClientSecretFile", err);
+	if (rc == ST_OK && cfg->oauth_refresh_file[0] != '\0')
+		rc = secret_file_private(cfg->oauth_refresh_file,
+		    "OAuthRefreshTokenFile", err);
 	return rc;
 }
 
@@ -1560,6 +1625,22 @@ check_file(const struct config *cfg, const char *key, const char *path,
 	return 1;
 }
 
+/* An OAuth secret file: missing, or not readable by senders with the group. */
+static int
+check_secret(const struct config *cfg, const char *key, const char *path,
+    config_warn_fn *warn, void *arg)
+{
+	char why[160];
+	const char *bad;
+
+	if (path[0] == '\0' ||
+	    (bad = senders_cannot_read(path, 0, 1, why, sizeof(why))) == NULL)
+		return 0;
+	finding(cfg, 0, warn, arg, "%s: %s: %s: no OAuth token can be had "
+	    "and mail will wait in the queue", key, path, bad);
+	return 1;
+}
+
 int
 config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
 {
@@ -1574,6 +1655,13 @@ config_check(const struct config *cfg, config_warn_fn *warn, void *arg)
 		    "AuthAllowPlaintext=YES");
 		n++;
 	}
+	/* OAuth secrets: read with the group, like a client key. */
+	n += check_secret(cfg, "AuthTokenFile", cfg->auth_token_file, warn,
+	    arg);
+	n += check_secret(cfg, "OAuthClientSecretFile", cfg->oauth_secret_file,
+	    warn, arg);
+	n += check_secret(cfg, "OAuthRefreshTokenFile",
+	    cfg->oauth_refresh_file, warn, arg);
 	if (cfg->tls == TLS_NONE)
 		return n > 0 ? ST_CONFIG : ST_OK;
 	n += check_file(cfg, "TLS_CA_File", cfg->tls_ca_file,

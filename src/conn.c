@@ -141,25 +141,6 @@ tune_tcp(struct conn *c)
 	    sizeof(one)) == 0;
 }
 
-/*
- * Acknowledge what the hub sent now, and what it sends next at once.
- * Linux delays ACKs (up to 40 ms) once the dialogue looks interactive,
- * that is as soon as we answer what we read, and it forgets
- * TCP_QUICKACK then: so it is set again after every read. A hub with
- * Nagle on holds its reply until it has our ACK of what it sent before:
- * Postfix's EHLO reply waited 42 ms for the ACK of the TLS 1.3 session
- * tickets that had crossed our EHLO (issue 11).
- */
-void
-conn_quickack(const struct conn *c)
-{
-	int one = 1;
-
-	if (c->tcp)
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
-		    sizeof(one));
-}
-
 void
 conn_attach(struct conn *c, int fd, const struct conn_ops *ops)
 {
@@ -644,6 +625,38 @@ toolong:
 	buf[0] = '\0';
 	return error_set(err, ST_TEMP, "reply line too long (more than %zu "
 	    "octets)", len - 1);
+}
+
+int
+conn_read_some(struct conn *c, void *buf, size_t len, size_t *got,
+    struct error *err)
+{
+	ssize_t n;
+	int ww, rc;
+
+	*got = 0;
+	if (c->roff < c->rlen) {
+		*got = c->rlen - c->roff < len ? c->rlen - c->roff : len;
+		memcpy(buf, c->rbuf + c->roff, *got);
+		c->roff += *got;
+		return ST_OK;
+	}
+	for (;;) {
+		if (c->fd == -1)
+			return error_set(err, ST_TEMP, "not connected");
+		ww = 0;
+		if ((n = c->ops->read(c, buf, len, &ww)) >= 0) {
+			*got = (size_t)n;
+			return ST_OK;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return error_set(err, ST_TEMP, "read: %s",
+			    strerror(errno));
+		if ((rc = conn_wait(c, ww, err)) != ST_OK)
+			return rc;
+	}
 }
 
 int

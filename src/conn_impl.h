@@ -8,7 +8,11 @@
 #ifndef CONN_IMPL_H
 #define CONN_IMPL_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <time.h>
 
@@ -78,11 +82,25 @@ void		 conn_attach(struct conn *, int fd, const struct conn_ops *);
 int		 conn_wait(struct conn *, int want_write, struct error *);
 
 /*
- * Re-arm TCP_QUICKACK on a TCP connection (nothing on another fd):
- * conn.c does it after every read of its back end; a back end that reads
- * the socket itself during a handshake may call it after each recv.
+ * Acknowledge what the hub sent now, and what it sends next at once.
+ * Linux delays ACKs (up to 40 ms) once the dialogue looks interactive,
+ * that is as soon as we answer what we read, and it forgets
+ * TCP_QUICKACK then: so it is set again after every read, by conn.c
+ * after its back end's reads and by tls.c after each recv of its
+ * handshake. A hub with Nagle on holds its reply until it has our ACK of
+ * what it sent before: Postfix's EHLO reply waited 42 ms for the ACK of
+ * the TLS 1.3 session tickets that had crossed our EHLO (issue 11).
+ * Inline here so that tls.c needs no call back into conn.c.
  */
-void		 conn_quickack(const struct conn *);
+static inline void
+conn_quickack(const struct conn *c)
+{
+	int one = 1;
+
+	if (c->tcp)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof(one));
+}
 
 /* ------------------------------------------- tls.c, for conn.c only */
 

@@ -207,19 +207,13 @@ backoff_since(const struct deliver_ctx *ctx, const struct route *rt,
  * (unit tests hand over stub connections).
  */
 static int
-session_connect(const struct deliver_ctx *ctx, struct hub_session *hs,
-    const struct route *rt)
+session_attempt(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct route *rt, const struct smtp_params *sp)
 {
-	struct smtp_params sp;
 	struct conn *conn = NULL;
 	int rc;
 
-	memset(&sp, 0, sizeof(sp));
-	sp.cfg = ctx->cfg;
-	sp.helo = ctx->hostname;
-	sp.transcript = ctx->transcript;
-	sp.transcript_arg = ctx->transcript_arg;
-	if (smtp_precheck(&sp, &hs->res, &hs->err) != ST_OK)
+	if (smtp_precheck(sp, &hs->res, &hs->err) != ST_OK)
 		return hs->err.status;
 	if (ctx->connect != NULL)
 		rc = ctx->connect(ctx->connect_arg, rt, ctx->cfg->timeout,
@@ -231,7 +225,73 @@ session_connect(const struct deliver_ctx *ctx, struct hub_session *hs,
 	if (rc != ST_OK)
 		return rc;
 	/* smtp_open takes the connection over, even when it fails. */
-	return smtp_open(&hs->smtp, conn, &sp, &hs->res, &hs->err);
+	return smtp_open(&hs->smtp, conn, sp, &hs->res, &hs->err);
+}
+
+/* Did the hub refuse the bearer token (smtp.c's auth_bearer)? */
+static int
+token_refused(const struct hub_session *hs)
+{
+	return hs->res.stage == STAGE_AUTH && hs->res.code >= 400 &&
+	    hs->err.hint == HINT_AUTH;
+}
+
+/*
+ * AuthMethod=XOAUTH2/OAUTHBEARER (oauth.c): a token for the session; if
+ * the hub refuses one that was not fresh, one refresh and one more try.
+ * A refusal that stands names the key to look at.
+ */
+static int
+session_oauth(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct route *rt, struct smtp_params *sp)
+{
+	struct oauth_token *t;
+	int rc;
+
+	if ((t = malloc(sizeof(*t))) == NULL)
+		return error_set(&hs->err, ST_OSERR, "out of memory");
+	rc = oauth_token_get(ctx->cfg, OAUTH_MARGIN, 0, t, &hs->err);
+	if (rc == ST_OK) {
+		sp->token = t->token;
+		rc = session_attempt(ctx, hs, rt, sp);
+	}
+	if (rc != ST_OK && token_refused(hs) && !t->refreshed &&
+	    oauth_refresher(ctx->cfg)) {
+		log_line(LOG_NOTICE, "hub %s:%s refused the OAuth token: "
+		    "refreshing it and trying once more", rt->host, rt->port);
+		if (t->note[0] != '\0')
+			log_line(LOG_WARNING, "%s", t->note);
+		oauth_token_wipe(t);
+		memset(&hs->res, 0, sizeof(hs->res));
+		error_clear(&hs->err);
+		if ((rc = oauth_token_get(ctx->cfg, OAUTH_MARGIN, 1, t,
+		    &hs->err)) == ST_OK)
+			rc = session_attempt(ctx, hs, rt, sp);
+	}
+	if (rc != ST_OK && token_refused(hs))
+		error_prefix(&hs->err, "%s", t->key);
+	if (t->note[0] != '\0')
+		log_line(LOG_WARNING, "%s", t->note);
+	oauth_token_wipe(t);
+	free(t);
+	sp->token = NULL;
+	return rc;
+}
+
+static int
+session_connect(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct route *rt)
+{
+	struct smtp_params sp;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.cfg = ctx->cfg;
+	sp.helo = ctx->hostname;
+	sp.transcript = ctx->transcript;
+	sp.transcript_arg = ctx->transcript_arg;
+	if (oauth_wanted(ctx->cfg))
+		return session_oauth(ctx, hs, rt, &sp);
+	return session_attempt(ctx, hs, rt, &sp);
 }
 
 int

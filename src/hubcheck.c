@@ -258,6 +258,7 @@ print_text(FILE *out, const struct config *cfg, const struct probe *p)
 		(void)fprintf(out, " as %s (password not shown)",
 		    cfg->auth_user);
 	(void)fputc('\n', out);
+	oauth_check_line(out, cfg);	/* "  OAuth token: ..." (oauth.c) */
 	if (p->open)
 		(void)fprintf(out, "  QUIT: %s\n", p->quit[0] != '\0' ?
 		    p->quit : "no reply");
@@ -411,7 +412,15 @@ print_json(FILE *out, const struct config *cfg, const struct probe *p,
 			(void)fprintf(out, ", ");
 		print_json_hub(out, cfg, &p[i]);
 	}
-	(void)fprintf(out, "]}\n");
+	(void)fputc(']', out);
+	if (oauth_wanted(cfg)) {
+		char state[ERR_MAX];
+
+		oauth_describe(cfg, state, sizeof(state));
+		(void)fprintf(out, ", \"oauth_token\": ");
+		log_json_string(out, state);
+	}
+	(void)fprintf(out, "}\n");
 }
 
 int

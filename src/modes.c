@@ -2,16 +2,82 @@
  * modes.c: the modes that send no message of their own: the queue run
  * (-q), the queue listing and its administration (mailq, postino queue
  * ACTION), address verification (-bv, postino verify), the strict
- * configuration check (postino check) and newaliases. Each returns a
+ * configuration check (postino check), newaliases and the OAuth token
+ * refresh (postino token). Each returns a
  * status and fills an error; main() tells and picks the exit code.
  */
 #include <sys/types.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "postino.h"
+
+/*
+ * A queue run (the timer's) refreshes postino's own OAuth token while it
+ * has less than three margins left, so that deliveries between two runs
+ * find it fresh; a failure is only logged: each delivery tries again.
+ */
+static void
+refresh_token(const struct config *cfg)
+{
+	struct oauth_token *t;
+	struct error err;
+
+	if (!oauth_refresher(cfg) || (t = malloc(sizeof(*t))) == NULL)
+		return;
+	error_clear(&err);
+	if (oauth_token_get(cfg, 3 * OAUTH_MARGIN, 0, t, &err) != ST_OK)
+		log_line(LOG_WARNING, "OAuth token not refreshed: %s",
+		    err.text);
+	else if (t->refreshed)
+		log_line(LOG_INFO, "OAuth token refreshed, valid for %llds",
+		    t->expires - (long long)time(NULL));
+	if (t->note[0] != '\0')
+		log_line(LOG_WARNING, "%s", t->note);
+	oauth_token_wipe(t);
+	free(t);
+}
+
+int
+mode_token(const struct config *cfg, FILE *out, struct error *err)
+{
+	struct oauth_token *t;
+	char when[64];
+	struct tm tm;
+	time_t exp;
+	int rc;
+
+	if (getuid() != 0)
+		return error_set(err, ST_NOPERM, "postino token: only root "
+		    "may refresh the OAuth token");
+	if (!oauth_refresher(cfg))
+		return error_set(err, ST_CONFIG, "postino token: %s has no "
+		    "OAuthTokenURL (AuthMethod=XOAUTH2 or OAUTHBEARER)",
+		    cfg->path);
+	if ((t = malloc(sizeof(*t))) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	if ((rc = oauth_token_get(cfg, 0, 1, t, err)) == ST_OK) {
+		exp = (time_t)t->expires;
+		if (gmtime_r(&exp, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			(void)strlcpy(when, "?", sizeof(when));
+		(void)fprintf(out, "OAuth token refreshed: expires %s (in "
+		    "%llds)\n", when, t->expires - (long long)time(NULL));
+		log_line(LOG_INFO, "OAuth token refreshed (postino token)");
+	}
+	if (t->note[0] != '\0') {
+		(void)fprintf(out, "warning: %s\n", t->note);
+		log_line(LOG_WARNING, "%s", t->note);
+	}
+	oauth_token_wipe(t);
+	free(t);
+	return rc;
+}
 
 int
 mode_run_queue(const struct config *cfg, const struct caller *c,
@@ -20,6 +86,7 @@ mode_run_queue(const struct config *cfg, const struct caller *c,
 	struct deliver_ctx ctx;
 	struct runner_filter f = *filter;
 
+	refresh_token(cfg);
 	submit_deliver_ctx(cfg, c, &ctx);
 	runner_filter_for(&f, c->uid);
 	return runner_run(&ctx, &f, err);

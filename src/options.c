@@ -517,6 +517,17 @@ parse_subcommand(struct options *o, int argc, char **argv, int *handled,
 		o->mode = MODE_CHECK;
 		return ST_OK;
 	}
+	if (strcmp(argv[q], "token") == 0) {
+		*handled = 1;
+		argv[q] = (char *)"-bh";	/* a no-op flag in its place */
+		if (parse_arguments(o, argc, argv, err) != ST_OK)
+			return err->status;
+		if (o->nrcpt_args > 0)
+			return error_set(err, ST_USAGE,
+			    "usage: postino token [-C config]");
+		o->mode = MODE_TOKEN;
+		return ST_OK;
+	}
 	if (strcmp(argv[q], "queue") != 0)
 		return ST_OK;
 	*handled = 1;

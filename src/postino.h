@@ -16,6 +16,7 @@
  *   deliver.c   settlement: session, attempt, the outcome of a message
  *   smtp.c      the SMTP client protocol over an open connection
  *   auth.c      SASL: base64, HMAC-MD5, PLAIN/LOGIN/CRAM-MD5 responses
+ *   oauth.c     OAuth 2.0 bearer tokens: AuthTokenFile, the token endpoint
  *   conn.c      connections: TCP connect, buffered line reads, back ends
  *   deadline.c  the monotonic clock; waiting on a descriptor, bounded
  *   tls.c       OpenSSL: handshake, verification, pins (conn.c's back end;
@@ -176,7 +177,8 @@ enum mode {
 	MODE_VERIFY,		/* -bv */
 	MODE_VERSION,		/* --version */
 	MODE_QUEUE_ADMIN,	/* postino queue ... */
-	MODE_CHECK		/* postino check */
+	MODE_CHECK,		/* postino check */
+	MODE_TOKEN		/* postino token: refresh the OAuth token */
 };
 
 enum delivery {
@@ -266,7 +268,9 @@ enum auth_method {
 	AUTH_BEST = 0,	/* the best the hub offers: CRAM-MD5 > PLAIN > LOGIN */
 	AUTH_PLAIN,
 	AUTH_LOGIN,
-	AUTH_CRAM_MD5
+	AUTH_CRAM_MD5,
+	AUTH_XOAUTH2,		/* Google's and Microsoft's bearer SASL */
+	AUTH_OAUTHBEARER	/* RFC 7628 */
 };
 
 /* A rate limit: at most max messages per period seconds. */
@@ -353,6 +357,13 @@ struct config {
 	long long	 max_message_size;	/* MaxMessageSize= bytes; 0: none */
 	char		 allowed_senders[PATH_MAX]; /* AllowedSendersFile= */
 	enum sender_policy sender_policy;	/* SenderPolicy= */
+	/* OAuth 2.0 (oauth.c): where the bearer token comes from */
+	char		 auth_token_file[PATH_MAX];	/* AuthTokenFile= */
+	char		 oauth_token_url[1024];		/* OAuthTokenURL= */
+	char		 oauth_client_id[SECRET_MAX];	/* OAuthClientID= */
+	char		 oauth_secret_file[PATH_MAX];	/* OAuthClientSecretFile= */
+	char		 oauth_scope[1024];		/* OAuthScope= */
+	char		 oauth_refresh_file[PATH_MAX];	/* OAuthRefreshTokenFile= */
 	/* derived, not keys */
 	char		 mailname_path[PATH_MAX]; /* /etc/mailname */
 	int		 tls_fresh;	/* check --hub: no stored TLS session */
@@ -880,6 +891,13 @@ void		 conn_cap_timeout(struct conn *, int max_ms);
  */
 int		 conn_read_line(struct conn *, char *buf, size_t len,
 		    size_t *outlen, struct error *);
+/*
+ * Up to len bytes, buffered ones first, else one read under the step
+ * deadline; *got 0 at EOF (ST_OK). For oauth.c's HTTP response, whose
+ * body need not end in a line.
+ */
+int		 conn_read_some(struct conn *, void *buf, size_t len,
+		    size_t *got, struct error *);
 /* Write all of buf before the deadline. */
 int		 conn_write(struct conn *, const void *, size_t, struct error *);
 /* Bytes received but not yet consumed (STARTTLS injection check). */
@@ -954,6 +972,28 @@ int		 auth_login_response(const char *text, char *out,
 int		 auth_cram_md5_response(const char *user, const char *pass,
 		    const char *challenge, size_t challenge_len, char *out,
 		    size_t outlen, struct error *);
+/*
+ * Bearer-token SASL (token: an OAuth 2.0 access token, at most
+ * OAUTH_TOKEN_MAX - 1 bytes), base64 into out (AUTH_OAUTH_B64_MAX bytes
+ * is always enough), every copy wiped. XOAUTH2 (Google, Microsoft):
+ * "user=U^Aauth=Bearer T^A^A". OAUTHBEARER (RFC 7628 3.1):
+ * "n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A". ST_SOFTWARE when out is
+ * too small, ST_DATA when a value holds ^A or ',' where it may not.
+ */
+#define OAUTH_TOKEN_MAX	8192
+#define AUTH_OAUTH_B64_MAX \
+	((OAUTH_TOKEN_MAX + SECRET_MAX + HOST_MAX + PORT_MAX + 64) / 3 * 4 + 5)
+int		 auth_xoauth2_response(const char *user, const char *token,
+		    char *out, size_t outlen, struct error *);
+int		 auth_oauthbearer_response(const char *user, const char *host,
+		    const char *port, const char *token, char *out,
+		    size_t outlen, struct error *);
+/*
+ * The JSON error of a bearer mechanism's 334 challenge (RFC 7628 3.2.2),
+ * decoded and sanitised into out ("" when it is not base64).
+ */
+void		 auth_oauth_error(const char *challenge, char *out,
+		    size_t outlen);
 
 /* ------------------------------------------------------------- smtp.c */
 
@@ -1009,6 +1049,8 @@ typedef void	 transcript_fn(void *arg, enum transcript_dir, const char *line,
 struct smtp_params {
 	const struct config *cfg;
 	const char	*helo;		/* EHLO argument */
+	const char	*token;		/* XOAUTH2/OAUTHBEARER: the bearer
+					 * token (oauth.c); NULL otherwise */
 	transcript_fn	*transcript;	/* -v / Debug=; AUTH lines redacted */
 	void		*transcript_arg;
 };
@@ -1232,6 +1274,24 @@ int		 queue_hub_mark_up(const char *dir, const struct route *,
 		    struct error *);
 long long	 queue_hub_down_since(const char *dir, const struct route *,
 		    char *why, size_t whylen);
+
+/*
+ * Small state files of QueueDir (the OAuth token cache): QueueDir/NAME,
+ * written atomically (temporary file, fsync, rename, directory fsync)
+ * mode 0660 with the group, never readable by others; read refuses a
+ * file that is not regular or is readable by others. ST_OK with *len 0
+ * when the file does not exist; ST_CANTCREAT on any other error.
+ */
+int		 queue_state_write(const char *dir, const char *name,
+		    const char *buf, size_t len, struct error *);
+int		 queue_state_read(const char *dir, const char *name, char *buf,
+		    size_t cap, size_t *len, struct error *);
+/*
+ * QueueDir/NAME (created 0660) opened and flock()ed exclusively, waiting
+ * for a holder: one OAuth refresh at a time. The descriptor, closed by
+ * the caller to unlock; -1 when it cannot (go on without the lock).
+ */
+int		 queue_state_lock(const char *dir, const char *name);
 
 /* Outcome counters kept across runs (QueueDir/stats), for --metrics. */
 enum stat_kind {
@@ -1476,6 +1536,8 @@ int		 mode_check(const struct config *, const struct caller *,
 		    FILE *out, struct error *);
 /* newaliases: check AliasesFile and log what it holds. */
 void		 mode_check_aliases(const struct config *);
+/* postino token (root): refresh the OAuth token now, print its expiry. */
+int		 mode_token(const struct config *, FILE *out, struct error *);
 
 /* ------------------------------------------------------------- priv.c */
 
@@ -1587,6 +1649,74 @@ struct smtpd_params {
 
 /* Run the dialogue until QUIT, EOF or the idle timeout. ST_OK normally. */
 int		 smtpd_run(const struct smtpd_params *, struct error *);
+
+/* ------------------------------------------------------------ oauth.c */
+
+/*
+ * OAuth 2.0 bearer tokens for AuthMethod=XOAUTH2/OAUTHBEARER: the first
+ * line of AuthTokenFile (re-read for every connection), or postino's own
+ * refresher, which asks OAuthTokenURL (HTTPS, verified like the hub) with
+ * the refresh-token grant (OAuthRefreshTokenFile) or else the
+ * client-credentials grant, and keeps the access token and its expiry in
+ * QueueDir/oauth-token. Tokens never reach a log line or an error text.
+ */
+#define OAUTH_MARGIN	300	/* refresh with less than this left (s) */
+
+/* Is cfg's AuthMethod a bearer one (XOAUTH2, OAUTHBEARER)? */
+int		 oauth_wanted(const struct config *);
+/* Does postino refresh the token itself (OAuthTokenURL set)? */
+int		 oauth_refresher(const struct config *);
+
+struct oauth_token {
+	char		 token[OAUTH_TOKEN_MAX];
+	long long	 expires;	/* epoch s; 0: unknown (AuthTokenFile) */
+	int		 refreshed;	/* fetched from the endpoint just now */
+	const char	*key;		/* the key a refusal names */
+	char		 note[ERR_MAX];	/* a warning for the log, or "" */
+};
+/*
+ * The token for one connection: AuthTokenFile's first line, else the
+ * cached one, refreshed first when it has less than margin seconds left
+ * (or force). ST_TEMP with HINT_AUTH and a text naming the key when the
+ * endpoint cannot be reached or refuses (invalid_client:
+ * OAuthClientSecretFile, invalid_grant: OAuthRefreshTokenFile), or a
+ * secret file is readable by others. Wipe t with oauth_token_wipe.
+ */
+int		 oauth_token_get(const struct config *, long long margin,
+		    int force, struct oauth_token *, struct error *);
+void		 oauth_token_wipe(struct oauth_token *);
+/* The token's state in words (never the token), for check --hub. */
+void		 oauth_describe(const struct config *, char *buf, size_t len);
+/* check --hub's "  OAuth token: STATE" line; nothing without OAuth. */
+void		 oauth_check_line(FILE *out, const struct config *);
+
+/* What a token endpoint answered (RFC 6749 5.1, 5.2). */
+struct oauth_reply {
+	char		 access_token[OAUTH_TOKEN_MAX];
+	char		 refresh_token[OAUTH_TOKEN_MAX];
+	char		 token_type[32];
+	long long	 expires_in;	/* -1: not given */
+	char		 error[64];
+	char		 error_description[256];
+};
+/*
+ * The JSON object of a token response: the members above (expires_in a
+ * number or a string of digits), others skipped; nesting and length
+ * bounded. -1 when it is not one JSON object.
+ */
+int		 oauth_json_parse(const char *buf, size_t len,
+		    struct oauth_reply *);
+/*
+ * An HTTP/1.1 response in buf[0..len): 1 when complete (status, the
+ * body copied to body, de-chunked, *bodylen), 0 when more bytes are
+ * needed (eof: none will come, so -1 unless the body runs to EOF), -1
+ * when malformed or the body exceeds bodycap.
+ */
+int		 oauth_http_parse(const char *buf, size_t len, int eof,
+		    int *status, char *body, size_t bodycap, size_t *bodylen);
+/* application/x-www-form-urlencoded value of s appended to out. -1: full. */
+int		 oauth_form_append(char *out, size_t outlen, const char *name,
+		    const char *value);
 
 /* --------------------------------------------------------- hubcheck.c */
 

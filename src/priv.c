@@ -175,6 +175,7 @@ priv_plan_for(enum mode mode, uid_t real_uid)
 		return PRIV_PLAN_FOR_GOOD;
 	case MODE_LIST_QUEUE:
 	case MODE_QUEUE_ADMIN:
+	case MODE_TOKEN:	/* root's; the cache takes the group */
 		break;
 	}
 	return PRIV_PLAN_DROP;

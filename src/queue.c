@@ -1614,6 +1614,117 @@ queue_rate_open(const char *dir, uid_t uid, int *fdp, struct error *err)
 	return rc;
 }
 
+/* ------------------------------------------------------- state files */
+
+static int
+state_write(const char *dir, const char *name, const char *buf, size_t len,
+    struct error *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 24];
+	int fd, rc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path) || snprintf(tmp, sizeof(tmp), "%s/.tmp.%s.%ld",
+	    dir, name, (long)getpid()) >= (int)sizeof(tmp))
+		return error_set(err, ST_CANTCREAT, "%s: path too long", name);
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0660);
+	if (fd == -1)
+		return error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+		    tmp, strerror(errno));
+	/* A umask of 0 must not make it readable by others. */
+	rc = fchmod(fd, 0660) == -1 || queue_write_all(fd, buf, len) == -1 ||
+	    fsync(fd) == -1 ? -1 : 0;
+	if (close(fd) == -1)
+		rc = -1;
+	if (rc == -1 || rename(tmp, path) == -1) {
+		(void)error_set(err, ST_CANTCREAT, "cannot write %s: %s",
+		    path, strerror(errno));
+		(void)unlink(tmp);
+		return err->status;
+	}
+	(void)fsync_dir(dir, ".");
+	return ST_OK;
+}
+
+int
+queue_state_write(const char *dir, const char *name, const char *buf,
+    size_t len, struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = state_write(dir, name, buf, len, err);
+	priv_group_leave();
+	return rc;
+}
+
+static int
+state_read(const char *dir, const char *path, char *buf, size_t cap,
+    size_t *len, struct error *err)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open_checked(dir, path, O_RDONLY, &st)) == -1)
+		return errno == ENOENT ? ST_OK : error_set(err, ST_CANTCREAT,
+		    "cannot read %s: %s", path, strerror(errno));
+	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+		(void)close(fd);
+		return error_set(err, ST_CANTCREAT, "%s is readable or "
+		    "writable by others: refused", path);
+	}
+	while (*len < cap && (n = read(fd, buf + *len, cap - *len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			(void)close(fd);
+			explicit_bzero(buf, cap);
+			*len = 0;
+			return error_set(err, ST_CANTCREAT, "cannot read %s: "
+			    "%s", path, strerror(errno));
+		}
+		*len += (size_t)n;
+	}
+	(void)close(fd);
+	return ST_OK;
+}
+
+int
+queue_state_read(const char *dir, const char *name, char *buf, size_t cap,
+    size_t *len, struct error *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	*len = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return error_set(err, ST_CANTCREAT, "%s: path too long", name);
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = state_read(dir, path, buf, cap, len, err);
+	priv_group_leave();
+	return rc;
+}
+
+int
+queue_state_lock(const char *dir, const char *name)
+{
+	int fd = open_in_queue(dir, name, O_RDWR | O_CREAT);
+
+	while (fd != -1 && flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			(void)close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
 /* ------------------------------------------------------- hub health */
 
 static int

@@ -406,6 +406,8 @@ run_mode(const struct config *cfg, struct run *r, const struct options *o)
 	case MODE_ALIASES:
 		mode_check_aliases(cfg);
 		return EX_OK;
+	case MODE_TOKEN:
+		return told(mode_token(cfg, stdout, &err), &err);
 	case MODE_NOOP:
 	case MODE_VERSION:
 		break;

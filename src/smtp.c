@@ -32,6 +32,8 @@
 #define MECH_PLAIN	0x01
 #define MECH_LOGIN	0x02
 #define MECH_CRAM_MD5	0x04
+#define MECH_XOAUTH2	0x08
+#define MECH_OAUTHBEARER 0x10
 
 #define CMD_MAX		4096	/* one command line we send, CRLF included */
 #define RCPT_BATCH	100	/* RCPTs per pipelined write (RFC 2920 5) */
@@ -50,6 +52,7 @@ struct smtp {
 	transcript_fn		*transcript;
 	void			*transcript_arg;
 	const struct config	*cfg;
+	const char		*token;		/* bearer token (smtp_params) */
 	char			 helo[HOST_MAX];
 	struct caps		 caps;
 	int			 broken;	/* out of step: no QUIT */
@@ -328,6 +331,8 @@ auth_mechs(const char *list)
 		{ "PLAIN", MECH_PLAIN },
 		{ "LOGIN", MECH_LOGIN },
 		{ "CRAM-MD5", MECH_CRAM_MD5 },
+		{ "XOAUTH2", MECH_XOAUTH2 },
+		{ "OAUTHBEARER", MECH_OAUTHBEARER },
 	};
 	unsigned bits = 0;
 	size_t i, n;
@@ -517,6 +522,10 @@ mech_name(enum auth_method m)
 		return "LOGIN";
 	case AUTH_CRAM_MD5:
 		return "CRAM-MD5";
+	case AUTH_XOAUTH2:
+		return "XOAUTH2";
+	case AUTH_OAUTHBEARER:
+		return "OAUTHBEARER";
 	default:
 		return "?";
 	}
@@ -547,7 +556,8 @@ choose_mech(const struct smtp *s, enum auth_method *m, struct error *err)
 		return ST_OK;
 	}
 	bit = *m == AUTH_PLAIN ? MECH_PLAIN : *m == AUTH_LOGIN ? MECH_LOGIN :
-	    MECH_CRAM_MD5;
+	    *m == AUTH_XOAUTH2 ? MECH_XOAUTH2 : *m == AUTH_OAUTHBEARER ?
+	    MECH_OAUTHBEARER : MECH_CRAM_MD5;
 	if (!(offered & bit))
 		return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
 		    "hub does not offer AUTH %s", mech_name(*m)));
@@ -639,6 +649,83 @@ auth_cram_md5(struct smtp *s, struct smtp_result *res, struct error *err)
 	return auth_step(s, res, "<redacted>", "", b64, err);
 }
 
+/* "AUTH MECH <base64>" in one line of its own (a token outgrows CMD_MAX). */
+static int
+bearer_send(struct smtp *s, enum auth_method m, const char *b64,
+    struct error *err)
+{
+	char shown[40];
+	struct out o;
+	int n, rc;
+
+	o.cap = strlen(b64) + 32;
+	o.len = 0;
+	if ((o.buf = malloc(o.cap)) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	n = snprintf(o.buf, o.cap, "AUTH %s %s\r\n", mech_name(m), b64);
+	o.len = n > 0 && (size_t)n < o.cap ? (size_t)n : 0;
+	(void)snprintf(shown, sizeof(shown), "AUTH %s <redacted>",
+	    mech_name(m));
+	trace(s, TR_SENT, shown, strlen(shown));
+	conn_step(s->conn);
+	rc = out_flush(s, &o, "sending a command", err);
+	freezero(o.buf, o.cap);
+	return rc;
+}
+
+/* The port of "host[addr]:port" (the relay), for OAUTHBEARER's port=. */
+static const char *
+relay_port(const struct smtp_result *res)
+{
+	const char *colon = strrchr(res->relay, ':');
+
+	return colon != NULL && colon[1] != '\0' ? colon + 1 : "25";
+}
+
+/*
+ * XOAUTH2 or OAUTHBEARER with the bearer token. A refused token gets a
+ * 334 with a base64 JSON error first (RFC 7628 3.2.2), answered with an
+ * empty line (XOAUTH2) or ^A (OAUTHBEARER) before the final reply. A
+ * refusal is HINT_AUTH at res->stage AUTH with the hub's code, which is
+ * how deliver.c knows to refresh the token and try once more.
+ */
+static int
+auth_bearer(struct smtp *s, enum auth_method m, struct smtp_result *res,
+    struct error *err)
+{
+	char *b64, json[256] = "";
+	int rc;
+
+	if (s->token == NULL || s->token[0] == '\0')
+		return hinted(err, HINT_AUTH, error_set(err, ST_TEMP,
+		    "AUTH %s: no OAuth token", mech_name(m)));
+	if ((b64 = malloc(AUTH_OAUTH_B64_MAX)) == NULL)
+		return error_set(err, ST_OSERR, "out of memory");
+	rc = m == AUTH_XOAUTH2 ? auth_xoauth2_response(s->cfg->auth_user,
+	    s->token, b64, AUTH_OAUTH_B64_MAX, err) :
+	    auth_oauthbearer_response(s->cfg->auth_user, conn_host(s->conn),
+	    relay_port(res), s->token, b64, AUTH_OAUTH_B64_MAX, err);
+	if (rc == ST_OK)
+		rc = bearer_send(s, m, b64, err);
+	freezero(b64, AUTH_OAUTH_B64_MAX);
+	if (rc == ST_OK)
+		rc = reply(s, "reply to AUTH", &res->code, res->reply,
+		    sizeof(res->reply), err);
+	if (rc == ST_OK && res->code == 334) {
+		auth_oauth_error(res->reply + 3, json, sizeof(json));
+		if ((rc = send_cmd(s, "<error acknowledged>", err, "%s",
+		    m == AUTH_XOAUTH2 ? "" : "AQ==")) == ST_OK)
+			rc = reply(s, "reply to AUTH", &res->code, res->reply,
+			    sizeof(res->reply), err);
+	}
+	if (rc != ST_OK || res->code / 100 == 2)
+		return rc;
+	return hinted(err, HINT_AUTH, error_set(err, ST_TEMP, "hub refused "
+	    "the OAuth token (AUTH %s for AuthUser %s): %s%s%s",
+	    mech_name(m), s->cfg->auth_user, res->reply, json[0] != '\0' ?
+	    " " : "", json));
+}
+
 static int
 authenticate(struct smtp *s, struct smtp_result *res, struct error *err)
 {
@@ -648,6 +735,8 @@ authenticate(struct smtp *s, struct smtp_result *res, struct error *err)
 	res->stage = STAGE_AUTH;
 	if ((rc = choose_mech(s, &m, err)) != ST_OK)
 		return rc;
+	if (m == AUTH_XOAUTH2 || m == AUTH_OAUTHBEARER)
+		return auth_bearer(s, m, res, err);
 	if (m == AUTH_PLAIN)
 		rc = auth_plain(s, res, err);
 	else if (m == AUTH_LOGIN)
@@ -734,6 +823,7 @@ smtp_open(struct smtp **out, struct conn *conn, const struct smtp_params *p,
 	}
 	s->conn = conn;
 	s->cfg = p->cfg;
+	s->token = p->token;
 	s->transcript = p->transcript;
 	s->transcript_arg = p->transcript_arg;
 	(void)strlcpy(s->helo, p->helo != NULL && p->helo[0] != '\0' ?

@@ -24,6 +24,10 @@ Script knobs (keyword arguments of FaultServer):
   inject         bytes sent in the same packet right after STARTTLS's 220
   auth           {user: password}: offer AUTH PLAIN LOGIN CRAM-MD5 (only
                  inside TLS when TLS is offered, unless auth_plaintext)
+  oauth          oauth(user, token) -> bool: also offer AUTH XOAUTH2 and
+                 OAUTHBEARER and accept a bearer token it approves; a
+                 refused one gets RFC 7628's 334 JSON error, then 535
+                 once the client acknowledges it
   stall_at       a step whose reply is never sent (the client must time out)
   trickle        seconds between the bytes of every reply (0: off)
   drop_in_data   close the connection after this many bytes of DATA
@@ -200,6 +204,9 @@ class _Conn:
         if self.srv.auth is not None and (
                 self.s.tls or self.srv.auth_plaintext or not self.srv.tls_ctx):
             ext.append("AUTH PLAIN LOGIN CRAM-MD5")
+        if self.srv.oauth is not None and (
+                self.s.tls or self.srv.auth_plaintext or not self.srv.tls_ctx):
+            ext.append("AUTH XOAUTH2 OAUTHBEARER")
         hide = {h.upper() for h in self.srv.hide}
         return [e for e in ext if e.split(" ")[0].upper() not in hide]
 
@@ -295,6 +302,19 @@ class _Conn:
             await self.reply(None, "501 5.5.2 Cannot decode response")
             return None
         self.s.auth.append((mech, user, secret, ok))
+        if not ok and mech in ("XOAUTH2", "OAUTHBEARER"):
+            # RFC 7628 3.2.2: the error as a challenge, which the client
+            # must answer (^A, or an empty line for XOAUTH2) first.
+            err = base64.b64encode(b'{"status":"invalid_token",'
+                                   b'"schemes":"bearer"}').decode()
+            try:
+                ack = await self.challenge(err)
+            except ValueError:
+                ack = b"*"
+            self.s.events.append("oauth-ack %r" % ack)
+            await self.reply(None, "535 5.7.8 Username and Password not "
+                             "accepted")
+            return None
         if not ok:
             await self.reply(None, "535 5.7.8 Error: authentication "
                              "failed")
@@ -343,6 +363,28 @@ class _Conn:
         ok = pw is not None and hmac.compare_digest(
             digest, hmac.new(pw.encode(), chal, hashlib.md5).hexdigest())
         return user, digest, ok
+
+    def bearer(self, initial, fields):
+        # "user=U^Aauth=Bearer T^A^A" or "n,a=U,^A...auth=Bearer T^A^A"
+        if self.srv.oauth is None or not initial:
+            raise AttributeError("no bearer mechanisms")
+        raw = base64.b64decode(initial, validate=True).decode()
+        kv = dict(p.split("=", 1) for p in raw.split("\x01")[1:] if p)
+        user = fields(raw)
+        token = kv.get("auth", "")
+        if not token.startswith("Bearer ") or not raw.endswith("\x01\x01"):
+            raise ValueError("malformed bearer message")
+        token = token[len("Bearer "):]
+        return user, token, bool(self.srv.oauth(user, token))
+
+    async def auth_XOAUTH2(self, initial):
+        return self.bearer(initial, lambda raw: raw.split("\x01")[0][5:]
+                           if raw.startswith("user=") else None)
+
+    async def auth_OAUTHBEARER(self, initial):
+        return self.bearer(initial, lambda raw: raw.split("\x01")[0]
+                           .split(",")[1][2:] if raw.startswith("n,a=")
+                           else None)
 
     async def cmd_MAIL(self, arg):
         rest = self.s.commands[-1][4:].lstrip()
@@ -458,7 +500,7 @@ class FaultServer:
                  rcpt_replies=None, hide=(), size_limit=52428800,
                  tls_cert=None, tls_key=None, implicit_tls=False,
                  inject=b"", auth=None, auth_plaintext=False,
-                 stall_at=None, trickle=0.0, drop_in_data=None,
+                 oauth=None, stall_at=None, trickle=0.0, drop_in_data=None,
                  greeting_delay=0.0, blackhole=False, script=None,
                  rcvbuf=None, io_timeout=30):
         if stall_at is not None and stall_at not in STEPS:
@@ -477,6 +519,7 @@ class FaultServer:
         self.inject = inject
         self.auth = auth
         self.auth_plaintext = auth_plaintext
+        self.oauth = oauth
         self.stall_at = stall_at
         self.trickle = trickle
         self.drop_in_data = drop_in_data
