@@ -3,6 +3,9 @@
 # packages unpacked (never installed) under $(BUILD)/bench/. Prints figures;
 # it is not a test. Everything runs on loopback: Postfix's smtp-sink as
 # the hub, and with root a private Postfix for STARTTLS + AUTH figures.
+# bench/refclient.c (built by the Makefile's bench target into $B) is the
+# floor (bench/selftest.py checks what it sends). Arguments go to
+# bench/bench.py (--runs, --only 1,2,..., --help).
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -46,5 +49,7 @@ if ! have_tools; then
 	    "showing postino alone"
 fi
 
-exec /usr/bin/python3 bench/bench.py --postino "${POSTINO_BIN:-./postino}" --root "$B/pkgroot" \
-    --work "$B" "$@"
+# The last output stays in $B/last.txt (README's figures come from it).
+/usr/bin/python3 bench/bench.py --postino "${POSTINO_BIN:-./postino}" \
+    --ref "$B/refclient" --root "$B/pkgroot" --work "$B" "$@" 2>&1 |
+    tee "$B/last.txt"
