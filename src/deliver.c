@@ -105,6 +105,23 @@ log_tls(const struct smtp_result *res)
 
 /* ------------------------------------------------------------ session */
 
+/* A run's counts, into the stats file in one rewrite. */
+static void
+stats_flush(struct hub_session *hs)
+{
+	struct error err;
+	int k, any = 0;
+
+	for (k = 0; k < STAT_KINDS; k++)
+		any |= hs->stats.count[k] != 0;
+	if (!any || hs->stats_dir == NULL)
+		return;
+	error_clear(&err);
+	if (queue_stats_merge(hs->stats_dir, &hs->stats, &err) != ST_OK)
+		log_line(LOG_WARNING, "%s", err.text);
+	memset(&hs->stats, 0, sizeof(hs->stats));
+}
+
 void
 deliver_session_close(struct hub_session *hs)
 {
@@ -112,6 +129,7 @@ deliver_session_close(struct hub_session *hs)
 		smtp_close(hs->smtp);
 	hs->smtp = NULL;
 	hs->used = 0;
+	stats_flush(hs);
 }
 
 static int
@@ -538,6 +556,12 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 	hs->res = res;
 	if (!hs->used)		/* the session's first transaction */
 		log_tls(&hs->res);
+	/* A stale session took nothing: try_hub tries again, no answers. */
+	if (rc != ST_OK && res.stale) {
+		free(env.rcpt);
+		free(map);
+		return rc;
+	}
 	apply_answers(e, hs, &env, map, rc, txerr);
 	hs->used = 1;
 	free(env.rcpt);
@@ -572,22 +596,31 @@ try_hub(const struct deliver_ctx *ctx, struct hub_session *hs,
     const struct route *rt, struct error *why, int *stop, int *tx)
 {
 	struct error txerr;
-	int rc;
+	int rc, again = 1;
 
 	error_clear(&txerr);
 	*tx = 0;
-	if (session_ready(ctx, hs, rt) != ST_OK) {
-		name_hub(why, &hs->err, rt);
-		mark_down_in_run(hs, rt, why->text);
-		log_line(LOG_NOTICE, "%s: hub %s:%s cannot take it now: %s",
-		    e->qid, rt->host, rt->port, hs->err.text);
-		return ST_TEMP;
+	for (;;) {
+		if (session_ready(ctx, hs, rt) != ST_OK) {
+			name_hub(why, &hs->err, rt);
+			mark_down_in_run(hs, rt, why->text);
+			log_line(LOG_NOTICE, "%s: hub %s:%s cannot take it "
+			    "now: %s", e->qid, rt->host, rt->port,
+			    hs->err.text);
+			return ST_TEMP;
+		}
+		if ((rc = transact(ctx, hs, e, in, &txerr)) == -1) {
+			*why = txerr;
+			return ST_OSERR;
+		}
+		/* A reused session gone stale (its RSET failed): once more
+		 * on a new one, as a RSET sent alone would have led to. */
+		if (rc == ST_OK || !hs->res.stale || !again)
+			break;
+		again = 0;
+		deliver_session_close(hs);
 	}
 	*tx = 1;
-	if ((rc = transact(ctx, hs, e, in, &txerr)) == -1) {
-		*why = txerr;
-		return ST_OSERR;
-	}
 	if (rc != ST_OK && hs->res.dot_sent && hs->res.code == 0) {
 		e->possible_dup = 1;
 		e->dup_hub = *rt;
@@ -772,7 +805,7 @@ settle_committed(const struct deliver_ctx *ctx, struct queue_entry *e,
 		return;
 	}
 	rc = to_failed ? queue_move_failed(dir, e, &err) :
-	    queue_remove(dir, e, &err);
+	    queue_remove_unsynced(dir, e, &err);
 	if (rc != ST_OK)
 		log_line(strstr(err.text, "possible duplicate") != NULL ?
 		    LOG_WARNING : LOG_ERR, "%s: %s", e->qid, err.text);
@@ -804,13 +837,34 @@ send_report_now(const struct deliver_ctx *ctx, struct hub_session *hs,
 	queue_entry_free(&b);
 }
 
-/* --metrics' counters: what this attempt made of the message. */
+/*
+ * --metrics' counters: what this attempt made of the message. A queue
+ * run (hs given) counts in hs and writes the file every STATS_BATCH
+ * messages and at deliver_session_close, not once per message: a
+ * flush of thousands must not rewrite it thousands of times. A run
+ * killed in between loses at most that many counts, never mail.
+ */
+#define STATS_BATCH	256
+
 static void
-count_stat(const struct deliver_ctx *ctx, const struct queue_entry *e,
-    enum stat_kind kind)
+count_stat(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct queue_entry *e, enum stat_kind kind)
 {
 	struct error err;
+	unsigned long long total = 0;
+	int k;
 
+	if (hs != NULL) {
+		hs->stats_dir = ctx->cfg->queue_dir;
+		hs->stats.count[kind]++;
+		if (kind == STAT_SENT)
+			hs->stats.last_delivery = (long long)time(NULL);
+		for (k = 0; k < STAT_KINDS; k++)
+			total += hs->stats.count[k];
+		if (total >= STATS_BATCH)
+			stats_flush(hs);
+		return;
+	}
 	error_clear(&err);
 	if (queue_stats_add(ctx->cfg->queue_dir, kind, &err) != ST_OK)
 		log_line(LOG_WARNING, "%s: %s", e->qid, err.text);
@@ -860,7 +914,8 @@ settle(const struct deliver_ctx *ctx, struct hub_session *hs,
 	else if (keep || to_failed)
 		commit_new(ctx, e, in->data_fd, to_failed, out);
 	if (out->kind != OUT_NOT_QUEUED)
-		count_stat(ctx, e, stat_of(out, keep, to_failed));
+		count_stat(ctx, in->committed ? hs : NULL, e,
+		    stat_of(out, keep, to_failed));
 	if (!in->committed && out->kind != OUT_NOT_QUEUED)
 		send_report_now(ctx, hs, bqid);
 	if (out->kind == OUT_SENT && keep)
@@ -897,7 +952,7 @@ backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
 	e->next_retry = time(NULL);	/* not tried: due at once */
 	log_svc(LOG_NOTICE, LOGSVC_QMGR, "%s: status=deferred (%s)", e->qid,
 	    e->last_error);
-	count_stat(ctx, e, STAT_DEFERRED);
+	count_stat(ctx, NULL, e, STAT_DEFERRED);
 	return 1;
 }
 

@@ -976,6 +976,9 @@ struct smtp_result {
 	char		 tls[128];	/* TLS description or "" */
 	struct tls_cert	 cert;		/* the hub's certificate, when seen */
 	long long	 tx_ms;		/* deliver.c: the transaction's time */
+	int		 stale;		/* a reused session's pipelined RSET
+					 * failed: none of this transaction
+					 * was taken; a new session may */
 };
 
 /* The -v / Debug= transcript: one line sent, received, or a note. */
@@ -1019,7 +1022,12 @@ int		 smtp_open(struct smtp **out, struct conn *conn,
  */
 int		 smtp_send(struct smtp *, struct envelope *,
 		    struct smtp_result *, struct error *);
-/* RSET between transactions (queue runner). */
+/*
+ * RSET between transactions (queue runner). When the hub offers
+ * PIPELINING it is only noted here and goes out in the next smtp_send's
+ * first write, before MAIL (RFC 2920); if its reply is not 2xx that
+ * smtp_send fails with result->stale set.
+ */
 int		 smtp_reset(struct smtp *, struct error *);
 /* QUIT (best effort), then conn_free the connection and free. */
 void		 smtp_close(struct smtp *);
@@ -1153,6 +1161,16 @@ int		 queue_update(const char *dir, const struct queue_entry *,
 /* Delivered: unlink the control file, then the data, under the lock. */
 int		 queue_remove(const char *dir, struct queue_entry *,
 		    struct error *);
+/*
+ * The same without the fsync of queue/ that makes the removal durable:
+ * for a queue run, where the next entry's possible-duplicate mark
+ * fsyncs that directory anyway, and queue_sync at the end of the pass
+ * covers the last. A power loss in between brings entries back that
+ * carry their possible-duplicate mark (never a silent second delivery).
+ */
+int		 queue_remove_unsynced(const char *dir, struct queue_entry *,
+		    struct error *);
+void		 queue_sync(const char *dir);
 /* Remove area/QID and its data without locking (failed entries). */
 int		 queue_unlink(const char *dir, const char *area,
 		    const char *qid, struct error *);
@@ -1225,6 +1243,9 @@ struct queue_stats {
 /* Count one message's outcome; last_delivery is set with STAT_SENT. */
 int		 queue_stats_add(const char *dir, enum stat_kind,
 		    struct error *);
+/* Add every counter of delta at once (a queue run's batch). */
+int		 queue_stats_merge(const char *dir, const struct queue_stats *,
+		    struct error *);
 /* The counters (all 0 when the file does not exist yet). */
 int		 queue_stats_read(const char *dir, struct queue_stats *,
 		    struct error *);
@@ -1261,6 +1282,10 @@ struct hub_session {
 	size_t		 ndown;
 	struct error	 err;		/* why */
 	struct smtp_result res;		/* relay and TLS for the log */
+	struct queue_stats stats;	/* a queue run's counts not yet in
+					 * the stats file (written at
+					 * deliver_session_close) */
+	const char	*stats_dir;	/* whose stats file they go to */
 };
 
 /* The data of an attempt, and whether its entry is on disk already. */

@@ -1187,7 +1187,8 @@ queue_peek_entry(const char *dir, const char *area, const char *qid,
 }
 
 static int
-remove_entry(const char *dir, struct queue_entry *e, struct error *err)
+remove_entry(const char *dir, struct queue_entry *e, int sync,
+    struct error *err)
 {
 	char data[PATH_MAX], ctl[PATH_MAX];
 
@@ -1206,7 +1207,8 @@ remove_entry(const char *dir, struct queue_entry *e, struct error *err)
 		return error_set(err, ST_CANTCREAT, "cannot remove %s: %s "
 		    "(its delivery is recorded)", ctl, strerror(saved));
 	}
-	(void)fsync_dir(dir, "queue");
+	if (sync)
+		(void)fsync_dir(dir, "queue");
 	(void)unlink(data);
 	lock_record_remove(dir, e->qid);
 	return ST_OK;
@@ -1219,9 +1221,33 @@ queue_remove(const char *dir, struct queue_entry *e, struct error *err)
 
 	if (priv_group_enter(err) != ST_OK)
 		return err->status;
-	rc = remove_entry(dir, e, err);
+	rc = remove_entry(dir, e, 1, err);
 	priv_group_leave();
 	return rc;
+}
+
+int
+queue_remove_unsynced(const char *dir, struct queue_entry *e,
+    struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = remove_entry(dir, e, 0, err);
+	priv_group_leave();
+	return rc;
+}
+
+void
+queue_sync(const char *dir)
+{
+	struct error err;
+
+	if (priv_group_enter(&err) != ST_OK)
+		return;
+	(void)fsync_dir(dir, "queue");
+	priv_group_leave();
 }
 
 static int
@@ -1787,11 +1813,12 @@ stats_write_fd(int fd, const struct queue_stats *st)
 }
 
 static int
-stats_add(const char *dir, enum stat_kind kind, struct error *err)
+stats_add(const char *dir, const struct queue_stats *delta,
+    struct error *err)
 {
 	struct queue_stats st;
 	char path[PATH_MAX];
-	int fd, rc = 0;
+	int fd, rc = 0, k;
 
 	if (snprintf(path, sizeof(path), "%s/stats", dir) >= (int)sizeof(path))
 		return error_set(err, ST_CANTCREAT, "path too long");
@@ -1800,9 +1827,10 @@ stats_add(const char *dir, enum stat_kind kind, struct error *err)
 	    stats_read_fd(fd, &st) == -1)
 		rc = -1;
 	if (rc == 0) {
-		st.count[kind]++;
-		if (kind == STAT_SENT)
-			st.last_delivery = (long long)time(NULL);
+		for (k = 0; k < STAT_KINDS; k++)
+			st.count[k] += delta->count[k];
+		if (delta->last_delivery > st.last_delivery)
+			st.last_delivery = delta->last_delivery;
 		rc = stats_write_fd(fd, &st);
 	}
 	if (rc == -1)
@@ -1816,11 +1844,24 @@ stats_add(const char *dir, enum stat_kind kind, struct error *err)
 int
 queue_stats_add(const char *dir, enum stat_kind kind, struct error *err)
 {
+	struct queue_stats one;
+
+	memset(&one, 0, sizeof(one));
+	one.count[kind] = 1;
+	if (kind == STAT_SENT)
+		one.last_delivery = (long long)time(NULL);
+	return queue_stats_merge(dir, &one, err);
+}
+
+int
+queue_stats_merge(const char *dir, const struct queue_stats *delta,
+    struct error *err)
+{
 	int rc;
 
 	if (priv_group_enter(err) != ST_OK)
 		return err->status;
-	rc = stats_add(dir, kind, err);
+	rc = stats_add(dir, delta, err);
 	priv_group_leave();
 	return rc;
 }

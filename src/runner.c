@@ -204,6 +204,7 @@ runner_run(const struct deliver_ctx *ctx, const struct runner_filter *f,
 	if (f->qid == NULL && f->domain == NULL)
 		process_new(ctx, &hs, ids, n, f);
 	deliver_session_close(&hs);
+	queue_sync(ctx->cfg->queue_dir);	/* the removals of the pass */
 	free(ids);
 	if (lock != -1)
 		(void)close(lock);
