@@ -1208,6 +1208,41 @@ char		*queue_format(const struct queue_entry *, size_t *len);
 int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
 		    struct error *);
 /*
+ * The due index (QueueDir/due, format in queue.c): per submitter, a time
+ * no later than the next retry of any of their entries. known is 0 when
+ * the file is missing or damaged (then nobody knows: read the entries).
+ */
+struct queue_due_uid {
+	uid_t		 uid;
+	time_t		 due;
+};
+struct queue_due {
+	int		 known;		/* whole: readers may trust it */
+	int		 valid;		/* writers may lower it */
+	unsigned long long gen;		/* bumped by every writer */
+	struct queue_due_uid *v;
+	size_t		 n, cap;
+};
+void		 queue_due_init(struct queue_due *);
+void		 queue_due_free(struct queue_due *);
+/* Lower uid's time to t (adding uid). -1: out of memory or too many. */
+int		 queue_due_note(struct queue_due *, uid_t, time_t t);
+/* 0 with d->known set, or -1 (unknown). */
+int		 queue_due_read(const char *dir, struct queue_due *);
+/*
+ * Before reading every entry to rebuild an unknown index: a file that
+ * writers lower meanwhile (readers still see unknown); *gen for the
+ * store that follows.
+ */
+int		 queue_due_begin(const char *dir, unsigned long long *gen);
+/*
+ * Store what a reader of every entry computed (exact), or only lower
+ * the file with it (exact 0). An exact store whose gen_seen (the gen
+ * read before the entries) is no longer the file's merges instead.
+ */
+int		 queue_due_store(const char *dir, struct queue_due *computed,
+		    unsigned long long gen_seen, int exact);
+/*
  * write(2) all of buf, through short writes and EINTR; -1 on error (errno
  * set). The one write loop for files: spool, queue entries, bounces.
  */
@@ -1365,8 +1400,12 @@ int		 bounce_create(const struct bounce_names *, struct queue_entry *,
 
 /* ----------------------------------------------------------- runner.c */
 
-/* Does the queue hold an entry due for delivery? */
-int		 runner_has_due(const char *dir);
+/*
+ * Does the queue hold an entry due for delivery (of f->owner only, when
+ * f->own_only)? Reads the due index (queue.c), the entries only when it
+ * is unknown; may say yes early, never no when one is due.
+ */
+int		 runner_has_due(const char *dir, const struct runner_filter *);
 /* One pass over the queue (sendmail -q). */
 int		 runner_run(const struct deliver_ctx *,
 		    const struct runner_filter *, struct error *);

@@ -1060,7 +1060,7 @@ test_runner_reuses_session(void **state)
 	committed_entry(f, "a@x.test", one, a);
 	committed_entry(f, "a@x.test", one, b);
 	assert_int_equal(area_count("queue"), 2);
-	assert_int_equal(runner_has_due(qdir), 1);
+	assert_int_equal(runner_has_due(qdir, &filter), 1);
 	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
 	fx_close(f);
 	assert_int_equal(f->hub.calls, 1);
@@ -1069,7 +1069,7 @@ test_runner_reuses_session(void **state)
 	assert_int_equal(log_count("status=sent"), 2);
 	assert_int_equal(log_count("queued as R1"), 1);
 	assert_int_equal(log_count("queued as R2"), 1);
-	assert_int_equal(runner_has_due(qdir), 0);
+	assert_int_equal(runner_has_due(qdir, &filter), 0);
 }
 
 /*
@@ -1576,7 +1576,7 @@ test_runner_hub_down(void **state)
 	assert_non_null(strstr(q.last_error, "Connection refused"));
 	queue_entry_free(&q);
 	/* Not due now: a second pass tries nothing. */
-	assert_int_equal(runner_has_due(qdir), 0);
+	assert_int_equal(runner_has_due(qdir, &filter), 0);
 	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
 	fx_close(f);
 	assert_int_equal(f->hub.calls, 1);
