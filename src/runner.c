@@ -274,11 +274,11 @@ runner_run(const struct deliver_ctx *ctx, const struct runner_filter *f,
 	/* The index's gen before the listing: commits after it show. */
 	queue_due_init(&p.due);
 	p.complete = 1;
-	if (queue_due_read(ctx->cfg->queue_dir, &p.due) == 0)
+	if (queue_due_read(ctx->cfg->queue_dir, &p.due) == 0 ||
+	    rebuild_due(ctx->cfg->queue_dir, &p.due) == 0)
 		gen = p.due.gen;
 	else
-		track = f->qid == NULL &&
-		    queue_due_begin(ctx->cfg->queue_dir, &gen) == 0;
+		track = 0;
 	p.due.n = 0;
 	if (queue_list_ids(ctx->cfg->queue_dir, "queue", &ids, &n, err) !=
 	    ST_OK) {
