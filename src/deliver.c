@@ -374,8 +374,7 @@ pending_envelope(struct queue_entry *e, int data_fd, struct envelope *env,
 	for (i = 0; i < e->nrcpt; i++) {
 		if (e->rcpt[i].state != RS_PENDING)
 			continue;
-		(void)strlcpy(env->rcpt[env->nrcpt].addr, e->rcpt[i].addr,
-		    sizeof(env->rcpt[0].addr));
+		env->rcpt[env->nrcpt].addr = e->rcpt[i].addr;
 		(*map)[env->nrcpt++] = i;
 	}
 	/* clang 14 forgets env->rcpt when strlcpy fills a field of *env. */
@@ -413,7 +412,8 @@ apply_answers(struct queue_entry *e, struct hub_session *hs,
 		}
 		if (a->code != 0 && a->status != ST_OK) {
 			st = a->status;		/* this recipient's answer */
-			(void)strlcpy(r->reply, a->reply, sizeof(r->reply));
+			(void)strlcpy(r->reply, a->reply != NULL ? a->reply :
+			    "", sizeof(r->reply));
 		} else {
 			st = err->status;	/* the transaction's */
 			(void)strlcpy(r->reply, err->text, sizeof(r->reply));
@@ -558,12 +558,14 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 		log_tls(&hs->res);
 	/* A stale session took nothing: try_hub tries again, no answers. */
 	if (rc != ST_OK && res.stale) {
+		smtp_envelope_clear(&env);
 		free(env.rcpt);
 		free(map);
 		return rc;
 	}
 	apply_answers(e, hs, &env, map, rc, txerr);
 	hs->used = 1;
+	smtp_envelope_clear(&env);
 	free(env.rcpt);
 	free(map);
 	return rc;

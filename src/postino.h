@@ -941,10 +941,16 @@ enum smtp_stage {
 	STAGE_DOT, STAGE_DONE
 };
 
+/*
+ * One recipient of a transaction: small, so that RCPT_MAX of them cost
+ * little (issue 11: memory flat in the recipient count). addr is the
+ * caller's string, not copied; reply is kept only for a refusal.
+ */
 struct smtp_rcpt {
-	char		 addr[ADDR_MAX];
+	const char	*addr;
 	int		 code;			/* hub's reply code, 0: not sent */
-	char		 reply[REPLY_TEXT_MAX];	/* sanitised */
+	char		*reply;			/* sanitised refusal, or NULL
+						 * (smtp_envelope_clear frees) */
 	enum status	 status;		/* ST_OK / ST_TEMP / ST_PERM */
 };
 
@@ -1022,6 +1028,8 @@ int		 smtp_open(struct smtp **out, struct conn *conn,
  */
 int		 smtp_send(struct smtp *, struct envelope *,
 		    struct smtp_result *, struct error *);
+/* Free the recipients' replies that smtp_send kept (env->rcpt[].reply). */
+void		 smtp_envelope_clear(struct envelope *);
 /*
  * RSET between transactions (queue runner). When the hub offers
  * PIPELINING it is only noted here and goes out in the next smtp_send's

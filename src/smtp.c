@@ -766,13 +766,14 @@ check_envelope(struct envelope *env, struct error *err)
 		return error_set(err, ST_DATA, "unsafe sender address");
 	utf8 = addr_needs_utf8(env->sender);
 	for (i = 0; i < env->nrcpt; i++) {
-		if (env->rcpt[i].addr[0] == '\0' ||
+		if (env->rcpt[i].addr == NULL || env->rcpt[i].addr[0] == '\0' ||
 		    strpbrk(env->rcpt[i].addr, "\r\n<>") != NULL)
 			return error_set(err, ST_DATA, "unsafe recipient "
 			    "address");
 		utf8 |= addr_needs_utf8(env->rcpt[i].addr);
 		env->rcpt[i].code = 0;
-		env->rcpt[i].reply[0] = '\0';
+		free(env->rcpt[i].reply);
+		env->rcpt[i].reply = NULL;
 		env->rcpt[i].status = ST_TEMP;
 	}
 	env->smtputf8 = utf8 != 0;
@@ -853,10 +854,13 @@ read_rcpt(struct smtp *s, struct smtp_rcpt *r, struct smtp_result *res,
 	    sizeof(res->reply), err)) != ST_OK)
 		return rc;
 	r->code = res->code;
-	(void)strlcpy(r->reply, res->reply, sizeof(r->reply));
 	r->status = class_of(res->code);
 	if (r->status == ST_OK)
 		res->accepted++;
+	else if ((r->reply = strdup(res->reply)) == NULL) {
+		s->broken = 1;
+		return error_set(err, ST_OSERR, "out of memory");
+	}
 	return ST_OK;
 }
 
@@ -1013,7 +1017,8 @@ judge_envelope(struct envelope *env, struct smtp_result *res,
 		for (i = 0; i < env->nrcpt; i++)
 			if (env->rcpt[i].status == st) {
 				res->code = env->rcpt[i].code;
-				(void)strlcpy(res->reply, env->rcpt[i].reply,
+				(void)strlcpy(res->reply, env->rcpt[i].reply !=
+				    NULL ? env->rcpt[i].reply : "",
 				    sizeof(res->reply));
 			}
 		return error_set(err, st, "hub refused every recipient: %s",
@@ -1148,6 +1153,17 @@ smtp_send(struct smtp *s, struct envelope *env, struct smtp_result *res,
 	if (env->before_dot != NULL)
 		env->before_dot(env->before_dot_arg);
 	return final_dot(s, res, err);
+}
+
+void
+smtp_envelope_clear(struct envelope *env)
+{
+	size_t i;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		free(env->rcpt[i].reply);
+		env->rcpt[i].reply = NULL;
+	}
 }
 
 int

@@ -74,8 +74,7 @@ fx_new(const char *const *rcpts, const char *body)
 	f->params.transcript_arg = f;
 	(void)strlcpy(f->env.sender, "a@x.test", sizeof(f->env.sender));
 	for (i = 0; rcpts != NULL && rcpts[i] != NULL && i < 4; i++)
-		(void)strlcpy(f->rcpt[i].addr, rcpts[i],
-		    sizeof(f->rcpt[i].addr));
+		f->rcpt[i].addr = rcpts[i];
 	f->env.rcpt = f->rcpt;
 	f->env.nrcpt = i;
 	f->env.spool_fd = spool(body != NULL ? body : "");
@@ -113,6 +112,7 @@ fx_end(struct fx *f)
 	f->conn = NULL;
 	v = stubconn_end(f->st);
 	f->st = NULL;
+	smtp_envelope_clear(&f->env);
 	if (v != 0)
 		fprintf(stderr, "transcript:\n%s", f->tr);
 	(void)close(f->env.spool_fd);
