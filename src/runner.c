@@ -129,7 +129,8 @@ process_entry(const struct deliver_ctx *ctx, struct hub_session *hs,
 			    "delivered until pid %ld ends (postino(8) "
 			    "SECURITY)", qid, (long long)(now - e.lock_since),
 			    err.text, (long)e.lock_pid);
-		if (err.status == ST_TEMP && !f->own_only)
+		/* Held by another process: counted as it stands. */
+		if (err.status == ST_TEMP)
 			(void)peek_owner(ctx->cfg->queue_dir, qid,
 			    (uid_t)-1, p);
 		queue_entry_free(&e);
