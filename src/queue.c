@@ -930,8 +930,8 @@ queue_due_note(struct queue_due *d, uid_t uid, time_t t)
 static void
 due_parse(char *buf, struct queue_due *d)
 {
-	char *line, *next;
-	long long uid, t;
+	char *line, *next, *sp;
+	long long uid = 0, t = 0;
 	int ok = 1, header = 0;
 
 	d->known = d->valid = 0;
@@ -941,10 +941,13 @@ due_parse(char *buf, struct queue_due *d)
 			*next++ = '\0';
 		if (!header)
 			ok = header = strcmp(line, "postino-due 1") == 0;
-		else if (strncmp(line, "gen ", 4) == 0)
-			ok = sscanf(line + 4, "%llu", &d->gen) == 1;
-		else if (sscanf(line, "uid %lld %lld", &uid, &t) == 2)
-			ok = uid >= 0 && uid <= UINT32_MAX &&
+		else if (strncmp(line, "gen ", 4) == 0) {
+			ok = parse_number(line + 4, LLONG_MAX, &t) == 0;
+			d->gen = (unsigned long long)t;
+		} else if (strncmp(line, "uid ", 4) == 0)
+			ok = parse_number(line + 4, UINT32_MAX - 1, &uid) ==
+			    0 && (sp = strchr(line + 4, ' ')) != NULL &&
+			    parse_number(sp + 1, LLONG_MAX, &t) == 0 &&
 			    queue_due_note(d, (uid_t)uid, (time_t)t) == 0;
 		else if (strcmp(line, "end") == 0) {
 			d->known = d->valid = 1;
