@@ -405,18 +405,17 @@ apply_answers(struct queue_entry *e, struct hub_session *hs,
 
 		if (rc == ST_OK && a->status == ST_OK) {
 			r->state = RS_SENT;
-			(void)strlcpy(r->reply, hs->res.reply,
-			    sizeof(r->reply));
+			(void)queue_rcpt_set_reply(r, hs->res.reply);
 			log_rcpt(e, hs, r, "sent");
 			continue;
 		}
 		if (a->code != 0 && a->status != ST_OK) {
 			st = a->status;		/* this recipient's answer */
-			(void)strlcpy(r->reply, a->reply != NULL ? a->reply :
-			    "", sizeof(r->reply));
+			(void)queue_rcpt_set_reply(r, a->reply != NULL ?
+			    a->reply : "");
 		} else {
 			st = err->status;	/* the transaction's */
-			(void)strlcpy(r->reply, err->text, sizeof(r->reply));
+			(void)queue_rcpt_set_reply(r, err->text);
 		}
 		if (st == ST_PERM) {
 			r->state = RS_FAILED;
@@ -452,7 +451,7 @@ defer_all(struct queue_entry *e, const struct hub_session *hs,
 
 		if (r->state != RS_PENDING)
 			continue;
-		(void)strlcpy(r->reply, why->text, sizeof(r->reply));
+		(void)queue_rcpt_set_reply(r, why->text);
 		if (perm) {
 			r->state = RS_FAILED;
 			r->notify = 1;

@@ -1066,10 +1066,16 @@ enum rcpt_state {
 	RS_FAILED	/* refused for good, or expired */
 };
 
+/*
+ * One recipient of an entry. The strings are the entry's own (never
+ * NULL; queue_entry_free frees them): fixed arrays here cost 1.5 KiB a
+ * recipient, 15 MiB for RCPT_MAX (issue 11: memory flat in the
+ * recipient count). Set reply with queue_rcpt_set_reply.
+ */
 struct queue_rcpt {
-	char		 addr[ADDR_MAX];
+	char		*addr;		/* shorter than ADDR_MAX */
 	enum rcpt_state	 state;
-	char		 reply[REPLY_TEXT_MAX];	/* last reply or error */
+	char		*reply;		/* last reply or error, < REPLY_TEXT_MAX */
 	int		 notify;	/* failed in this run: bounce it (not
 					 * stored) */
 };
@@ -1116,6 +1122,9 @@ struct queue_entry {
 
 void		 queue_entry_init(struct queue_entry *);
 void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
+/* Replace r's reply with text (cut to REPLY_TEXT_MAX - 1); -1: no memory
+ * (the old reply stays). */
+int		 queue_rcpt_set_reply(struct queue_rcpt *, const char *text);
 int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,
 		    enum rcpt_state, struct error *);
 /*

@@ -215,8 +215,14 @@ queue_entry_init(struct queue_entry *e)
 void
 queue_entry_free(struct queue_entry *e)
 {
+	size_t i;
+
 	if (e->data_fd != -1)
 		(void)close(e->data_fd);
+	for (i = 0; i < e->nrcpt; i++) {
+		free(e->rcpt[i].addr);
+		free(e->rcpt[i].reply);
+	}
 	free(e->rcpt);
 	queue_entry_init(e);
 }
@@ -240,11 +246,28 @@ queue_entry_add_rcpt(struct queue_entry *e, const char *addr,
 	}
 	r = &e->rcpt[e->nrcpt];
 	memset(r, 0, sizeof(*r));
-	if (strlcpy(r->addr, addr, sizeof(r->addr)) >= sizeof(r->addr))
+	if (strlen(addr) >= ADDR_MAX)
 		return error_set(err, ST_DATA, "address too long");
+	if ((r->addr = strdup(addr)) == NULL ||
+	    (r->reply = strdup("")) == NULL) {
+		free(r->addr);
+		return error_set(err, ST_OSERR, "out of memory");
+	}
 	r->state = state;
 	e->nrcpt++;
 	return ST_OK;
+}
+
+int
+queue_rcpt_set_reply(struct queue_rcpt *r, const char *text)
+{
+	char *copy = strndup(text, REPLY_TEXT_MAX - 1);
+
+	if (copy == NULL)
+		return -1;
+	free(r->reply);
+	r->reply = copy;
+	return 0;
 }
 
 /*
@@ -461,8 +484,8 @@ parse_rcpt(struct queue_entry *e, const char *v, struct error *err)
 	    (enum rcpt_state)st, err) != ST_OK)
 		return err->status;
 	e->rcpt[e->nrcpt - 1].notify = st == 3;
-	(void)strlcpy(e->rcpt[e->nrcpt - 1].reply, rest,
-	    sizeof(e->rcpt[0].reply));
+	if (queue_rcpt_set_reply(&e->rcpt[e->nrcpt - 1], rest) == -1)
+		return error_set(err, ST_OSERR, "out of memory");
 	return ST_OK;
 }
 

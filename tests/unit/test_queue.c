@@ -40,8 +40,8 @@ sample_entry(struct queue_entry *e, const char *qid)
 	    RS_PENDING, &err), ST_OK);
 	assert_int_equal(queue_entry_add_rcpt(e, "dev@example.org", RS_SENT,
 	    &err), ST_OK);
-	(void)strlcpy(e->rcpt[1].reply, "250 2.0.0 Ok: queued as X",
-	    sizeof(e->rcpt[1].reply));
+	assert_int_equal(queue_rcpt_set_reply(&e->rcpt[1],
+	    "250 2.0.0 Ok: queued as X"), 0);
 }
 
 static int
@@ -454,11 +454,14 @@ long_address(char *buf, size_t len, size_t i)
 static void
 test_size_limit_one_for_writer_and_reader(void **state)
 {
-	char addr[ADDR_MAX - 1], big[PATH_MAX];
+	char addr[ADDR_MAX - 1], big[PATH_MAX], longest[REPLY_TEXT_MAX];
 	struct queue_entry e, back;
 	struct error err;
 	size_t i;
 	int fd;
+
+	memset(longest, 'r', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
 
 	(void)state;
 	queue_entry_init(&e);
@@ -468,8 +471,8 @@ test_size_limit_one_for_writer_and_reader(void **state)
 		long_address(addr, sizeof(addr), i);
 		assert_int_equal(queue_entry_add_rcpt(&e, addr, RS_FAILED,
 		    &err), ST_OK);
-		memset(e.rcpt[i].reply, 'r', REPLY_TEXT_MAX - 1);
-		e.rcpt[i].reply[REPLY_TEXT_MAX - 1] = '\0';
+		assert_int_equal(queue_rcpt_set_reply(&e.rcpt[i], longest),
+		    0);
 	}
 	fd = spool_with("x\r\n");
 	assert_int_equal(queue_commit(qdir, &e, fd, 0, &err), ST_OK);
