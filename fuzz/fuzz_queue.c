@@ -47,8 +47,7 @@ check_entry(const struct queue_entry *e)
 		CHECK(e->rcpt[i].state == RS_PENDING ||
 		    e->rcpt[i].state == RS_SENT ||
 		    e->rcpt[i].state == RS_FAILED);
-		CHECK(memchr(e->rcpt[i].reply, '\0',
-		    sizeof(e->rcpt[i].reply)) != NULL);
+		CHECK(strlen(e->rcpt[i].reply) < REPLY_TEXT_MAX);
 	}
 }
 

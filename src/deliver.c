@@ -105,6 +105,23 @@ log_tls(const struct smtp_result *res)
 
 /* ------------------------------------------------------------ session */
 
+/* A run's counts, into the stats file in one rewrite. */
+static void
+stats_flush(struct hub_session *hs)
+{
+	struct error err;
+	int k, any = 0;
+
+	for (k = 0; k < STAT_KINDS; k++)
+		any |= hs->stats.count[k] != 0;
+	if (!any || hs->stats_dir == NULL)
+		return;
+	error_clear(&err);
+	if (queue_stats_merge(hs->stats_dir, &hs->stats, &err) != ST_OK)
+		log_line(LOG_WARNING, "%s", err.text);
+	memset(&hs->stats, 0, sizeof(hs->stats));
+}
+
 void
 deliver_session_close(struct hub_session *hs)
 {
@@ -112,6 +129,7 @@ deliver_session_close(struct hub_session *hs)
 		smtp_close(hs->smtp);
 	hs->smtp = NULL;
 	hs->used = 0;
+	stats_flush(hs);
 }
 
 static int
@@ -416,8 +434,7 @@ pending_envelope(struct queue_entry *e, int data_fd, struct envelope *env,
 	for (i = 0; i < e->nrcpt; i++) {
 		if (e->rcpt[i].state != RS_PENDING)
 			continue;
-		(void)strlcpy(env->rcpt[env->nrcpt].addr, e->rcpt[i].addr,
-		    sizeof(env->rcpt[0].addr));
+		env->rcpt[env->nrcpt].addr = e->rcpt[i].addr;
 		(*map)[env->nrcpt++] = i;
 	}
 	/* clang 14 forgets env->rcpt when strlcpy fills a field of *env. */
@@ -448,17 +465,17 @@ apply_answers(struct queue_entry *e, struct hub_session *hs,
 
 		if (rc == ST_OK && a->status == ST_OK) {
 			r->state = RS_SENT;
-			(void)strlcpy(r->reply, hs->res.reply,
-			    sizeof(r->reply));
+			(void)queue_rcpt_set_reply(r, hs->res.reply);
 			log_rcpt(e, hs, r, "sent");
 			continue;
 		}
 		if (a->code != 0 && a->status != ST_OK) {
 			st = a->status;		/* this recipient's answer */
-			(void)strlcpy(r->reply, a->reply, sizeof(r->reply));
+			(void)queue_rcpt_set_reply(r, a->reply != NULL ?
+			    a->reply : "");
 		} else {
 			st = err->status;	/* the transaction's */
-			(void)strlcpy(r->reply, err->text, sizeof(r->reply));
+			(void)queue_rcpt_set_reply(r, err->text);
 		}
 		if (st == ST_PERM) {
 			r->state = RS_FAILED;
@@ -494,7 +511,7 @@ defer_all(struct queue_entry *e, const struct hub_session *hs,
 
 		if (r->state != RS_PENDING)
 			continue;
-		(void)strlcpy(r->reply, why->text, sizeof(r->reply));
+		(void)queue_rcpt_set_reply(r, why->text);
 		if (perm) {
 			r->state = RS_FAILED;
 			r->notify = 1;
@@ -598,8 +615,16 @@ transact(const struct deliver_ctx *ctx, struct hub_session *hs,
 	hs->res = res;
 	if (!hs->used)		/* the session's first transaction */
 		log_tls(&hs->res);
+	/* A stale session took nothing: try_hub tries again, no answers. */
+	if (rc != ST_OK && res.stale) {
+		smtp_envelope_clear(&env);
+		free(env.rcpt);
+		free(map);
+		return rc;
+	}
 	apply_answers(e, hs, &env, map, rc, txerr);
 	hs->used = 1;
+	smtp_envelope_clear(&env);
 	free(env.rcpt);
 	free(map);
 	return rc;
@@ -632,22 +657,31 @@ try_hub(const struct deliver_ctx *ctx, struct hub_session *hs,
     const struct route *rt, struct error *why, int *stop, int *tx)
 {
 	struct error txerr;
-	int rc;
+	int rc, again = 1;
 
 	error_clear(&txerr);
 	*tx = 0;
-	if (session_ready(ctx, hs, rt) != ST_OK) {
-		name_hub(why, &hs->err, rt);
-		mark_down_in_run(hs, rt, why->text);
-		log_line(LOG_NOTICE, "%s: hub %s:%s cannot take it now: %s",
-		    e->qid, rt->host, rt->port, hs->err.text);
-		return ST_TEMP;
+	for (;;) {
+		if (session_ready(ctx, hs, rt) != ST_OK) {
+			name_hub(why, &hs->err, rt);
+			mark_down_in_run(hs, rt, why->text);
+			log_line(LOG_NOTICE, "%s: hub %s:%s cannot take it "
+			    "now: %s", e->qid, rt->host, rt->port,
+			    hs->err.text);
+			return ST_TEMP;
+		}
+		if ((rc = transact(ctx, hs, e, in, &txerr)) == -1) {
+			*why = txerr;
+			return ST_OSERR;
+		}
+		/* A reused session gone stale (its RSET failed): once more
+		 * on a new one, as a RSET sent alone would have led to. */
+		if (rc == ST_OK || !hs->res.stale || !again)
+			break;
+		again = 0;
+		deliver_session_close(hs);
 	}
 	*tx = 1;
-	if ((rc = transact(ctx, hs, e, in, &txerr)) == -1) {
-		*why = txerr;
-		return ST_OSERR;
-	}
 	if (rc != ST_OK && hs->res.dot_sent && hs->res.code == 0) {
 		e->possible_dup = 1;
 		e->dup_hub = *rt;
@@ -832,7 +866,7 @@ settle_committed(const struct deliver_ctx *ctx, struct queue_entry *e,
 		return;
 	}
 	rc = to_failed ? queue_move_failed(dir, e, &err) :
-	    queue_remove(dir, e, &err);
+	    queue_remove_unsynced(dir, e, &err);
 	if (rc != ST_OK)
 		log_line(strstr(err.text, "possible duplicate") != NULL ?
 		    LOG_WARNING : LOG_ERR, "%s: %s", e->qid, err.text);
@@ -864,13 +898,34 @@ send_report_now(const struct deliver_ctx *ctx, struct hub_session *hs,
 	queue_entry_free(&b);
 }
 
-/* --metrics' counters: what this attempt made of the message. */
+/*
+ * --metrics' counters: what this attempt made of the message. A queue
+ * run (hs given) counts in hs and writes the file every STATS_BATCH
+ * messages and at deliver_session_close, not once per message: a
+ * flush of thousands must not rewrite it thousands of times. A run
+ * killed in between loses at most that many counts, never mail.
+ */
+#define STATS_BATCH	256
+
 static void
-count_stat(const struct deliver_ctx *ctx, const struct queue_entry *e,
-    enum stat_kind kind)
+count_stat(const struct deliver_ctx *ctx, struct hub_session *hs,
+    const struct queue_entry *e, enum stat_kind kind)
 {
 	struct error err;
+	unsigned long long total = 0;
+	int k;
 
+	if (hs != NULL) {
+		hs->stats_dir = ctx->cfg->queue_dir;
+		hs->stats.count[kind]++;
+		if (kind == STAT_SENT)
+			hs->stats.last_delivery = (long long)time(NULL);
+		for (k = 0; k < STAT_KINDS; k++)
+			total += hs->stats.count[k];
+		if (total >= STATS_BATCH)
+			stats_flush(hs);
+		return;
+	}
 	error_clear(&err);
 	if (queue_stats_add(ctx->cfg->queue_dir, kind, &err) != ST_OK)
 		log_line(LOG_WARNING, "%s: %s", e->qid, err.text);
@@ -920,7 +975,8 @@ settle(const struct deliver_ctx *ctx, struct hub_session *hs,
 	else if (keep || to_failed)
 		commit_new(ctx, e, in->data_fd, to_failed, out);
 	if (out->kind != OUT_NOT_QUEUED)
-		count_stat(ctx, e, stat_of(out, keep, to_failed));
+		count_stat(ctx, in->committed ? hs : NULL, e,
+		    stat_of(out, keep, to_failed));
 	if (!in->committed && out->kind != OUT_NOT_QUEUED)
 		send_report_now(ctx, hs, bqid);
 	if (out->kind == OUT_SENT && keep)
@@ -957,7 +1013,7 @@ backed_off(const struct deliver_ctx *ctx, struct queue_entry *e)
 	e->next_retry = time(NULL);	/* not tried: due at once */
 	log_svc(LOG_NOTICE, LOGSVC_QMGR, "%s: status=deferred (%s)", e->qid,
 	    e->last_error);
-	count_stat(ctx, e, STAT_DEFERRED);
+	count_stat(ctx, NULL, e, STAT_DEFERRED);
 	return 1;
 }
 

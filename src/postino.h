@@ -1015,10 +1015,16 @@ enum smtp_stage {
 	STAGE_DOT, STAGE_DONE
 };
 
+/*
+ * One recipient of a transaction: small, so that RCPT_MAX of them cost
+ * little (issue 11: memory flat in the recipient count). addr is the
+ * caller's string, not copied; reply is kept only for a refusal.
+ */
 struct smtp_rcpt {
-	char		 addr[ADDR_MAX];
+	const char	*addr;
 	int		 code;			/* hub's reply code, 0: not sent */
-	char		 reply[REPLY_TEXT_MAX];	/* sanitised */
+	char		*reply;			/* sanitised refusal, or NULL
+						 * (smtp_envelope_clear frees) */
 	enum status	 status;		/* ST_OK / ST_TEMP / ST_PERM */
 };
 
@@ -1050,6 +1056,9 @@ struct smtp_result {
 	char		 tls[128];	/* TLS description or "" */
 	struct tls_cert	 cert;		/* the hub's certificate, when seen */
 	long long	 tx_ms;		/* deliver.c: the transaction's time */
+	int		 stale;		/* a reused session's pipelined RSET
+					 * failed: none of this transaction
+					 * was taken; a new session may */
 };
 
 /* The -v / Debug= transcript: one line sent, received, or a note. */
@@ -1095,7 +1104,14 @@ int		 smtp_open(struct smtp **out, struct conn *conn,
  */
 int		 smtp_send(struct smtp *, struct envelope *,
 		    struct smtp_result *, struct error *);
-/* RSET between transactions (queue runner). */
+/* Free the recipients' replies that smtp_send kept (env->rcpt[].reply). */
+void		 smtp_envelope_clear(struct envelope *);
+/*
+ * RSET between transactions (queue runner). When the hub offers
+ * PIPELINING it is only noted here and goes out in the next smtp_send's
+ * first write, before MAIL (RFC 2920); if its reply is not 2xx that
+ * smtp_send fails with result->stale set.
+ */
 int		 smtp_reset(struct smtp *, struct error *);
 /* QUIT (best effort), then conn_free the connection and free. */
 void		 smtp_close(struct smtp *);
@@ -1126,10 +1142,16 @@ enum rcpt_state {
 	RS_FAILED	/* refused for good, or expired */
 };
 
+/*
+ * One recipient of an entry. The strings are the entry's own (never
+ * NULL; queue_entry_free frees them): fixed arrays here cost 1.5 KiB a
+ * recipient, 15 MiB for RCPT_MAX (issue 11: memory flat in the
+ * recipient count). Set reply with queue_rcpt_set_reply.
+ */
 struct queue_rcpt {
-	char		 addr[ADDR_MAX];
+	char		*addr;		/* shorter than ADDR_MAX */
 	enum rcpt_state	 state;
-	char		 reply[REPLY_TEXT_MAX];	/* last reply or error */
+	char		*reply;		/* last reply or error, < REPLY_TEXT_MAX */
 	int		 notify;	/* failed in this run: bounce it (not
 					 * stored) */
 };
@@ -1176,6 +1198,9 @@ struct queue_entry {
 
 void		 queue_entry_init(struct queue_entry *);
 void		 queue_entry_free(struct queue_entry *);	/* closes data_fd */
+/* Replace r's reply with text (cut to REPLY_TEXT_MAX - 1); -1: no memory
+ * (the old reply stays). */
+int		 queue_rcpt_set_reply(struct queue_rcpt *, const char *text);
 int		 queue_entry_add_rcpt(struct queue_entry *, const char *addr,
 		    enum rcpt_state, struct error *);
 /*
@@ -1229,6 +1254,16 @@ int		 queue_update(const char *dir, const struct queue_entry *,
 /* Delivered: unlink the control file, then the data, under the lock. */
 int		 queue_remove(const char *dir, struct queue_entry *,
 		    struct error *);
+/*
+ * The same without the fsync of queue/ that makes the removal durable:
+ * for a queue run, where the next entry's possible-duplicate mark
+ * fsyncs that directory anyway, and queue_sync at the end of the pass
+ * covers the last. A power loss in between brings entries back that
+ * carry their possible-duplicate mark (never a silent second delivery).
+ */
+int		 queue_remove_unsynced(const char *dir, struct queue_entry *,
+		    struct error *);
+void		 queue_sync(const char *dir);
 /* Remove area/QID and its data without locking (failed entries). */
 int		 queue_unlink(const char *dir, const char *area,
 		    const char *qid, struct error *);
@@ -1265,6 +1300,41 @@ int		 queue_rate_open(const char *dir, uid_t uid, int *fd,
 char		*queue_format(const struct queue_entry *, size_t *len);
 int		 queue_parse(const char *buf, size_t len, struct queue_entry *,
 		    struct error *);
+/*
+ * The due index (QueueDir/due, format in queue.c): per submitter, a time
+ * no later than the next retry of any of their entries. known is 0 when
+ * the file is missing or damaged (then nobody knows: read the entries).
+ */
+struct queue_due_uid {
+	uid_t		 uid;
+	time_t		 due;
+};
+struct queue_due {
+	int		 known;		/* whole: readers may trust it */
+	int		 valid;		/* writers may lower it */
+	unsigned long long gen;		/* bumped by every writer */
+	struct queue_due_uid *v;
+	size_t		 n, cap;
+};
+void		 queue_due_init(struct queue_due *);
+void		 queue_due_free(struct queue_due *);
+/* Lower uid's time to t (adding uid). -1: out of memory or too many. */
+int		 queue_due_note(struct queue_due *, uid_t, time_t t);
+/* 0 with d->known set, or -1 (unknown). */
+int		 queue_due_read(const char *dir, struct queue_due *);
+/*
+ * Before reading every entry to rebuild an unknown index: a file that
+ * writers lower meanwhile (readers still see unknown); *gen for the
+ * store that follows.
+ */
+int		 queue_due_begin(const char *dir, unsigned long long *gen);
+/*
+ * Store what a reader of every entry computed (exact), or only lower
+ * the file with it (exact 0). An exact store whose gen_seen (the gen
+ * read before the entries) is no longer the file's merges instead.
+ */
+int		 queue_due_store(const char *dir, struct queue_due *computed,
+		    unsigned long long gen_seen, int exact);
 /*
  * write(2) all of buf, through short writes and EINTR; -1 on error (errno
  * set). The one write loop for files: spool, queue entries, bounces.
@@ -1319,6 +1389,9 @@ struct queue_stats {
 /* Count one message's outcome; last_delivery is set with STAT_SENT. */
 int		 queue_stats_add(const char *dir, enum stat_kind,
 		    struct error *);
+/* Add every counter of delta at once (a queue run's batch). */
+int		 queue_stats_merge(const char *dir, const struct queue_stats *,
+		    struct error *);
 /* The counters (all 0 when the file does not exist yet). */
 int		 queue_stats_read(const char *dir, struct queue_stats *,
 		    struct error *);
@@ -1371,6 +1444,10 @@ struct hub_session {
 	size_t		 ndown;
 	struct error	 err;		/* why */
 	struct smtp_result res;		/* relay and TLS for the log */
+	struct queue_stats stats;	/* a queue run's counts not yet in
+					 * the stats file (written at
+					 * deliver_session_close) */
+	const char	*stats_dir;	/* whose stats file they go to */
 };
 
 /* The data of an attempt, and whether its entry is on disk already. */
@@ -1450,8 +1527,12 @@ int		 bounce_create(const struct bounce_names *, struct queue_entry *,
 
 /* ----------------------------------------------------------- runner.c */
 
-/* Does the queue hold an entry due for delivery? */
-int		 runner_has_due(const char *dir);
+/*
+ * Does the queue hold an entry due for delivery (of f->owner only, when
+ * f->own_only)? Reads the due index (queue.c), the entries only when it
+ * is unknown; may say yes early, never no when one is due.
+ */
+int		 runner_has_due(const char *dir, const struct runner_filter *);
 /* One pass over the queue (sendmail -q). */
 int		 runner_run(const struct deliver_ctx *,
 		    const struct runner_filter *, struct error *);

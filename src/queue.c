@@ -24,6 +24,9 @@
  *   runner.lock  held shared by every queue run (queue_runner_active).
  *   hub-down.HOST.PORT  HubBackoff: the route failed at its mtime.
  *   rate/UID     RateLimit counter of one uid ("start count warned").
+ *   due          when each submitter's entries are next due (the due
+ *                index, below): what runner_has_due reads after a send
+ *                instead of every control file.
  *   stats        outcome counters kept across runs, for postino queue
  *                --metrics: "sent N", "deferred N", "bounced N",
  *                "failed N", "last-delivery TIME" lines; flock(2)ed while
@@ -138,6 +141,9 @@
  */
 #define STALE_SECONDS	5
 
+static void	due_lower(const char *dir, uid_t uid, time_t t);
+static int	open_in_queue(const char *dir, const char *name, int flags);
+
 /* "bounce" is a failed recipient whose report is still owed. */
 static const char *const rcpt_state_names[] = { "pending", "sent", "failed",
 	"bounce" };
@@ -209,8 +215,14 @@ queue_entry_init(struct queue_entry *e)
 void
 queue_entry_free(struct queue_entry *e)
 {
+	size_t i;
+
 	if (e->data_fd != -1)
 		(void)close(e->data_fd);
+	for (i = 0; i < e->nrcpt; i++) {
+		free(e->rcpt[i].addr);
+		free(e->rcpt[i].reply);
+	}
 	free(e->rcpt);
 	queue_entry_init(e);
 }
@@ -234,11 +246,28 @@ queue_entry_add_rcpt(struct queue_entry *e, const char *addr,
 	}
 	r = &e->rcpt[e->nrcpt];
 	memset(r, 0, sizeof(*r));
-	if (strlcpy(r->addr, addr, sizeof(r->addr)) >= sizeof(r->addr))
+	if (strlen(addr) >= ADDR_MAX)
 		return error_set(err, ST_DATA, "address too long");
+	if ((r->addr = strdup(addr)) == NULL ||
+	    (r->reply = strdup("")) == NULL) {
+		free(r->addr);
+		return error_set(err, ST_OSERR, "out of memory");
+	}
 	r->state = state;
 	e->nrcpt++;
 	return ST_OK;
+}
+
+int
+queue_rcpt_set_reply(struct queue_rcpt *r, const char *text)
+{
+	char *copy = strndup(text, REPLY_TEXT_MAX - 1);
+
+	if (copy == NULL)
+		return -1;
+	free(r->reply);
+	r->reply = copy;
+	return 0;
 }
 
 /*
@@ -455,8 +484,8 @@ parse_rcpt(struct queue_entry *e, const char *v, struct error *err)
 	    (enum rcpt_state)st, err) != ST_OK)
 		return err->status;
 	e->rcpt[e->nrcpt - 1].notify = st == 3;
-	(void)strlcpy(e->rcpt[e->nrcpt - 1].reply, rest,
-	    sizeof(e->rcpt[0].reply));
+	if (queue_rcpt_set_reply(&e->rcpt[e->nrcpt - 1], rest) == -1)
+		return error_set(err, ST_OSERR, "out of memory");
 	return ST_OK;
 }
 
@@ -822,6 +851,8 @@ commit_entry(const char *dir, const struct queue_entry *e, int spool_fd,
 			(void)unlink(data);
 		return err->status;
 	}
+	if (!failed && !e->hold)
+		due_lower(dir, e->uid, e->next_retry);
 	return ST_OK;
 }
 
@@ -846,7 +877,265 @@ queue_update(const char *dir, const struct queue_entry *e, struct error *err)
 	if (priv_group_enter(err) != ST_OK)
 		return err->status;
 	rc = write_control(dir, "queue", e, 0, err);
+	if (rc == ST_OK && !e->hold)
+		due_lower(dir, e->uid, e->next_retry);
 	priv_group_leave();
+	return rc;
+}
+
+/* ---------------------------------------------------------- due index */
+
+/*
+ * QueueDir/due, text:
+ *
+ *   postino-due 1
+ *   gen 42
+ *   uid 33 1763775354
+ *   end
+ *
+ * Each uid line is a lower bound of the next-retry times of that uid's
+ * entries in queue/ (held ones left out). Writers of entries (commit,
+ * update) only ever lower a line, and bump gen; a reader that read every
+ * entry stores the exact figures, unless gen moved since it started
+ * (then it only lowers, merging). So the file may say "due" too early,
+ * never too late. No file, or one without its "end" line (a crash in a
+ * rewrite), is unknown: runner_has_due then reads the entries once, as
+ * before there was an index, and stores what it found.
+ */
+#define DUE_FILE_MAX	(256 * 1024)
+#define DUE_UIDS_MAX	4096
+
+void
+queue_due_init(struct queue_due *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void
+queue_due_free(struct queue_due *d)
+{
+	free(d->v);
+	queue_due_init(d);
+}
+
+/* uid's entries are due at t or later: lower its line to t. */
+int
+queue_due_note(struct queue_due *d, uid_t uid, time_t t)
+{
+	struct queue_due_uid *v;
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].uid == uid) {
+			if (t < d->v[i].due)
+				d->v[i].due = t;
+			return 0;
+		}
+	if (d->n >= DUE_UIDS_MAX)
+		return -1;
+	if (d->n == d->cap) {
+		v = reallocarray(d->v, d->cap + 16, sizeof(*v));
+		if (v == NULL)
+			return -1;
+		d->v = v;
+		d->cap += 16;
+	}
+	d->v[d->n].uid = uid;
+	d->v[d->n++].due = t;
+	return 0;
+}
+
+/*
+ * The file's text into d. d->valid: its lines can be lowered (a file
+ * being rebuilt has no "end" yet: writers still lower it); d->known:
+ * whole, "end" included, so that readers may trust it.
+ */
+static void
+due_parse(char *buf, struct queue_due *d)
+{
+	char *line, *next, *sp;
+	long long uid = 0, t = 0;
+	int ok = 1, header = 0;
+
+	d->known = d->valid = 0;
+	d->n = 0;
+	for (line = buf; line != NULL && *line != '\0' && ok; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (!header)
+			ok = header = strcmp(line, "postino-due 1") == 0;
+		else if (strncmp(line, "gen ", 4) == 0) {
+			ok = parse_number(line + 4, LLONG_MAX, &t) == 0;
+			d->gen = (unsigned long long)t;
+		} else if (strncmp(line, "uid ", 4) == 0)
+			ok = parse_number(line + 4, UINT32_MAX - 1, &uid) ==
+			    0 && (sp = strchr(line + 4, ' ')) != NULL &&
+			    parse_number(sp + 1, LLONG_MAX, &t) == 0 &&
+			    queue_due_note(d, (uid_t)uid, (time_t)t) == 0;
+		else if (strcmp(line, "end") == 0) {
+			d->known = d->valid = 1;
+			return;
+		} else
+			ok = 0;
+	}
+	d->valid = ok && header;
+}
+
+/* Read the open due file from offset 0 (under its lock). */
+static int
+due_read_fd(int fd, struct queue_due *d)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+
+	d->known = d->valid = 0;
+	d->n = 0;
+	if (fstat(fd, &st) == -1 || st.st_size > DUE_FILE_MAX)
+		return -1;
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+		return -1;
+	n = pread(fd, buf, (size_t)st.st_size, 0);
+	if (n >= 0) {
+		buf[n] = '\0';
+		due_parse(buf, d);
+	}
+	free(buf);
+	return n < 0 ? -1 : 0;
+}
+
+static int
+due_write_fd(int fd, const struct queue_due *d)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0, i;
+	int rc = 0;
+
+	if (append(&buf, &len, &cap, "postino-due 1\ngen %llu\n",
+	    d->gen) == -1)
+		return -1;
+	for (i = 0; i < d->n && rc == 0; i++)
+		rc = append(&buf, &len, &cap, "uid %lu %lld\n",
+		    (unsigned long)d->v[i].uid, (long long)d->v[i].due);
+	if (rc == 0 && d->known)
+		rc = append(&buf, &len, &cap, "end\n");
+	if (rc == 0 && (ftruncate(fd, 0) == -1 ||
+	    pwrite(fd, buf, len, 0) != (ssize_t)len))
+		rc = -1;
+	free(buf);
+	return rc;
+}
+
+/*
+ * An entry of uid is due at t: lower the index (never create it: a new
+ * file holding one line would hide the entries nobody has counted).
+ * Called by the writers, inside the group.
+ */
+static void
+due_lower(const char *dir, uid_t uid, time_t t)
+{
+	struct queue_due d;
+	char path[PATH_MAX];
+	size_t i;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/due", dir) >= (int)sizeof(path))
+		return;
+	if ((fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	queue_due_init(&d);
+	if (flock(fd, LOCK_EX) == 0 && due_read_fd(fd, &d) == 0 && d.valid) {
+		for (i = 0; i < d.n && d.v[i].uid != uid; i++)
+			;
+		if (i == d.n || t < d.v[i].due) {
+			d.gen++;
+			/* Failing that, no "end": unknown, never wrong. */
+			if ((queue_due_note(&d, uid, t) == -1 ||
+			    due_write_fd(fd, &d) == -1) &&
+			    ftruncate(fd, 0) == -1)
+				(void)unlink(path);
+		}
+	}
+	queue_due_free(&d);
+	(void)close(fd);
+}
+
+int
+queue_due_read(const char *dir, struct queue_due *d)
+{
+	int fd = open_in_queue(dir, "due", O_RDONLY);
+
+	d->known = 0;
+	d->n = 0;
+	if (fd == -1)
+		return -1;
+	if (flock(fd, LOCK_SH) == -1 || due_read_fd(fd, d) == -1)
+		d->known = 0;
+	(void)close(fd);
+	return d->known ? 0 : -1;
+}
+
+/* Keep, from cur, the lines that computed does not have or has later. */
+static int
+due_merge(struct queue_due *computed, const struct queue_due *cur)
+{
+	size_t i;
+
+	for (i = 0; i < cur->n; i++)
+		if (queue_due_note(computed, cur->v[i].uid, cur->v[i].due) ==
+		    -1)
+			return -1;
+	return 0;
+}
+
+int
+queue_due_begin(const char *dir, unsigned long long *gen)
+{
+	struct queue_due cur;
+	int fd, rc = -1;
+
+	if ((fd = open_in_queue(dir, "due", O_RDWR | O_CREAT)) == -1)
+		return -1;
+	queue_due_init(&cur);
+	if (flock(fd, LOCK_EX) == 0 && due_read_fd(fd, &cur) == 0) {
+		/* Writers lower what is there; readers still see unknown.
+		 * Lines a valid file has are kept: lower bounds still. */
+		cur.gen++;
+		if (!cur.valid)
+			cur.n = 0;
+		cur.known = 0;
+		*gen = cur.gen;
+		rc = due_write_fd(fd, &cur);
+	}
+	queue_due_free(&cur);
+	(void)close(fd);
+	return rc;
+}
+
+int
+queue_due_store(const char *dir, struct queue_due *computed,
+    unsigned long long gen_seen, int exact)
+{
+	struct queue_due cur;
+	int fd, rc = -1;
+
+	if ((fd = open_in_queue(dir, "due", O_RDWR | O_CREAT)) == -1)
+		return -1;
+	queue_due_init(&cur);
+	if (flock(fd, LOCK_EX) == 0 && due_read_fd(fd, &cur) == 0) {
+		/* Lowered since the reader began: those lines may be for
+		 * entries it did not see. Not exact: only lower. */
+		if (exact && cur.valid && cur.gen == gen_seen)
+			rc = 0;
+		else if (cur.known || (exact && cur.valid))
+			rc = due_merge(computed, &cur);
+		computed->gen = cur.gen + 1;
+		computed->known = 1;
+		if (rc == 0)
+			rc = due_write_fd(fd, computed);
+	}
+	queue_due_free(&cur);
+	(void)close(fd);
 	return rc;
 }
 
@@ -1187,7 +1476,8 @@ queue_peek_entry(const char *dir, const char *area, const char *qid,
 }
 
 static int
-remove_entry(const char *dir, struct queue_entry *e, struct error *err)
+remove_entry(const char *dir, struct queue_entry *e, int sync,
+    struct error *err)
 {
 	char data[PATH_MAX], ctl[PATH_MAX];
 
@@ -1206,7 +1496,8 @@ remove_entry(const char *dir, struct queue_entry *e, struct error *err)
 		return error_set(err, ST_CANTCREAT, "cannot remove %s: %s "
 		    "(its delivery is recorded)", ctl, strerror(saved));
 	}
-	(void)fsync_dir(dir, "queue");
+	if (sync)
+		(void)fsync_dir(dir, "queue");
 	(void)unlink(data);
 	lock_record_remove(dir, e->qid);
 	return ST_OK;
@@ -1219,9 +1510,33 @@ queue_remove(const char *dir, struct queue_entry *e, struct error *err)
 
 	if (priv_group_enter(err) != ST_OK)
 		return err->status;
-	rc = remove_entry(dir, e, err);
+	rc = remove_entry(dir, e, 1, err);
 	priv_group_leave();
 	return rc;
+}
+
+int
+queue_remove_unsynced(const char *dir, struct queue_entry *e,
+    struct error *err)
+{
+	int rc;
+
+	if (priv_group_enter(err) != ST_OK)
+		return err->status;
+	rc = remove_entry(dir, e, 0, err);
+	priv_group_leave();
+	return rc;
+}
+
+void
+queue_sync(const char *dir)
+{
+	struct error err;
+
+	if (priv_group_enter(&err) != ST_OK)
+		return;
+	(void)fsync_dir(dir, "queue");
+	priv_group_leave();
 }
 
 static int
@@ -1898,11 +2213,12 @@ stats_write_fd(int fd, const struct queue_stats *st)
 }
 
 static int
-stats_add(const char *dir, enum stat_kind kind, struct error *err)
+stats_add(const char *dir, const struct queue_stats *delta,
+    struct error *err)
 {
 	struct queue_stats st;
 	char path[PATH_MAX];
-	int fd, rc = 0;
+	int fd, rc = 0, k;
 
 	if (snprintf(path, sizeof(path), "%s/stats", dir) >= (int)sizeof(path))
 		return error_set(err, ST_CANTCREAT, "path too long");
@@ -1911,9 +2227,10 @@ stats_add(const char *dir, enum stat_kind kind, struct error *err)
 	    stats_read_fd(fd, &st) == -1)
 		rc = -1;
 	if (rc == 0) {
-		st.count[kind]++;
-		if (kind == STAT_SENT)
-			st.last_delivery = (long long)time(NULL);
+		for (k = 0; k < STAT_KINDS; k++)
+			st.count[k] += delta->count[k];
+		if (delta->last_delivery > st.last_delivery)
+			st.last_delivery = delta->last_delivery;
 		rc = stats_write_fd(fd, &st);
 	}
 	if (rc == -1)
@@ -1927,11 +2244,24 @@ stats_add(const char *dir, enum stat_kind kind, struct error *err)
 int
 queue_stats_add(const char *dir, enum stat_kind kind, struct error *err)
 {
+	struct queue_stats one;
+
+	memset(&one, 0, sizeof(one));
+	one.count[kind] = 1;
+	if (kind == STAT_SENT)
+		one.last_delivery = (long long)time(NULL);
+	return queue_stats_merge(dir, &one, err);
+}
+
+int
+queue_stats_merge(const char *dir, const struct queue_stats *delta,
+    struct error *err)
+{
 	int rc;
 
 	if (priv_group_enter(err) != ST_OK)
 		return err->status;
-	rc = stats_add(dir, kind, err);
+	rc = stats_add(dir, delta, err);
 	priv_group_leave();
 	return rc;
 }

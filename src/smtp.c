@@ -3,10 +3,11 @@
  * reply reader, the session over a connection the caller opened
  * (greeting, EHLO with HELO fallback, STARTTLS or implicit TLS through
  * conn_start_tls, AUTH PLAIN/LOGIN/CRAM-MD5 with auth.c's responses),
- * the transaction (MAIL, RCPT, DATA pipelined in one write when the hub
- * allows it, the spooled body streamed dot-stuffed in large writes, the
- * final dot), RSET and QUIT. It also owns the transcript (-v, Debug=), because only here
- * is it known which lines carry credentials.
+ * the transaction (RSET when due, MAIL, RCPT, DATA pipelined in one write
+ * when the hub allows it, the spooled body streamed dot-stuffed in large
+ * writes, the final dot), RSET and QUIT. It also owns the transcript
+ * (-v, Debug=), because only here is it known which lines carry
+ * credentials.
  */
 #include <sys/types.h>
 
@@ -56,6 +57,7 @@ struct smtp {
 	char			 helo[HOST_MAX];
 	struct caps		 caps;
 	int			 broken;	/* out of step: no QUIT */
+	int			 rset_due;	/* RSET goes before the next MAIL */
 };
 
 /* Commands being built for one write. */
@@ -856,13 +858,14 @@ check_envelope(struct envelope *env, struct error *err)
 		return error_set(err, ST_DATA, "unsafe sender address");
 	utf8 = addr_needs_utf8(env->sender);
 	for (i = 0; i < env->nrcpt; i++) {
-		if (env->rcpt[i].addr[0] == '\0' ||
+		if (env->rcpt[i].addr == NULL || env->rcpt[i].addr[0] == '\0' ||
 		    strpbrk(env->rcpt[i].addr, "\r\n<>") != NULL)
 			return error_set(err, ST_DATA, "unsafe recipient "
 			    "address");
 		utf8 |= addr_needs_utf8(env->rcpt[i].addr);
 		env->rcpt[i].code = 0;
-		env->rcpt[i].reply[0] = '\0';
+		free(env->rcpt[i].reply);
+		env->rcpt[i].reply = NULL;
 		env->rcpt[i].status = ST_TEMP;
 	}
 	env->smtputf8 = utf8 != 0;
@@ -943,21 +946,50 @@ read_rcpt(struct smtp *s, struct smtp_rcpt *r, struct smtp_result *res,
 	    sizeof(res->reply), err)) != ST_OK)
 		return rc;
 	r->code = res->code;
-	(void)strlcpy(r->reply, res->reply, sizeof(r->reply));
 	r->status = class_of(res->code);
 	if (r->status == ST_OK)
 		res->accepted++;
+	else if ((r->reply = strdup(res->reply)) == NULL) {
+		s->broken = 1;
+		return error_set(err, ST_OSERR, "out of memory");
+	}
 	return ST_OK;
 }
 
-/* MAIL, every RCPT and DATA, in groups of one write each (RFC 2920). */
+/*
+ * The reply to a RSET sent ahead of MAIL: not 2xx, or none, and the
+ * session is unusable; nothing after it was taken (the hub refuses MAIL
+ * while out of step, or has gone), so a new session may try the same
+ * transaction (res->stale).
+ */
+static int
+read_rset(struct smtp *s, struct smtp_result *res, struct error *err)
+{
+	char text[REPLY_TEXT_MAX];
+	int code, rc;
+
+	rc = reply(s, "reply to RSET", &code, text, sizeof(text), err);
+	if (rc == ST_OK && code / 100 != 2)
+		rc = error_set(err, ST_TEMP, "hub refused RSET: %s", text);
+	if (rc != ST_OK) {
+		s->broken = 1;
+		res->stale = 1;
+		res->stage = STAGE_CONNECT;
+	}
+	return rc;
+}
+
+/*
+ * MAIL, every RCPT and DATA, in groups of one write each (RFC 2920); a
+ * RSET due goes first, in the same write.
+ */
 static int
 envelope_pipelined(struct smtp *s, struct envelope *env,
     struct smtp_result *res, struct txn *t, struct error *err)
 {
 	struct out o;
 	size_t i, first, end;
-	int rc = ST_OK;
+	int rc = ST_OK, rset = s->rset_due;
 
 	o.cap = (RCPT_BATCH + 2) * (ADDR_MAX + 64);
 	o.len = 0;
@@ -966,7 +998,9 @@ envelope_pipelined(struct smtp *s, struct envelope *env,
 	for (first = 0; first < env->nrcpt && rc == ST_OK; first = end) {
 		end = env->nrcpt - first > RCPT_BATCH ? first + RCPT_BATCH :
 		    env->nrcpt;
-		if (first == 0)
+		if (first == 0 && rset)
+			rc = out_add(s, &o, NULL, err, "RSET");
+		if (first == 0 && rc == ST_OK)
 			rc = add_mail(s, &o, env, err);
 		for (i = first; i < end && rc == ST_OK; i++)
 			rc = add_rcpt(s, &o, env, i, err);
@@ -975,6 +1009,10 @@ envelope_pipelined(struct smtp *s, struct envelope *env,
 		conn_step(s->conn);
 		if (rc != ST_OK || (rc = out_flush(s, &o, "sending MAIL, "
 		    "RCPT and DATA", err)) != ST_OK)
+			break;
+		s->rset_due = 0;
+		if (first == 0 && rset && (rc = read_rset(s, res, err)) !=
+		    ST_OK)
 			break;
 		if (first == 0 && (rc = reply(s, "reply to MAIL FROM",
 		    &t->mail_code, t->mail_reply, sizeof(t->mail_reply),
@@ -1071,7 +1109,8 @@ judge_envelope(struct envelope *env, struct smtp_result *res,
 		for (i = 0; i < env->nrcpt; i++)
 			if (env->rcpt[i].status == st) {
 				res->code = env->rcpt[i].code;
-				(void)strlcpy(res->reply, env->rcpt[i].reply,
+				(void)strlcpy(res->reply, env->rcpt[i].reply !=
+				    NULL ? env->rcpt[i].reply : "",
 				    sizeof(res->reply));
 			}
 		return error_set(err, st, "hub refused every recipient: %s",
@@ -1181,6 +1220,7 @@ smtp_send(struct smtp *s, struct envelope *env, struct smtp_result *res,
 	res->accepted = 0;
 	res->dot_sent = 0;
 	res->hub_qid[0] = '\0';
+	res->stale = 0;
 	memset(&t, 0, sizeof(t));
 	if (s->broken)
 		return error_set(err, ST_TEMP, "the connection to the hub is "
@@ -1207,6 +1247,17 @@ smtp_send(struct smtp *s, struct envelope *env, struct smtp_result *res,
 	return final_dot(s, res, err);
 }
 
+void
+smtp_envelope_clear(struct envelope *env)
+{
+	size_t i;
+
+	for (i = 0; i < env->nrcpt; i++) {
+		free(env->rcpt[i].reply);
+		env->rcpt[i].reply = NULL;
+	}
+}
+
 int
 smtp_reset(struct smtp *s, struct error *err)
 {
@@ -1216,6 +1267,10 @@ smtp_reset(struct smtp *s, struct error *err)
 	if (s->broken)
 		return error_set(err, ST_TEMP, "the connection to the hub is "
 		    "out of step");
+	if (s->caps.flags & CAP_PIPELINING) {
+		s->rset_due = 1;	/* sent with the next MAIL */
+		return ST_OK;
+	}
 	if ((rc = send_cmd(s, NULL, err, "RSET")) != ST_OK ||
 	    (rc = reply(s, "reply to RSET", &code, text, sizeof(text),
 	    err)) != ST_OK)

@@ -385,7 +385,7 @@ relay(const struct config *cfg, const struct caller *c,
 		f.force = 1;
 		runner_spawn(&ctx, &f);
 	} else if (out->kind == OUT_SENT && !hs.failed &&
-	    runner_has_due(cfg->queue_dir) &&
+	    runner_has_due(cfg->queue_dir, &f) &&
 	    !queue_runner_active(cfg->queue_dir)) {
 		message_free(msg);
 		runner_spawn(&ctx, &f);

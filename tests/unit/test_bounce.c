@@ -45,8 +45,8 @@ refused_entry(struct queue_entry *e, const char *sender)
 	assert_int_equal(queue_entry_add_rcpt(e, "gone@example.org",
 	    RS_FAILED, &err), ST_OK);
 	e->rcpt[0].notify = 1;
-	(void)strlcpy(e->rcpt[0].reply, "550 5.1.1 no such user",
-	    sizeof(e->rcpt[0].reply));
+	assert_int_equal(queue_rcpt_set_reply(&e->rcpt[0],
+	    "550 5.1.1 no such user"), 0);
 }
 
 static int

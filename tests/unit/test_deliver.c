@@ -1060,7 +1060,7 @@ test_runner_reuses_session(void **state)
 	committed_entry(f, "a@x.test", one, a);
 	committed_entry(f, "a@x.test", one, b);
 	assert_int_equal(area_count("queue"), 2);
-	assert_int_equal(runner_has_due(qdir), 1);
+	assert_int_equal(runner_has_due(qdir, &filter), 1);
 	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
 	fx_close(f);
 	assert_int_equal(f->hub.calls, 1);
@@ -1069,7 +1069,60 @@ test_runner_reuses_session(void **state)
 	assert_int_equal(log_count("status=sent"), 2);
 	assert_int_equal(log_count("queued as R1"), 1);
 	assert_int_equal(log_count("queued as R2"), 1);
-	assert_int_equal(runner_has_due(qdir), 0);
+	assert_int_equal(runner_has_due(qdir, &filter), 0);
+}
+
+/*
+ * A hub with PIPELINING: each RSET goes out with the next MAIL, RCPT and
+ * DATA in one write (WRITE), and a RSET refused on the reused session
+ * (the hub closing it) has that entry tried again on a new session, not
+ * deferred; the pass's counts reach the stats file at the end.
+ */
+#define HELLO_PIPE	SEND(GREET), EXPECT("EHLO client.test"), \
+			SEND("250-hub.test\r\n250 PIPELINING\r\n")
+#define GROUP		"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n" \
+			"DATA\r\n"
+#define BODY_PIPE(id)	DATA(BODY ".\r\n"), \
+			SEND("250 2.0.0 Ok: queued as " id "\r\n")
+
+static void
+test_runner_pipelined_reset(void **state)
+{
+	static const struct stub_step s1[] = {
+		HELLO_PIPE, WRITE(GROUP),
+		SEND("250 ok\r\n250 ok\r\n354 go\r\n"), BODY_PIPE("P1"),
+		WRITE("RSET\r\n" GROUP),
+		SEND("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+		BODY_PIPE("P2"),
+		WRITE("RSET\r\n" GROUP), SEND("421 4.4.2 closing\r\n"), END
+	};
+	static const struct stub_step s2[] = {
+		HELLO_PIPE, WRITE(GROUP),
+		SEND("250 ok\r\n250 ok\r\n354 go\r\n"), BODY_PIPE("P3"), BYE
+	};
+	struct fx *f = *state;
+	struct runner_filter filter = { .force = 0 };
+	struct queue_stats st, before;
+	struct error err;
+	char a[QID_MAX], b[QID_MAX], c[QID_MAX];
+
+	fx_hubs(f, s1, s2, NULL);
+	assert_int_equal(queue_stats_read(qdir, &before, &err), ST_OK);
+	committed_entry(f, "a@x.test", one, a);
+	committed_entry(f, "a@x.test", one, b);
+	committed_entry(f, "a@x.test", one, c);
+	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
+	fx_close(f);
+	assert_int_equal(f->hub.calls, 2);
+	assert_int_equal(area_count("queue"), 0);
+	assert_int_equal(area_count("data"), 0);
+	assert_int_equal(log_count("status=sent"), 3);
+	assert_int_equal(log_count("queued as P3"), 1);
+	assert_int_equal(log_count("deferred"), 0);
+	assert_int_equal(log_count("said"), 0);
+	assert_int_equal(queue_stats_read(qdir, &st, &err), ST_OK);
+	assert_int_equal(st.count[STAT_SENT], before.count[STAT_SENT] + 3);
+	assert_true(st.last_delivery > 0);
 }
 
 /* A partial rejection in a pass: its report goes out in the same pass,
@@ -1523,7 +1576,7 @@ test_runner_hub_down(void **state)
 	assert_non_null(strstr(q.last_error, "Connection refused"));
 	queue_entry_free(&q);
 	/* Not due now: a second pass tries nothing. */
-	assert_int_equal(runner_has_due(qdir), 0);
+	assert_int_equal(runner_has_due(qdir, &filter), 0);
 	assert_int_equal(runner_run(&f->ctx, &filter, &err), ST_OK);
 	fx_close(f);
 	assert_int_equal(f->hub.calls, 1);
@@ -1585,6 +1638,7 @@ main(void)
 		T(test_expired_null_sender),
 		T(test_one_report_across_attempts),
 		T(test_runner_reuses_session),
+		T(test_runner_pipelined_reset),
 		T(test_runner_partial_rejection),
 		T(test_runner_hub_down),
 		T(test_failover_hub_down),

@@ -385,6 +385,220 @@ t_lc_random(void **state)
 	}
 }
 
+/*
+ * The byte-at-a-time lineconv this file's lineconv replaced (issue 11:
+ * memchr for CR and LF, CRLF in one step), kept as the reference: the
+ * two must agree on every input, cut anywhere, in every mode.
+ */
+static void
+ref_init(struct lineconv *lc, int dot_stuff, size_t split_at)
+{
+	memset(lc, 0, sizeof(*lc));
+	lc->dot_stuff = dot_stuff;
+	lc->at_line_start = 1;
+	lc->input_bol = 1;
+	lc->split_at = split_at != 0 && split_at < 4 ? 4 :
+	    split_at;
+}
+
+/* A new output line in the middle of an input line. */
+static size_t
+ref_split(struct lineconv *lc, char *out, size_t o)
+{
+	out[o++] = '\r';
+	out[o++] = '\n';
+	lc->splits++;
+	if (lc->fold) {
+		out[o++] = ' ';
+		lc->line_len = 1;
+		lc->at_line_start = 0;
+	} else {
+		lc->line_len = 0;
+		lc->at_line_start = 1;
+	}
+	return o;
+}
+
+/* One data byte (never CR or LF: those are line ends). */
+static size_t
+ref_data(struct lineconv *lc, char c, char *out, size_t o)
+{
+	if (lc->split_at != 0 && lc->line_len >= lc->split_at)
+		o = ref_split(lc, out, o);
+	if (lc->at_line_start && c == '.' && lc->dot_stuff)
+		out[o++] = '.';
+	out[o++] = c;
+	lc->line_len++;
+	lc->at_line_start = 0;
+	return o;
+}
+
+/* One line end; after a held "." line (end_at_dot) it ends input. */
+static size_t
+ref_eol(struct lineconv *lc, char *out, size_t o)
+{
+	if (lc->pending_dot) {
+		lc->pending_dot = 0;
+		lc->pending_cr = 0;
+		lc->ended = 1;
+		return o;
+	}
+	out[o++] = '\r';
+	out[o++] = '\n';
+	lc->line_len = 0;
+	lc->at_line_start = 1;
+	lc->input_bol = 1;
+	return o;
+}
+
+/*
+ * The held CRs were not followed by LF: each ends a line (CR-only text
+ * from old tools). At most two are held, so a longer run of CRs ends two
+ * lines, which keeps the output bound without unbounded lookahead.
+ */
+static size_t
+ref_cr_lines(struct lineconv *lc, char *out, size_t o)
+{
+	int n = lc->pending_cr;
+
+	lc->pending_cr = 0;
+	while (n-- > 0 && !lc->ended)
+		o = ref_eol(lc, out, o);
+	return o;
+}
+
+/* How many bytes from p can be copied as they are (the fast path). */
+static size_t
+ref_run(const struct lineconv *lc, const char *p, size_t n)
+{
+	size_t k = 0;
+
+	if (lc->at_line_start && lc->dot_stuff && p[0] == '.')
+		return 0;
+	if (lc->split_at != 0) {
+		if (lc->line_len >= lc->split_at)
+			return 0;
+		if (lc->split_at - lc->line_len < n)
+			n = lc->split_at - lc->line_len;
+	}
+	while (k < n && p[k] != '\r' && p[k] != '\n')
+		k++;
+	return k;
+}
+
+/*
+ * No CR without LF and no LF without CR leaves here (a hub that ends
+ * DATA on a bare CR or LF must not see a second transaction: "SMTP
+ * smuggling"). LF ends a line, and so does a run of CRs followed by LF
+ * ("\r\r\n" from text written twice in text mode is one line end, not a
+ * blank line that would end the header early). A CR not followed by LF
+ * ends a line too, so the header scan sees exactly the lines the wire
+ * carries. A CR is held until the next byte says which case it is.
+ */
+static size_t
+ref_feed(struct lineconv *lc, const char *in, size_t inlen, char *out,
+    size_t outcap)
+{
+	size_t i = 0, o = 0, run;
+	char c;
+
+	if (outcap < 3 * inlen + 4)
+		abort();	/* a caller's bug: never write past out */
+	while (i < inlen && !lc->ended) {
+		c = in[i];
+		if (c == '\r') {
+			if (lc->pending_cr < 2)
+				lc->pending_cr++;
+			i++;
+		} else if (c == '\n') {
+			lc->pending_cr = 0;
+			o = ref_eol(lc, out, o);
+			i++;
+		} else if (lc->pending_cr > 0) {
+			o = ref_cr_lines(lc, out, o);	/* then c, again */
+		} else if (c == '.' && lc->input_bol && lc->end_at_dot) {
+			lc->pending_dot = 1;
+			lc->input_bol = 0;
+			i++;
+		} else {
+			if (lc->pending_dot) {
+				lc->pending_dot = 0;
+				o = ref_data(lc, '.', out, o);
+			}
+			lc->input_bol = 0;
+			if ((run = ref_run(lc, in + i, inlen - i)) > 0) {
+				memcpy(out + o, in + i, run);
+				o += run;
+				i += run;
+				lc->line_len += run;
+				lc->at_line_start = 0;
+			} else
+				o = ref_data(lc, in[i++], out, o);
+		}
+	}
+	return o;
+}
+
+/* A "." alone on the last line ends input like ".\n"; CRs end the line. */
+static size_t
+ref_finish(struct lineconv *lc, char *out, size_t outcap)
+{
+	if (outcap < 4)
+		abort();
+	if (lc->ended)
+		return 0;
+	if (lc->pending_dot) {
+		lc->pending_dot = 0;
+		lc->ended = 1;
+		return 0;
+	}
+	if (!lc->input_bol || lc->pending_cr > 0) {
+		lc->pending_cr = 0;
+		return ref_eol(lc, out, 0);
+	}
+	return 0;
+}
+
+static void
+t_lc_same_as_reference(void **state)
+{
+	static const char alpha[] = "ab.\r\n\r\n. xyz";
+	char in[300], a[3 * 300 + 8], b[3 * 300 + 8];
+	size_t k, i, n, off, cut, a_n, b_n;
+	struct lineconv x, y;
+	int round;
+
+	(void)state;
+	srandom(11);
+	for (round = 0; round < 40000; round++) {
+		const struct lcopts *o = &combos[(size_t)random() %
+		    (sizeof(combos) / sizeof(combos[0]))];
+
+		n = (size_t)random() % sizeof(in);
+		for (i = 0; i < n; i++)
+			in[i] = alpha[(size_t)random() % (sizeof(alpha) - 1)];
+		lc_setup(&x, o);
+		ref_init(&y, o->dot_stuff, o->split);
+		y.fold = o->fold;
+		y.end_at_dot = o->end_at_dot;
+		a_n = b_n = 0;
+		for (off = 0, k = 0; off < n; off += cut, k++) {
+			cut = 1 + (size_t)random() % (k % 3 == 0 ? 4 : n - off);
+			if (cut > n - off)
+				cut = n - off;
+			a_n += lineconv_feed(&x, in + off, cut, a + a_n,
+			    3 * cut + 4);
+			b_n += ref_feed(&y, in + off, cut, b + b_n, 3 * cut + 4);
+		}
+		a_n += lineconv_finish(&x, a + a_n, 4);
+		b_n += ref_finish(&y, b + b_n, 4);
+		assert_int_equal(a_n, b_n);
+		assert_memory_equal(a, b, a_n);
+		assert_int_equal(x.splits, y.splits);
+		assert_int_equal(x.ended, y.ended);
+	}
+}
+
 /* --------------------------------------------------------- message_read */
 
 struct fixture {
@@ -1620,6 +1834,7 @@ main(void)
 		cmocka_unit_test(t_lc_split),
 		cmocka_unit_test(t_lc_boundaries),
 		cmocka_unit_test(t_lc_random),
+		cmocka_unit_test(t_lc_same_as_reference),
 		cmocka_unit_test(t_line_ends),
 		cmocka_unit_test(t_cr_only),
 		cmocka_unit_test(t_cr_dot),

@@ -40,8 +40,8 @@ sample_entry(struct queue_entry *e, const char *qid)
 	    RS_PENDING, &err), ST_OK);
 	assert_int_equal(queue_entry_add_rcpt(e, "dev@example.org", RS_SENT,
 	    &err), ST_OK);
-	(void)strlcpy(e->rcpt[1].reply, "250 2.0.0 Ok: queued as X",
-	    sizeof(e->rcpt[1].reply));
+	assert_int_equal(queue_rcpt_set_reply(&e->rcpt[1],
+	    "250 2.0.0 Ok: queued as X"), 0);
 }
 
 static int
@@ -454,11 +454,14 @@ long_address(char *buf, size_t len, size_t i)
 static void
 test_size_limit_one_for_writer_and_reader(void **state)
 {
-	char addr[ADDR_MAX - 1], big[PATH_MAX];
+	char addr[ADDR_MAX - 1], big[PATH_MAX], longest[REPLY_TEXT_MAX];
 	struct queue_entry e, back;
 	struct error err;
 	size_t i;
 	int fd;
+
+	memset(longest, 'r', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
 
 	(void)state;
 	queue_entry_init(&e);
@@ -468,8 +471,8 @@ test_size_limit_one_for_writer_and_reader(void **state)
 		long_address(addr, sizeof(addr), i);
 		assert_int_equal(queue_entry_add_rcpt(&e, addr, RS_FAILED,
 		    &err), ST_OK);
-		memset(e.rcpt[i].reply, 'r', REPLY_TEXT_MAX - 1);
-		e.rcpt[i].reply[REPLY_TEXT_MAX - 1] = '\0';
+		assert_int_equal(queue_rcpt_set_reply(&e.rcpt[i], longest),
+		    0);
 	}
 	fd = spool_with("x\r\n");
 	assert_int_equal(queue_commit(qdir, &e, fd, 0, &err), ST_OK);
@@ -596,6 +599,103 @@ test_spool_create(void **state)
 	assert_int_equal(priv_group_depth(), 0);
 }
 
+/* One entry of uid due at t, committed in dir. */
+static void
+due_entry(const char *dir, struct queue_entry *e, const char *qid,
+    uid_t uid, time_t t)
+{
+	struct error err;
+	int fd;
+
+	sample_entry(e, qid);
+	e->uid = uid;
+	e->next_retry = t;
+	fd = spool_with("Subject: x\r\n\r\nbody\r\n");
+	assert_int_equal(queue_commit(dir, e, fd, 0, &err), ST_OK);
+	(void)close(fd);
+}
+
+/*
+ * The due index: unknown until something reads every entry, lowered by
+ * commits and updates (never raised), exact after a full store, merged
+ * when a writer moved it meanwhile; runner_has_due answers from it, for
+ * the caller's uid only when asked.
+ */
+static void
+test_due_index(void **state)
+{
+	struct runner_filter all = { .own_only = 0 };
+	struct runner_filter u1 = { .own_only = 1, .owner = 1001 };
+	struct runner_filter u2 = { .own_only = 1, .owner = 1002 };
+	char dir[PATH_MAX / 2], path[PATH_MAX];
+	struct queue_entry a, b;
+	struct queue_due d, c;
+	struct error err;
+	unsigned long long g;
+	time_t now = time(NULL);
+	FILE *f;
+
+	(void)state;
+	(void)snprintf(dir, sizeof(dir), "%s/dueq", qdir);
+	(void)snprintf(path, sizeof(path), "%s/due", dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(queue_prepare(dir, &err), ST_OK);
+	due_entry(dir, &a, "00000000D1", 1001, now + 3600);
+	/* A commit never creates it: one line would hide older entries. */
+	queue_due_init(&d);
+	assert_int_equal(queue_due_read(dir, &d), -1);
+	assert_int_equal(access(path, F_OK), -1);
+	/* Unknown: read from the entries once, and stored. */
+	assert_int_equal(runner_has_due(dir, &all), 0);
+	assert_int_equal(queue_due_read(dir, &d), 0);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.v[0].uid, 1001);
+	assert_int_equal(d.v[0].due, now + 3600);
+	/* Another user's entry, due now: only that user has one due. */
+	due_entry(dir, &b, "00000000D2", 1002, now - 1);
+	assert_int_equal(runner_has_due(dir, &all), 1);
+	assert_int_equal(runner_has_due(dir, &u1), 0);
+	assert_int_equal(runner_has_due(dir, &u2), 1);
+	/* Deferred to later: the index stays a lower bound, gen unmoved. */
+	assert_int_equal(queue_due_read(dir, &d), 0);
+	g = d.gen;
+	b.next_retry = now + 7200;
+	assert_int_equal(queue_update(dir, &b, &err), ST_OK);
+	assert_int_equal(queue_due_read(dir, &d), 0);
+	assert_int_equal(d.gen, g);
+	assert_int_equal(runner_has_due(dir, &u2), 1);
+	/* A reader of every entry stores the exact times. */
+	queue_due_init(&c);
+	assert_int_equal(queue_due_note(&c, 1001, now + 3600), 0);
+	assert_int_equal(queue_due_note(&c, 1002, now + 7200), 0);
+	assert_int_equal(queue_due_store(dir, &c, g, 1), 0);
+	queue_due_free(&c);
+	assert_int_equal(runner_has_due(dir, &all), 0);
+	/* Moved meanwhile (a's retry brought forward): merged, not lost. */
+	assert_int_equal(queue_due_read(dir, &d), 0);
+	g = d.gen;
+	a.next_retry = now - 5;
+	assert_int_equal(queue_update(dir, &a, &err), ST_OK);
+	queue_due_init(&c);
+	assert_int_equal(queue_due_note(&c, 1001, now + 3600), 0);
+	assert_int_equal(queue_due_store(dir, &c, g, 1), 0);
+	queue_due_free(&c);
+	assert_int_equal(runner_has_due(dir, &u1), 1);
+	assert_int_equal(runner_has_due(dir, &u2), 0);
+	/* A rewrite cut short (no "end") is unknown, then rebuilt. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	(void)fprintf(f, "postino-due 1\ngen 9\nuid 1001 %lld\n",
+	    (long long)now + 99999);
+	(void)fclose(f);
+	assert_int_equal(queue_due_read(dir, &d), -1);
+	assert_int_equal(runner_has_due(dir, &u1), 1);
+	assert_int_equal(queue_due_read(dir, &d), 0);
+	queue_due_free(&d);
+	queue_entry_free(&a);
+	queue_entry_free(&b);
+}
+
 static int
 setup(void **state)
 {
@@ -632,6 +732,7 @@ main(void)
 		cmocka_unit_test(test_hub_marks),
 		cmocka_unit_test(test_runner_lock_and_rate_counter),
 		cmocka_unit_test(test_spool_create),
+		cmocka_unit_test(test_due_index),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -74,8 +74,7 @@ fx_new(const char *const *rcpts, const char *body)
 	f->params.transcript_arg = f;
 	(void)strlcpy(f->env.sender, "a@x.test", sizeof(f->env.sender));
 	for (i = 0; rcpts != NULL && rcpts[i] != NULL && i < 4; i++)
-		(void)strlcpy(f->rcpt[i].addr, rcpts[i],
-		    sizeof(f->rcpt[i].addr));
+		f->rcpt[i].addr = rcpts[i];
 	f->env.rcpt = f->rcpt;
 	f->env.nrcpt = i;
 	f->env.spool_fd = spool(body != NULL ? body : "");
@@ -113,6 +112,7 @@ fx_end(struct fx *f)
 	f->conn = NULL;
 	v = stubconn_end(f->st);
 	f->st = NULL;
+	smtp_envelope_clear(&f->env);
 	if (v != 0)
 		fprintf(stderr, "transcript:\n%s", f->tr);
 	(void)close(f->env.spool_fd);
@@ -747,6 +747,100 @@ test_reset_and_second(void **state)
 	free(f);
 }
 
+/*
+ * RFC 2920: with PIPELINING, the RSET between two transactions goes out
+ * in the same write as the next MAIL, RCPT and DATA (WRITE: one write,
+ * and a read before it would fail the script), replies read in order.
+ */
+#define EHLO_PIPE_ONLY	"250-hub.test\r\n250 PIPELINING\r\n"
+#define FIRST_TXN \
+	WRITE("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"), \
+	SEND("250 ok\r\n250 ok\r\n354 go\r\n"), DATA(BODY ".\r\n"), \
+	SEND("250 queued as ONE\r\n")
+
+static void
+test_reset_pipelined(void **state)
+{
+	static const struct stub_step s[] = {
+		SEND(GREET), EXPECT("EHLO client.test"), SEND(EHLO_PIPE_ONLY),
+		FIRST_TXN,
+		WRITE("RSET\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+		    "DATA\r\n"),
+		SEND("250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+		DATA(BODY ".\r\n"), SEND("250 queued as TWO\r\n"),
+		EXPECT("QUIT"), SEND("221 bye\r\n"), END
+	};
+	struct fx *f = fx_new(one, BODY);
+
+	(void)state;
+	fx_hub(f, s);
+	assert_int_equal(fx_open(f), ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_OK);
+	assert_int_equal(smtp_reset(f->s, &f->err), ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_OK);
+	assert_string_equal(f->res.hub_qid, "TWO");
+	assert_int_equal(f->res.stale, 0);
+	assert_int_equal(fx_end(f), 0);
+	free(f);
+}
+
+/* Without PIPELINING: RSET alone, its reply read before MAIL goes. */
+static void
+test_reset_serial_writes(void **state)
+{
+	static const struct stub_step s[] = {
+		SEND(GREET), EXPECT("EHLO client.test"), SEND(EHLO_BARE),
+		WRITE("MAIL FROM:<a@x.test>\r\n"), SEND("250 ok\r\n"),
+		WRITE("RCPT TO:<b@y.test>\r\n"), SEND("250 ok\r\n"),
+		WRITE("DATA\r\n"), SEND("354 go\r\n"), DATA(BODY ".\r\n"),
+		SEND("250 queued as ONE\r\n"),
+		WRITE("RSET\r\n"), SEND("250 reset\r\n"),
+		WRITE("MAIL FROM:<a@x.test>\r\n"), SEND("250 ok\r\n"),
+		WRITE("RCPT TO:<b@y.test>\r\n"), SEND("250 ok\r\n"),
+		WRITE("DATA\r\n"), SEND("354 go\r\n"), DATA(BODY ".\r\n"),
+		SEND("250 queued as TWO\r\n"),
+		EXPECT("QUIT"), SEND("221 bye\r\n"), END
+	};
+	struct fx *f = fx_new(one, BODY);
+
+	(void)state;
+	fx_hub(f, s);
+	assert_int_equal(fx_open(f), ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_OK);
+	assert_int_equal(smtp_reset(f->s, &f->err), ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_OK);
+	assert_string_equal(f->res.hub_qid, "TWO");
+	assert_int_equal(fx_end(f), 0);
+	free(f);
+}
+
+/* A pipelined RSET refused (the hub is closing): stale, nothing taken. */
+static void
+test_reset_pipelined_stale(void **state)
+{
+	static const struct stub_step s[] = {
+		SEND(GREET), EXPECT("EHLO client.test"), SEND(EHLO_PIPE_ONLY),
+		FIRST_TXN,
+		WRITE("RSET\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+		    "DATA\r\n"),
+		SEND("421 4.4.2 idle too long, closing\r\n"), END
+	};
+	struct fx *f = fx_new(one, BODY);
+
+	(void)state;
+	fx_hub(f, s);
+	assert_int_equal(fx_open(f), ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_OK);
+	assert_int_equal(smtp_reset(f->s, &f->err), ST_OK);
+	assert_int_equal(smtp_send(f->s, &f->env, &f->res, &f->err), ST_TEMP);
+	assert_int_equal(f->res.stale, 1);
+	assert_int_equal(f->res.dot_sent, 0);
+	assert_int_equal(f->res.accepted, 0);
+	assert_non_null(strstr(f->err.text, "RSET"));
+	assert_int_equal(fx_end(f), 0);
+	free(f);
+}
+
 static void
 test_large_body(void **state)
 {
@@ -1317,6 +1411,9 @@ main(void)
 		cmocka_unit_test(test_size_refusal),
 		cmocka_unit_test(test_smtputf8),
 		cmocka_unit_test(test_reset_and_second),
+		cmocka_unit_test(test_reset_pipelined),
+		cmocka_unit_test(test_reset_serial_writes),
+		cmocka_unit_test(test_reset_pipelined_stale),
 		cmocka_unit_test(test_large_body),
 		cmocka_unit_test(test_deadline_silent),
 		cmocka_unit_test(test_deadline_trickle),
