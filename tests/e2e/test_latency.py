@@ -115,7 +115,8 @@ def check_no_ack_stall(calls):
             rearmed += 1
             continue
         if name == "recvfrom":
-            armed = False
+            # A read that got nothing (EAGAIN) left nothing to ACK.
+            armed = armed and int(ret) <= 0
             continue
         waits = name == "poll" and "POLLIN" in args
         if waits or name == "sendto":
