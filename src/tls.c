@@ -704,11 +704,54 @@ refuse(const char *name, const struct tls_verify *v,
 }
 
 /*
+ * The policy a full handshake and a resumed session share, applied to
+ * the certificate the session holds: a pin must match it; else
+ * TLSVerify=NO accepts it; else the chain verdict must be OK and, when
+ * check_name (a resumed session: verify_cb did not run), the name must
+ * still match.
+ */
+static int
+judge_peer(const char *name, struct tls_state *st, const struct tls_params *p,
+    X509 *peer, int check_name, const char **verdict, struct error *err)
+{
+	struct tls_verify *v = &st->verify;
+	long vr;
+	int named;
+
+	if (p->pin_count > 0) {
+		if (!(v->leaf_pinned = pins_match(peer, p)))
+			return refuse(name, v, p, "", err);
+		*verdict = "pinned";
+		return ST_OK;
+	}
+	if (!p->verify) {
+		*verdict = "unverified (TLSVerify=NO)";
+		return ST_OK;
+	}
+	if ((vr = SSL_get_verify_result(st->ssl)) != X509_V_OK) {
+		v->chain_error = vr;
+		return refuse(name, v, p, "", err);
+	}
+	if (check_name) {
+		named = is_ip_literal(name) ? X509_check_ip_asc(peer, name, 0) :
+		    X509_check_host(peer, name, 0,
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+		if (named != 1) {
+			v->chain_error = is_ip_literal(name) ?
+			    X509_V_ERR_IP_ADDRESS_MISMATCH :
+			    X509_V_ERR_HOSTNAME_MISMATCH;
+			return refuse(name, v, p, "", err);
+		}
+	}
+	*verdict = "verified";
+	return ST_OK;
+}
+
+/*
  * The verdict on a resumed session, where no certificate was sent and
  * verify_cb never ran: the checks are applied again to the certificate
  * the session holds (the one verified when it was made, under the same
- * binding): a pin must match it, and without pins (and TLSVerify on) the
- * session's chain verdict must be OK and the name must still match.
+ * binding).
  */
 static int
 judge_resumed(const char *name, struct tls_state *st,
@@ -716,8 +759,6 @@ judge_resumed(const char *name, struct tls_state *st,
 {
 	struct tls_verify *v = &st->verify;
 	X509 *peer = SSL_get0_peer_certificate(st->ssl);
-	long vr;
-	int named;
 
 	if (peer == NULL)
 		return refuse(name, v, p, "the resumed session holds no "
@@ -725,38 +766,12 @@ judge_resumed(const char *name, struct tls_state *st,
 	cert_spki_hex(peer, v->fingerprint, sizeof(v->fingerprint));
 	cert_facts(peer, &v->cert);
 	v->leaf_seen = 1;
-	v->leaf_pinned = p->pin_count > 0 && pins_match(peer, p);
-	if (p->pin_count > 0) {
-		if (!v->leaf_pinned)
-			return refuse(name, v, p, "", err);
-		*verdict = "pinned";
-		return ST_OK;
-	}
-	if (!p->verify) {
-		*verdict = "unverified (TLSVerify=NO)";
-		return ST_OK;
-	}
-	if ((vr = SSL_get_verify_result(st->ssl)) != X509_V_OK) {
-		v->chain_error = vr;
-		return refuse(name, v, p, "", err);
-	}
-	named = is_ip_literal(name) ? X509_check_ip_asc(peer, name, 0) :
-	    X509_check_host(peer, name, 0,
-	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
-	if (named != 1) {
-		v->chain_error = is_ip_literal(name) ?
-		    X509_V_ERR_IP_ADDRESS_MISMATCH :
-		    X509_V_ERR_HOSTNAME_MISMATCH;
-		return refuse(name, v, p, "", err);
-	}
-	*verdict = "verified";
-	return ST_OK;
+	return judge_peer(name, st, p, peer, 1, verdict, err);
 }
 
 /*
  * The verdict, once the handshake is done, from what verify_cb saw and
- * checked again on the certificate the session holds: a pin, or
- * TLSVerify=NO, or a chain that OpenSSL verified.
+ * checked again on the certificate the session holds.
  */
 static int
 judge(const char *name, struct tls_state *st, const struct tls_params *p,
@@ -764,31 +779,13 @@ judge(const char *name, struct tls_state *st, const struct tls_params *p,
 {
 	struct tls_verify *v = &st->verify;
 	X509 *peer = SSL_get0_peer_certificate(st->ssl);
-	long vr;
 
 	if (st->resumed)
 		return judge_resumed(name, st, p, verdict, err);
 	if (!v->ran || v->refused || !v->leaf_seen || peer == NULL)
 		return refuse(name, v, p, "the certificate was not checked",
 		    err);
-	if (p->pin_count > 0) {
-		if (!pins_match(peer, p)) {
-			v->leaf_pinned = 0;
-			return refuse(name, v, p, "", err);
-		}
-		*verdict = "pinned";
-		return ST_OK;
-	}
-	if (!p->verify) {
-		*verdict = "unverified (TLSVerify=NO)";
-		return ST_OK;
-	}
-	if ((vr = SSL_get_verify_result(st->ssl)) != X509_V_OK) {
-		v->chain_error = vr;
-		return refuse(name, v, p, "", err);
-	}
-	*verdict = "verified";
-	return ST_OK;
+	return judge_peer(name, st, p, peer, 0, verdict, err);
 }
 
 /* ---------------------------------------------------------- context */
