@@ -1,4 +1,4 @@
-# postino: a drop-in sendmail that relays every message to one mailhub.
+# postino: a drop-in sendmail that relays every message to its mailhub(s).
 #
 #   make            build ./postino
 #   make check      install missing Debian packages (as root), build, run
