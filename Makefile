@@ -149,7 +149,8 @@ bench: postino $(BUILD)/bench/refclient $(BUILD)/bench/refclient-tls \
     $(BUILD)/bench/runone
 	@BUILD=$(BUILD) POSTINO_BIN=$(BUILD)/postino sh bench/bench.sh
 
-# The dedicated group and the queue runner's user (postino(8) SECURITY):
+# The dedicated group, the queue runner's user (postino(8) SECURITY) and
+# the loopback SMTP port's session user (postino(8) SMTP ON LOOPBACK):
 # created on the system itself only (as root, without DESTDIR); a package
 # creates them in its own maintainer scripts. The chown/chgrp lines are
 # allowed to fail where the accounts do not exist (a DESTDIR staging).
@@ -160,7 +161,11 @@ install: postino
 	    getent passwd $(POSTINO_USER) >/dev/null || \
 	        useradd --system --gid $(POSTINO_GROUP) --no-create-home \
 	        --home-dir $(QUEUEDIR) --shell /usr/sbin/nologin \
-	        --comment "postino queue runner" $(POSTINO_USER); fi
+	        --comment "postino queue runner" $(POSTINO_USER); \
+	    getent passwd postino-smtpd >/dev/null || \
+	        useradd --system --user-group --no-create-home \
+	        --home-dir /nonexistent --shell /usr/sbin/nologin \
+	        --comment "postino loopback SMTP sessions" postino-smtpd; fi
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5
@@ -190,7 +195,8 @@ install: postino
 	if [ -d /run/systemd/system ] || [ -n "$(WITH_SYSTEMD)" ]; then \
 	    install -d $(DESTDIR)$(SYSTEMDDIR) && \
 	    install -m 0644 dist/postino-queue.service \
-	        dist/postino-queue.timer $(DESTDIR)$(SYSTEMDDIR)/; fi
+	        dist/postino-queue.timer dist/postino-smtpd.socket \
+	        dist/postino-smtpd@.service $(DESTDIR)$(SYSTEMDDIR)/; fi
 
 # The binary package, built from a copy of the tree (dpkg-buildpackage
 # cleans its tree and writes to ..): build/deb/postino_*.deb, then

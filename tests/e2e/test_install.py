@@ -58,7 +58,8 @@ def test_install_layout(tmp_path):
     cron = os.path.join(dest, "etc/cron.d/postino")
     with open(cron) as f:
         assert "sendmail -q" in f.read()
-    for unit in ("postino-queue.service", "postino-queue.timer"):
+    for unit in ("postino-queue.service", "postino-queue.timer",
+                 "postino-smtpd.socket", "postino-smtpd@.service"):
         assert os.path.isfile(os.path.join(
             dest, "usr/lib/systemd/system", unit)), unit
 
