@@ -116,5 +116,9 @@ def test_install_defaults_to_postino_accounts():
     assert ("useradd --system --gid postino --no-create-home "
             "--home-dir /var/spool/postino --shell /usr/sbin/nologin") in \
         out, out
+    assert ("useradd --system --user-group --no-create-home "
+            "--home-dir /nonexistent --shell /usr/sbin/nologin "
+            "--comment \"postino loopback SMTP sessions\" postino-smtpd") \
+        in out, out
     assert "chown root:postino" in out and "chown postino:postino" in out
     assert ":mail " not in out and "chgrp mail" not in out
