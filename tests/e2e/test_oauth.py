@@ -20,7 +20,7 @@ import stat
 import pytest
 
 from helpers import expect_tempfail, message, token
-from tokenserver import TokenServer
+from tokenserver import oauth_hub, serve_tokens
 
 USER = "mailer@example.org"
 RCPT = "rcpt@example.org"
@@ -29,16 +29,12 @@ REFRESH = "rt-initial-5f3a9c"
 
 @pytest.fixture
 def endpoint(certs):
-    ts = TokenServer(certs, refresh_token=REFRESH).start()
-    yield ts
-    ts.stop()
+    yield from serve_tokens(certs, REFRESH)
 
 
 @pytest.fixture
 def hub(fault, certs, endpoint):
-    return fault(tls_cert=certs.server.cert, tls_key=certs.server.key,
-                 oauth=lambda user, tok: user == USER and
-                 endpoint.valid(tok))
+    return oauth_hub(fault, certs, endpoint, USER)
 
 
 def secret_file(postino, name, text, mode=0o600):

@@ -18,7 +18,7 @@ import pytest
 
 from helpers import message, token
 from privhelpers import _chown, accounts_fixture, install_fixture
-from tokenserver import TokenServer
+from tokenserver import oauth_hub, serve_tokens
 
 USER = "postino-oauth1"
 GROUP = "postino-oauthg"
@@ -37,16 +37,12 @@ inst = pytest.fixture(install_fixture)
 
 @pytest.fixture
 def endpoint(certs):
-    ts = TokenServer(certs, refresh_token=REFRESH).start()
-    yield ts
-    ts.stop()
+    yield from serve_tokens(certs, REFRESH)
 
 
 @pytest.fixture
 def hub(fault, certs, endpoint):
-    return fault(tls_cert=certs.server.cert, tls_key=certs.server.key,
-                 oauth=lambda user, tok: user == MAILBOX and
-                 endpoint.valid(tok))
+    return oauth_hub(fault, certs, endpoint, MAILBOX)
 
 
 def group_secret(inst, name, text):

@@ -159,3 +159,18 @@ class TokenServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def serve_tokens(certs, refresh_token):
+    """For a fixture: a started endpoint, stopped when the test is done."""
+    ts = TokenServer(certs, refresh_token=refresh_token).start()
+    yield ts
+    ts.stop()
+
+
+def oauth_hub(fault, certs, endpoint, mailbox):
+    """A fault-server hub over TLS that takes the endpoint's current
+    token for mailbox, and nothing else."""
+    return fault(tls_cert=certs.server.cert, tls_key=certs.server.key,
+                 oauth=lambda user, tok: user == mailbox and
+                 endpoint.valid(tok))
